@@ -1,0 +1,38 @@
+import { EVENT_FAMILIES, EVENT_TYPES, FAMILY_OF_TYPE } from '../events/schema.js';
+import { topicFor } from '../forwarder/forwarder.js';
+import type { GatewayConfig } from './schema.js';
+
+/** The human-readable plan `check-config` prints: what would run, where events go. Never prints secret values. */
+export function describePlan(config: GatewayConfig): string {
+  const lines: string[] = [];
+  lines.push(`gateway ${config.gateway.id}`);
+  lines.push(
+    `buffer  ${config.buffer.path} (synchronous=${config.buffer.synchronous}, group commit ≤ ${config.buffer.commitLinger} ms / ${config.buffer.maxEventsPerCommit} events, retention ${config.buffer.retention / 3_600_000} h)`,
+  );
+  lines.push(
+    `kafka   ${config.kafka.brokers.join(', ')} (acks=all, idempotent, batch ≤ ${config.kafka.batch.maxEvents} events / ${config.kafka.batch.maxBytes} bytes, linger ${config.kafka.batch.linger} ms, compression ${config.kafka.compression})`,
+  );
+  lines.push('topics');
+  for (const family of EVENT_FAMILIES) {
+    const types = EVENT_TYPES.filter((t) => FAMILY_OF_TYPE[t] === family).join(', ');
+    lines.push(`  ${types.padEnd(22)} → ${topicFor(config.kafka.topics, family)}`);
+  }
+  lines.push(`inputs (${config.inputs.length})`);
+  for (const input of config.inputs) {
+    switch (input.type) {
+      case 'mqtt': {
+        const auth = input.username ? `, user ${input.username}${input.password ? ` with password from ${input.password.origin}` : ''}` : '';
+        lines.push(`  mqtt ${input.name}: ${input.url} (client id ${input.clientId ?? `${config.gateway.id}-${input.name}`}, persistent session, inflight ${input.inflight}${auth})`);
+        for (const sub of input.subscriptions) {
+          lines.push(`    subscribe ${sub.topic} qos ${sub.qos}, device id ${sub.deviceId}, ${sub.format}`);
+          for (const m of sub.metrics) {
+            const transform = m.scale !== 1 || m.offset !== 0 ? ` ×${m.scale}${m.offset >= 0 ? '+' : ''}${m.offset}` : '';
+            lines.push(`      ${m.field ?? '(payload)'} → ${m.metric} [${m.unit ?? '-'}] ${m.type}${transform}${m.code ? ` code ${m.code}` : ''}`);
+          }
+        }
+        break;
+      }
+    }
+  }
+  return lines.join('\n');
+}

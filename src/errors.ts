@@ -1,0 +1,40 @@
+/**
+ * Every error the gateway reports to a user has a stable code from this one registry.
+ * docs/errors.md documents each code; a test keeps the two in sync.
+ */
+export const ERROR_CODES = {
+  GW_CONFIG_NOT_FOUND: 'The configuration file does not exist or cannot be read.',
+  GW_CONFIG_PARSE: 'The configuration file is not valid YAML.',
+  GW_CONFIG_INVALID: 'The configuration does not match the schema; every offending path is listed.',
+  GW_SECRET_MISSING: 'A secret referenced by the configuration (environment variable or file) is not available.',
+  GW_BUFFER_OPEN: 'The SQLite buffer file cannot be opened or created.',
+  GW_BUFFER_WRITE: 'An event could not be committed to the SQLite buffer.',
+  GW_KAFKA_SEND: 'A batch could not be delivered to Kafka; it stays buffered and is retried.',
+  GW_MQTT_CONNECT: 'The MQTT broker could not be reached or refused the connection; the input retries.',
+  GW_DECODE_FAILED: 'An input payload could not be decoded; it was sent to the dead-letter topic.',
+  GW_USAGE: 'The command line is invalid.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  /** Extra lines shown to the user below the message (e.g. every config error). */
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, options: { details?: readonly string[]; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.details = options.details ?? [];
+  }
+
+  /** The text printed by the CLI: code, message, then one indented line per detail. */
+  format(): string {
+    return [`${this.code}: ${this.message}`, ...this.details.map((d) => `  - ${d}`)].join('\n');
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,216 @@
+/**
+ * The forwarder: the only reader of the buffer that sends. It takes the oldest pending events (highest priority
+ * first), sends them as one produce request with one batch per topic (acks -1, idempotent producer), and marks
+ * them delivered only when Kafka acknowledged them. One request is in flight at a time and a failed batch is
+ * retried as it was before anything newer is read, so per-device order on every topic is kept. While Kafka is
+ * unreachable it retries with exponential backoff and the backlog waits in the buffer.
+ */
+import type { TopicsConfig } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { EventFamily } from '../events/schema.js';
+import type { StoredEvent } from '../buffer/sqlite-buffer.js';
+import type { Logger } from '../util/logger.js';
+import type { z } from 'zod';
+import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
+
+export interface ForwarderSource {
+  readonly pendingCount: number;
+  readPending(limit: number): StoredEvent[];
+  markDelivered(positions: readonly number[]): void;
+  onCommit(listener: () => void): () => void;
+}
+
+export interface ForwarderOptions {
+  gatewayId: string;
+  topics: z.infer<typeof TopicsConfig>;
+  maxEvents: number;
+  maxBytes: number;
+  lingerMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export interface ForwarderStats {
+  sentEvents: number;
+  sentBatches: number;
+  failedSends: number;
+  connected: boolean;
+  lastError: string | null;
+}
+
+export function topicFor(topics: z.infer<typeof TopicsConfig>, family: EventFamily): string {
+  return `${topics.prefix}${topics[family]}`;
+}
+
+/** CloudEvents Kafka protocol binding (binary mode) headers of one event. */
+export function cloudEventHeaders(gatewayId: string, e: StoredEvent): Record<string, string> {
+  return {
+    ce_specversion: '1.0',
+    ce_id: e.id,
+    ce_source: `/edge-telemetry-gateway/${gatewayId}`,
+    ce_type: `io.edge-telemetry-gateway.${e.type}.v1`,
+    ce_time: e.eventTime,
+    ce_subject: e.deviceId,
+    'content-type': 'application/json',
+  };
+}
+
+/** A wait that ends early when woken (new events, stop). */
+class Waker {
+  #wake: (() => void) | undefined;
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.#wake === done) self.#wake = undefined;
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  wake(): void {
+    this.#wake?.();
+  }
+}
+
+export class Forwarder {
+  readonly #source: ForwarderSource;
+  readonly #transport: KafkaTransport;
+  readonly #options: ForwarderOptions;
+  readonly #log: Logger;
+  readonly #waker = new Waker();
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #drainUntil: number | undefined;
+  #connected = false;
+  #stats: ForwarderStats = { sentEvents: 0, sentBatches: 0, failedSends: 0, connected: false, lastError: null };
+
+  constructor(source: ForwarderSource, transport: KafkaTransport, options: ForwarderOptions, logger: Logger) {
+    this.#source = source;
+    this.#transport = transport;
+    this.#options = options;
+    this.#log = logger.child({ component: 'forwarder' });
+  }
+
+  get stats(): ForwarderStats {
+    return { ...this.#stats, connected: this.#connected };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unsubscribe = this.#source.onCommit(() => this.#waker.wake());
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Keeps sending until the buffer is empty or the deadline passes, then stops. Whatever is left stays pending
+   * in the buffer for the next start; a send cut off by the deadline is simply sent again then (same event ids).
+   */
+  async stop(drainDeadlineMs: number): Promise<void> {
+    if (!this.#running) return;
+    this.#drainUntil = Date.now() + drainDeadlineMs;
+    this.#waker.wake();
+    const deadline = new Promise<'deadline'>((resolve) => {
+      const timer = setTimeout(() => resolve('deadline'), drainDeadlineMs + 250);
+      timer.unref();
+    });
+    const outcome = await Promise.race([this.#loop?.then(() => 'drained' as const), deadline]);
+    this.#running = false;
+    this.#waker.wake();
+    this.#unsubscribe?.();
+    if (outcome === 'deadline') this.#log.warn({ pending: this.#source.pendingCount }, 'drain deadline reached; the rest stays buffered');
+    await this.#transport.close().catch(() => undefined);
+  }
+
+  #draining(): boolean {
+    return this.#drainUntil !== undefined;
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (this.#running) {
+      if (this.#draining() && (this.#source.pendingCount === 0 || Date.now() >= (this.#drainUntil ?? 0))) return;
+      if (this.#source.pendingCount === 0) {
+        await this.#waker.wait(1000);
+        continue;
+      }
+      if (!this.#draining() && this.#source.pendingCount < this.#options.maxEvents && this.#options.lingerMs > 0) {
+        await this.#waker.wait(this.#options.lingerMs);
+        if (!this.#running) return;
+      }
+      const events = this.#takeBatch();
+      if (events.length === 0) {
+        await this.#waker.wait(1000);
+        continue;
+      }
+      try {
+        if (!this.#connected) {
+          await this.#transport.connect();
+          this.#connected = true;
+          this.#log.info('kafka connected');
+        }
+        await this.#transport.send(this.#toTopicBatches(events));
+        if (!this.#running) return; // stopped meanwhile: the buffer may be closed; these are sent again later
+        this.#source.markDelivered(events.map((e) => e.pos));
+        this.#stats.sentEvents += events.length;
+        this.#stats.sentBatches += 1;
+        if (attempt > 0) this.#log.info({ afterAttempts: attempt }, 'kafka delivery resumed');
+        attempt = 0;
+        this.#stats.lastError = null;
+      } catch (err) {
+        this.#stats.failedSends += 1;
+        this.#stats.lastError = errorMessage(err);
+        this.#connected = false;
+        await this.#transport.reset().catch(() => undefined);
+        const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
+        // First failure and then every 10th: a long outage should not flood the journal.
+        if (attempt % 10 === 0) {
+          this.#log.warn(
+            { code: 'GW_KAFKA_SEND', err: errorMessage(err), pending: this.#source.pendingCount, retryInMs: delay, attempt },
+            'kafka send failed; events stay buffered',
+          );
+        }
+        attempt += 1;
+        if (this.#draining()) return;
+        await this.#waker.wait(delay);
+      }
+    }
+  }
+
+  #takeBatch(): StoredEvent[] {
+    const events = this.#source.readPending(this.#options.maxEvents);
+    let bytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as StoredEvent;
+      bytes += e.payload.length + e.deviceId.length + 200;
+      if (bytes > this.#options.maxBytes && i > 0) return events.slice(0, i);
+    }
+    return events;
+  }
+
+  #toTopicBatches(events: readonly StoredEvent[]): TopicBatch[] {
+    const byTopic = new Map<string, TopicBatch>();
+    for (const e of events) {
+      const topic = topicFor(this.#options.topics, e.family);
+      let batch = byTopic.get(topic);
+      if (!batch) {
+        batch = { topic, messages: [] };
+        byTopic.set(topic, batch);
+      }
+      batch.messages.push({ key: e.deviceId, value: e.payload, headers: cloudEventHeaders(this.#options.gatewayId, e) });
+    }
+    return [...byTopic.values()];
+  }
+}
+
+/** Exponential backoff with jitter in [50%, 100%] of the step, capped. */
+export function backoff(attempt: number, initialMs: number, maxMs: number): number {
+  const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(step * (0.5 + Math.random() * 0.5));
+}

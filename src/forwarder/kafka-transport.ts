@@ -1,0 +1,105 @@
+/**
+ * The slice of a Kafka client the forwarder uses. Typing only this slice keeps the forwarder testable with a
+ * fake and lets the client library be swapped; `KafkajsTransport` is the real one.
+ */
+import { CompressionTypes, Kafka, logLevel, type LogEntry, type Producer } from 'kafkajs';
+import type { Logger } from '../util/logger.js';
+
+export interface KafkaRecord {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+export interface TopicBatch {
+  topic: string;
+  messages: KafkaRecord[];
+}
+
+export interface KafkaTransport {
+  /** Connects (or reconnects after reset()); rejects when no broker answers. */
+  connect(): Promise<void>;
+  /** Resolves when every record of every batch is acknowledged by all in-sync replicas (acks -1). */
+  send(batches: readonly TopicBatch[]): Promise<void>;
+  /** Drops the connection and producer state after a failure; the next connect() starts fresh. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KafkajsTransportOptions {
+  brokers: string[];
+  clientId: string;
+  compression: 'none' | 'gzip';
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+  logger: Logger;
+}
+
+/** kafkajs log levels mapped onto pino; kafkajs is chatty about retries we already report ourselves. */
+function kafkajsLogCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...extra } = log;
+      const fields = { component: 'kafkajs', ...extra };
+      if (level === logLevel.ERROR) logger.debug(fields, message);
+      else if (level === logLevel.WARN) logger.debug(fields, message);
+    };
+}
+
+export class KafkajsTransport implements KafkaTransport {
+  readonly #options: KafkajsTransportOptions;
+  #producer: Producer | undefined;
+
+  constructor(options: KafkajsTransportOptions) {
+    this.#options = options;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#producer) return;
+    const o = this.#options;
+    const kafka = new Kafka({
+      clientId: o.clientId,
+      brokers: o.brokers,
+      connectionTimeout: o.connectionTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      logLevel: logLevel.WARN,
+      logCreator: kafkajsLogCreator(o.logger),
+      // Our forwarder retries forever with its own backoff; kafkajs only retries briefly inside one attempt.
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+    });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: true,
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.#producer = producer;
+  }
+
+  async send(batches: readonly TopicBatch[]): Promise<void> {
+    const producer = this.#producer;
+    if (!producer) throw new Error('kafka producer is not connected');
+    await producer.sendBatch({
+      acks: -1,
+      timeout: this.#options.requestTimeoutMs,
+      compression: this.#options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      topicMessages: batches.map((b) => ({ topic: b.topic, messages: b.messages })),
+    });
+  }
+
+  async reset(): Promise<void> {
+    const producer = this.#producer;
+    this.#producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.reset();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The composition root: buffer, forwarder and inputs, wired with their dependencies. The constructor stores
+ * what it is given; start() and stop() do the work, in the order the delivery contract needs.
+ */
+import { SqliteBuffer } from './buffer/sqlite-buffer.js';
+import type { GatewayConfig } from './config/schema.js';
+import { Forwarder } from './forwarder/forwarder.js';
+import { KafkajsTransport, type KafkaTransport } from './forwarder/kafka-transport.js';
+import type { Input } from './inputs/input.js';
+import { createInput } from './inputs/registry.js';
+import { systemClock, type Clock } from './util/clock.js';
+import type { Logger } from './util/logger.js';
+import { errorMessage } from './errors.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** The Kafka client seam; the real kafkajs transport by default. */
+  transport?: KafkaTransport;
+}
+
+const PURGE_INTERVAL_MS = 60_000;
+
+export class Gateway {
+  readonly #deps: GatewayDeps;
+  #buffer: SqliteBuffer | undefined;
+  #forwarder: Forwarder | undefined;
+  #inputs: Input[] = [];
+  #purgeTimer: NodeJS.Timeout | undefined;
+  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(deps: GatewayDeps) {
+    this.#deps = deps;
+  }
+
+  get buffer(): SqliteBuffer | undefined {
+    return this.#buffer;
+  }
+
+  get forwarder(): Forwarder | undefined {
+    return this.#forwarder;
+  }
+
+  get inputs(): readonly Input[] {
+    return this.#inputs;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`gateway cannot start from state ${this.#state}`);
+    const { config, logger } = this.#deps;
+    const clock = this.#deps.clock ?? systemClock;
+    const buffer = new SqliteBuffer({
+      path: config.buffer.path,
+      gatewayId: config.gateway.id,
+      synchronous: config.buffer.synchronous,
+      commitLingerMs: config.buffer.commitLinger,
+      maxEventsPerCommit: config.buffer.maxEventsPerCommit,
+      retentionMs: config.buffer.retention,
+      clock,
+    });
+    buffer.open();
+    this.#buffer = buffer;
+    logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
+
+    const transport =
+      this.#deps.transport ??
+      new KafkajsTransport({
+        brokers: config.kafka.brokers,
+        clientId: config.kafka.clientId,
+        compression: config.kafka.compression,
+        connectionTimeoutMs: config.kafka.connectionTimeout,
+        requestTimeoutMs: config.kafka.requestTimeout,
+        logger,
+      });
+    this.#forwarder = new Forwarder(
+      buffer,
+      transport,
+      {
+        gatewayId: config.gateway.id,
+        topics: config.kafka.topics,
+        maxEvents: config.kafka.batch.maxEvents,
+        maxBytes: config.kafka.batch.maxBytes,
+        lingerMs: config.kafka.batch.linger,
+        retryInitialMs: config.kafka.retry.initial,
+        retryMaxMs: config.kafka.retry.max,
+      },
+      logger,
+    );
+    this.#forwarder.start();
+
+    const deps = { gatewayId: config.gateway.id, sink: buffer, logger, clock };
+    this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, deps));
+    for (const input of this.#inputs) await input.start();
+
+    this.#purgeTimer = setInterval(() => {
+      try {
+        const purged = buffer.purgeDelivered();
+        if (purged > 0) logger.debug({ purged }, 'purged delivered events past retention');
+      } catch (err) {
+        logger.error({ err: errorMessage(err) }, 'purge failed');
+      }
+    }, PURGE_INTERVAL_MS);
+    this.#purgeTimer.unref();
+    this.#state = 'running';
+    logger.info({ gatewayId: config.gateway.id, inputs: this.#inputs.map((i) => i.name) }, 'gateway started');
+  }
+
+  /** Stops inputs (what they took is committed and acknowledged), drains to Kafka until the deadline, closes. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    this.#state = 'stopping';
+    const { config, logger } = this.#deps;
+    clearInterval(this.#purgeTimer);
+    const results = await Promise.allSettled(this.#inputs.map((input) => input.stop()));
+    for (const r of results) if (r.status === 'rejected') logger.error({ err: errorMessage(r.reason) }, 'input did not stop cleanly');
+    this.#buffer?.flush();
+    await this.#forwarder?.stop(config.shutdown.drainTimeout);
+    const pending = this.#buffer?.pendingCount ?? 0;
+    this.#buffer?.close();
+    this.#state = 'stopped';
+    logger.info({ pendingLeft: pending }, 'gateway stopped');
+  }
+}

@@ -1,0 +1,26 @@
+import type { EventDraft } from '../events/schema.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+
+/** Where inputs hand their events: resolves once they are durable (the buffer's group commit). */
+export interface IngestSink {
+  append(drafts: readonly EventDraft[]): Promise<void>;
+  /** Commits what was handed over so far without waiting for the linger time. */
+  flush(): void;
+}
+
+/** What every input gets from the gateway; constructors only store it, `start()` does the work. */
+export interface InputDeps {
+  gatewayId: string;
+  sink: IngestSink;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** An input owns one transport and its lifecycle (connect, reconnect, unplug/replug), nothing else. */
+export interface Input {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Stops taking data; what was taken is committed and acknowledged before it resolves. */
+  stop(): Promise<void>;
+}

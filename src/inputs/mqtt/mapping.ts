@@ -1,0 +1,195 @@
+/**
+ * Pure payload mapping of the MQTT input: (subscription, topic, payload) → event drafts.
+ * Anything that cannot be decoded becomes a dead-letter draft with the raw bytes and the reason; nothing throws.
+ */
+import type { MetricMappingT, MqttSubscriptionT } from '../../config/schema.js';
+import type { EventDraft, Quality, ReadingValue } from '../../events/schema.js';
+import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../util/field-path.js';
+
+export interface CompiledMetric {
+  mapping: MetricMappingT;
+  path: FieldPath | undefined;
+}
+
+export interface CompiledSubscription {
+  config: MqttSubscriptionT;
+  filterLevels: readonly string[];
+  metrics: readonly CompiledMetric[];
+  timestampPath: FieldPath | undefined;
+}
+
+export interface DecodeContext {
+  inputName: string;
+  receivedAt: string;
+  maxPayloadBytes: number;
+  deadLetterBytes: number;
+}
+
+export function compileSubscription(config: MqttSubscriptionT): CompiledSubscription {
+  return {
+    config,
+    filterLevels: config.topic.split('/'),
+    metrics: config.metrics.map((mapping) => ({
+      mapping,
+      path: mapping.field === undefined ? undefined : compileFieldPath(mapping.field),
+    })),
+    timestampPath: config.timestamp ? compileFieldPath(config.timestamp.field) : undefined,
+  };
+}
+
+/** MQTT topic filter matching (+ one level, # the rest); `$`-topics only match filters that name them. */
+export function topicMatches(filterLevels: readonly string[], topic: string): boolean {
+  const levels = topic.split('/');
+  if (topic.startsWith('$') && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
+  for (let i = 0; i < filterLevels.length; i++) {
+    const f = filterLevels[i];
+    if (f === '#') return true;
+    if (i >= levels.length) return false;
+    if (f !== '+' && f !== levels[i]) return false;
+  }
+  return levels.length === filterLevels.length;
+}
+
+export function resolveDeviceId(template: string, topic: string): string {
+  const levels = topic.split('/');
+  return template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? '')));
+}
+
+/** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */
+export function deadLetter(ctx: DecodeContext, deviceId: string, topic: string, payload: Buffer, reason: string): EventDraft {
+  const kept = payload.subarray(0, ctx.deadLetterBytes);
+  return {
+    type: 'dead-letter',
+    deviceId,
+    sourceTime: null,
+    receivedAt: ctx.receivedAt,
+    input: ctx.inputName,
+    source: topic,
+    reason,
+    payloadBase64: kept.toString('base64'),
+    payloadBytes: payload.length,
+    truncated: kept.length < payload.length,
+  };
+}
+
+const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'open']);
+const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'closed']);
+
+type Converted = { ok: true; value: ReadingValue; quality: Quality } | { ok: false; problem: string };
+
+/** Converts a raw field value to the metric's type; null means "no value" (quality bad). */
+export function convertValue(raw: unknown, mapping: MetricMappingT): Converted {
+  if (raw === null) return { ok: true, value: null, quality: 'bad' };
+  switch (mapping.type) {
+    case 'number': {
+      let n: number;
+      if (typeof raw === 'number') n = raw;
+      else if (typeof raw === 'string' && NUMERIC.test(raw)) n = Number(raw);
+      else return { ok: false, problem: `expected a number, got ${describe(raw)}` };
+      if (!Number.isFinite(n)) return { ok: false, problem: `expected a finite number, got ${String(raw)}` };
+      const scaled = mapping.scale === 1 && mapping.offset === 0 ? n : n * mapping.scale + mapping.offset;
+      // Scaling by 0.1 and friends leaves binary noise (21.500000000000004); 12 significant digits is beyond any sensor.
+      return { ok: true, value: Number(scaled.toPrecision(12)), quality: 'good' };
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return { ok: true, value: raw, quality: 'good' };
+      const word = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim().toLowerCase() : undefined;
+      if (word !== undefined && TRUE_WORDS.has(word)) return { ok: true, value: true, quality: 'good' };
+      if (word !== undefined && FALSE_WORDS.has(word)) return { ok: true, value: false, quality: 'good' };
+      return { ok: false, problem: `expected a boolean (true/false, ON/OFF, 1/0), got ${describe(raw)}` };
+    }
+    case 'string':
+      if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') {
+        return { ok: true, value: String(raw), quality: 'good' };
+      }
+      return { ok: false, problem: `expected a string, got ${describe(raw)}` };
+  }
+}
+
+function describe(raw: unknown): string {
+  if (Array.isArray(raw)) return 'an array';
+  if (typeof raw === 'object') return 'an object';
+  if (typeof raw === 'string') return `the string ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`;
+  return `${typeof raw} ${String(raw)}`;
+}
+
+/** Device time from a timestamp field: ISO text, Unix seconds or milliseconds; undefined when unusable. */
+export function parseTimestamp(raw: unknown, format: 'auto' | 'iso' | 'unix-s' | 'unix-ms'): string | undefined {
+  let ms: number | undefined;
+  const numeric = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMERIC.test(raw) ? Number(raw) : undefined;
+  if (format === 'unix-s' && numeric !== undefined) ms = numeric * 1000;
+  else if (format === 'unix-ms' && numeric !== undefined) ms = numeric;
+  else if (format === 'auto' && numeric !== undefined) ms = numeric > 1e11 ? numeric : numeric * 1000;
+  else if ((format === 'iso' || format === 'auto') && typeof raw === 'string') ms = Date.parse(raw);
+  if (ms === undefined || !Number.isFinite(ms)) return undefined;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+/** Maps one MQTT message to events. Never throws: what cannot be decoded becomes a dead letter. */
+export function decodeMessage(sub: CompiledSubscription, topic: string, payload: Buffer, ctx: DecodeContext): EventDraft[] {
+  const deviceId = resolveDeviceId(sub.config.deviceId, topic);
+  if (deviceId.trim() === '') {
+    return [deadLetter(ctx, `mqtt:${ctx.inputName}`, topic, payload, `device id template "${sub.config.deviceId}" gives an empty id for this topic`)];
+  }
+  if (payload.length > ctx.maxPayloadBytes) {
+    return [deadLetter(ctx, deviceId, topic, payload, `payload of ${payload.length} bytes exceeds maxPayloadBytes ${ctx.maxPayloadBytes}`)];
+  }
+  const text = payload.toString('utf8');
+  let root: unknown;
+  switch (sub.config.format) {
+    case 'json':
+      try {
+        root = JSON.parse(text);
+      } catch (err) {
+        return [deadLetter(ctx, deviceId, topic, payload, `invalid JSON: ${(err as Error).message}`)];
+      }
+      break;
+    case 'number':
+    case 'boolean':
+    case 'text':
+      root = text.trim();
+      break;
+  }
+
+  let sourceTime: string | null = null;
+  const problems: string[] = [];
+  if (sub.timestampPath && sub.config.timestamp) {
+    const raw = readFieldPath(root, sub.timestampPath);
+    if (!isMissing(raw)) {
+      const parsed = parseTimestamp(raw, sub.config.timestamp.format);
+      if (parsed === undefined) problems.push(`${sub.config.timestamp.field}: unusable timestamp ${describe(raw)}`);
+      else sourceTime = parsed;
+    }
+  }
+
+  const drafts: EventDraft[] = [];
+  for (const { mapping, path } of sub.metrics) {
+    const raw = path === undefined ? root : readFieldPath(root, path);
+    if (isMissing(raw)) {
+      if (mapping.required) problems.push(`${mapping.field ?? '(payload)'}: missing`);
+      continue;
+    }
+    const converted = convertValue(raw, mapping);
+    if (!converted.ok) {
+      problems.push(`${mapping.field ?? '(payload)'}: ${converted.problem}`);
+      continue;
+    }
+    drafts.push({
+      type: 'reading',
+      deviceId,
+      sourceTime,
+      receivedAt: ctx.receivedAt,
+      metric: mapping.metric,
+      value: converted.value,
+      unit: mapping.unit ?? null,
+      quality: converted.quality,
+      ...(mapping.code === undefined ? {} : { code: mapping.code }),
+      source: topic,
+    });
+  }
+  if (problems.length > 0) drafts.push(deadLetter(ctx, deviceId, topic, payload, problems.join('; ')));
+  else if (drafts.length === 0) drafts.push(deadLetter(ctx, deviceId, topic, payload, 'none of the mapped fields is in the payload'));
+  return drafts;
+}

@@ -1,0 +1,192 @@
+/**
+ * MQTT input: a persistent session (fixed client id, clean start off) whose QoS 1 PUBACKs leave only after the
+ * events of the message are committed to the buffer, with many messages sharing one commit.
+ *
+ * Why the PUBACK interception: MQTT.js handles incoming packets strictly one at a time and sends a message's
+ * PUBACK from the callback of `handleMessage`; only then does it parse the next packet. Waiting for the commit
+ * inside `handleMessage` therefore means one commit (one fsync) per message. Instead, `handleMessage` hands the
+ * message to the buffer and calls back at once; the PUBACK that MQTT.js then tries to send is held back
+ * (`_sendPacket` is wrapped) until that message's group commit resolves, while MQTT.js goes on reading the next
+ * packets. The broker keeps up to `inflight` (MQTT 5 Receive Maximum) unacknowledged messages in flight, so
+ * that many messages can share one commit. Held PUBACKs are sent in arrival order (commits resolve in order),
+ * only on the connection the message came from (a PUBACK for an old connection's packet id would acknowledge a
+ * different message on the new one), and never when the commit failed: the broker then redelivers.
+ * The wrapper relies on MQTT.js internals pinned by the lockfile; test/mqtt-puback.test.ts proves the behaviour.
+ */
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import { errorMessage, GatewayError } from '../../errors.js';
+import type { MqttInputConfigT } from '../../config/schema.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import type { Input, InputDeps } from '../input.js';
+import { compileSubscription, deadLetter, decodeMessage, topicMatches, type CompiledSubscription } from './mapping.js';
+
+type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
+
+interface HeldAck {
+  committed: Promise<void>;
+  stream: unknown;
+}
+
+export interface MqttInputStats {
+  connected: boolean;
+  messages: number;
+  deadLetters: number;
+  heldAcks: number;
+}
+
+export class MqttInput implements Input {
+  readonly name: string;
+  readonly #config: MqttInputConfigT;
+  readonly #deps: InputDeps;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  #client: MqttClient | undefined;
+  #subscriptions: CompiledSubscription[] = [];
+  readonly #held = new Map<number, HeldAck>();
+  /** Commits whose PUBACKs are not yet sent; stop() waits for them. */
+  readonly #unsettled = new Set<Promise<void>>();
+  #stopping = false;
+  #reconnectDelay: number;
+  #messages = 0;
+  #deadLetters = 0;
+  #lastErrorLogged = '';
+
+  constructor(config: MqttInputConfigT, deps: InputDeps) {
+    this.name = config.name;
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger.child({ input: config.name });
+    this.#clock = deps.clock;
+    this.#reconnectDelay = config.reconnect.initial;
+  }
+
+  get stats(): MqttInputStats {
+    return { connected: this.#client?.connected ?? false, messages: this.#messages, deadLetters: this.#deadLetters, heldAcks: this.#held.size };
+  }
+
+  /** Starts connecting; resolves at once (a broker that is down is retried in the background with backoff). */
+  async start(): Promise<void> {
+    this.#subscriptions = this.#config.subscriptions.map(compileSubscription);
+    const c = this.#config;
+    const options: IClientOptions = {
+      clientId: c.clientId ?? `${this.#deps.gatewayId}-${c.name}`,
+      protocolVersion: 5,
+      clean: false,
+      keepalive: c.keepalive,
+      reconnectPeriod: c.reconnect.initial,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      properties: {
+        sessionExpiryInterval: Math.min(0xffffffff, Math.round(c.sessionExpiry / 1000)),
+        receiveMaximum: c.inflight,
+      },
+      ...(c.username === undefined ? {} : { username: c.username }),
+      ...(c.password === undefined ? {} : { password: c.password.reveal() }),
+    };
+    const client = mqtt.connect(c.url, options);
+    this.#client = client;
+    this.#wrapPuback(client);
+    client.handleMessage = (packet, callback) => this.#handleMessage(client, packet, callback);
+    client.on('connect', (connack) => {
+      this.#reconnectDelay = c.reconnect.initial;
+      client.options.reconnectPeriod = c.reconnect.initial;
+      this.#lastErrorLogged = '';
+      this.#log.info({ url: c.url, sessionPresent: connack.sessionPresent }, 'mqtt connected');
+      // Subscribing again on a resumed session is harmless and covers a broker that lost the session.
+      const topics = Object.fromEntries(c.subscriptions.map((s) => [s.topic, { qos: s.qos }]));
+      client.subscribe(topics, (err, granted) => {
+        if (err) this.#log.error({ code: 'GW_MQTT_CONNECT', err: errorMessage(err) }, 'mqtt subscribe failed');
+        for (const g of granted ?? []) {
+          if (g.qos === 128) this.#log.error({ code: 'GW_MQTT_CONNECT', topic: g.topic }, 'mqtt broker refused the subscription');
+        }
+      });
+    });
+    client.on('close', () => {
+      // Held PUBACKs belong to the closed connection; the broker redelivers those messages on the next one.
+      this.#held.clear();
+      if (this.#stopping) return;
+      client.options.reconnectPeriod = this.#reconnectDelay;
+      this.#reconnectDelay = Math.min(c.reconnect.max, this.#reconnectDelay * 2);
+    });
+    client.on('error', (err) => {
+      const message = errorMessage(err);
+      if (message === this.#lastErrorLogged) return;
+      this.#lastErrorLogged = message;
+      this.#log.warn({ code: 'GW_MQTT_CONNECT', url: c.url, err: message }, 'mqtt connection problem; retrying with backoff');
+    });
+  }
+
+  #wrapPuback(client: MqttClient): void {
+    const internals = client as unknown as { _sendPacket: SendPacket };
+    const send: SendPacket = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
+      const messageId = packet.cmd === 'puback' ? packet.messageId : undefined;
+      const held = messageId === undefined ? undefined : this.#held.get(messageId);
+      if (messageId === undefined || held === undefined) {
+        send(packet, cb, cbStorePut, noStore);
+        return;
+      }
+      this.#held.delete(messageId);
+      cb?.(); // lets MQTT.js read the next packet now; this one's PUBACK waits for its commit
+      held.committed.then(
+        () => {
+          if (client.stream === held.stream && client.connected) send(packet);
+        },
+        () => {
+          /* not committed: no PUBACK; handled where the commit is awaited */
+        },
+      );
+    };
+  }
+
+  #handleMessage(client: MqttClient, packet: IPublishPacket, callback: (err?: Error) => void): void {
+    if (this.#stopping) {
+      // Not taken: no PUBACK, the broker keeps it for the session's next connection.
+      callback(new GatewayError('GW_MQTT_CONNECT', 'input is stopping'));
+      return;
+    }
+    this.#messages += 1;
+    const topic = packet.topic;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
+    const receivedAt = new Date(this.#clock.now()).toISOString();
+    const sub = this.#subscriptions.find((s) => topicMatches(s.filterLevels, topic));
+    const ctx = {
+      inputName: this.name,
+      receivedAt,
+      maxPayloadBytes: this.#config.maxPayloadBytes,
+      deadLetterBytes: this.#config.deadLetterBytes,
+    };
+    const drafts = sub
+      ? decodeMessage(sub, topic, payload, ctx)
+      : [deadLetter(ctx, `mqtt:${this.name}`, topic, payload, 'no subscription of this input matches the topic')];
+    for (const d of drafts) if (d.type === 'dead-letter') this.#deadLetters += 1;
+    const committed = this.#deps.sink.append(drafts);
+    const settled = committed.then(
+      () => undefined,
+      (err: unknown) => {
+        this.#log.error({ code: 'GW_BUFFER_WRITE', topic, err: errorMessage(err) }, 'could not commit a message; dropping the connection so the broker redelivers it');
+        client.stream?.destroy();
+      },
+    );
+    this.#unsettled.add(settled);
+    void settled.finally(() => this.#unsettled.delete(settled));
+    if (packet.qos === 1 && packet.messageId !== undefined) {
+      this.#held.set(packet.messageId, { committed, stream: client.stream });
+    }
+    callback();
+  }
+
+  /** Stops taking messages, lets committed ones be acknowledged, then disconnects (the session stays). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const client = this.#client;
+    if (!client) return;
+    this.#deps.sink.flush();
+    await Promise.allSettled([...this.#unsettled]);
+    // One turn for the PUBACK writes queued by the commits above.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    this.#client = undefined;
+  }
+}
