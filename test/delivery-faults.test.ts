@@ -1,0 +1,106 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { ReadingEvent } from '../src/events/schema.js';
+import { findFreePort, startBroker, type BrokerHandle } from '../scripts/kafka-broker.mjs';
+import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { readTopic, topicSize } from './support/kafka.js';
+import { SensorPublisher } from './support/publisher.js';
+import { uniqueName, waitFor } from './support/wait.js';
+
+function pendingInBuffer(path: string): number {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NULL').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+describe('delivery under faults (real processes, real brokers)', () => {
+  const mqttUrl = inject('mqttUrl');
+  const sharedKafka = inject('kafkaBootstrap');
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+
+  it('keeps accepting while Kafka is down, survives a restart with the backlog, and delivers everything once Kafka is up', async () => {
+    const port = await findFreePort();
+    const gatewayId = uniqueName('offline');
+    const prefix = `${gatewayId}.`;
+    const { file, bufferPath } = writeTestConfig({ gatewayId, brokers: [`127.0.0.1:${port}`], mqttUrl, topicPrefix: prefix });
+    const messages = 3000;
+
+    let gateway = new GatewayProcess(file);
+    cleanups.push(() => gateway.kill());
+    await gateway.started();
+    await gateway.waitForLog('mqtt connected');
+    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
+    cleanups.push(() => publisher.close());
+    await publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 5);
+    // The gateway took every message (it acknowledged them: the broker's in-flight window would stall otherwise).
+    await waitFor('the whole backlog committed', () => pendingInBuffer(bufferPath) === messages * 2, { timeoutMs: 60_000 });
+    expect(gateway.logs.some((l) => l.code === 'GW_KAFKA_SEND')).toBe(true);
+
+    // Restart with the backlog: SIGTERM is a clean stop even though Kafka is unreachable.
+    expect(await gateway.stop()).toBe(0);
+    expect(pendingInBuffer(bufferPath)).toBe(messages * 2);
+    gateway = new GatewayProcess(file);
+    await gateway.started();
+
+    const broker: BrokerHandle = await startBroker({ port, dataDir: mkdtempSync(join(tmpdir(), 'etg-kafka-offline-')) });
+    cleanups.push(() => broker.stop());
+    await waitFor('backlog drained', () => pendingInBuffer(bufferPath) === 0, { timeoutMs: 120_000 });
+    const records = await readTopic(broker.bootstrap, `${prefix}readings`, messages * 2);
+    expect(records).toHaveLength(messages * 2);
+    expect(new Set(records.map((r) => (JSON.parse(r.value) as ReadingEvent).id)).size).toBe(messages * 2);
+    expect(await topicSize(broker.bootstrap, `${prefix}readings`)).toBe(messages * 2);
+    expect(await gateway.stop()).toBe(0);
+  });
+
+  it('loses nothing the broker acknowledged when the gateway is SIGKILLed while ingesting', async () => {
+    const gatewayId = uniqueName('crash');
+    const prefix = `${gatewayId}.`;
+    const { file } = writeTestConfig({ gatewayId, brokers: [sharedKafka], mqttUrl, topicPrefix: prefix });
+    const messages = 20_000;
+
+    let gateway = new GatewayProcess(file);
+    cleanups.push(() => gateway.kill());
+    await gateway.started();
+    await gateway.waitForLog('mqtt connected');
+    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
+    cleanups.push(() => publisher.close());
+    const publishing = publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 10, 200);
+
+    // Kill it mid-stream, twice, without warning.
+    for (const threshold of [4000, 9000]) {
+      await waitFor(`publisher past ${threshold}`, () => publisher.acked.size >= threshold, { timeoutMs: 60_000, intervalMs: 5 });
+      await gateway.kill();
+      gateway = new GatewayProcess(file);
+      await gateway.started();
+    }
+    await publishing;
+    expect(publisher.acked.size).toBe(messages);
+
+    const topic = `${prefix}readings`;
+    await waitFor('every acknowledged message on Kafka', async () => (await topicSize(sharedKafka, topic)) >= messages * 2, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
+    const size = await topicSize(sharedKafka, topic);
+    const records = await readTopic(sharedKafka, topic, size);
+    const temperatures = records.map((r) => JSON.parse(r.value) as ReadingEvent).filter((e) => e.metric === 'temperature');
+    const seen = new Set(temperatures.map((e) => e.value as number));
+    const missing = [...publisher.acked].filter((n) => !seen.has(n));
+    expect(missing).toEqual([]);
+    const duplicateIds = temperatures.length - new Set(temperatures.map((e) => e.id)).size;
+    console.log(
+      `crash test: ${messages} acknowledged, ${temperatures.length} temperature readings on Kafka, ` +
+        `${temperatures.length - seen.size} duplicates (${duplicateIds} of them re-sends with the same event id)`,
+    );
+    expect(await gateway.stop()).toBe(0);
+  });
+});

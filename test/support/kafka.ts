@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { waitFor } from './wait.js';
+
+const run = promisify(execFile);
+
+export interface ReadRecord {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/** Reads a topic from the beginning with kafkajs until `count` records arrived (or throws at the deadline). */
+export async function readTopic(bootstrap: string, topic: string, count: number, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const kafka = new Kafka({ clientId: 'test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `test-reader-${topic}-${Math.random().toString(36).slice(2)}` });
+  const records: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
+          records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers, partition: batch.partition, offset: m.offset });
+        }
+      },
+    });
+    await waitFor(`${count} records on ${topic} (have ${records.length})`, () => records.length >= count, { timeoutMs });
+    return records;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** Counts what a topic holds right now (sum of high watermarks minus low). */
+export async function topicSize(bootstrap: string, topic: string): Promise<number> {
+  const kafka = new Kafka({ clientId: 'test-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0);
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads a whole topic with the third-party client kcat: one JSON value per line. */
+export async function readTopicWithKcat(bootstrap: string, topic: string): Promise<{ key: string; value: string }[]> {
+  const { stdout } = await run('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'], {
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  return stdout
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return { key: line.slice(0, tab), value: line.slice(tab + 1) };
+    });
+}
