@@ -66,11 +66,16 @@ export const KafkaConfig = z
     batch: z
       .object({
         maxEvents: z.number().int().min(1).max(100_000).default(5000).describe('Most events in one produce request'),
-        maxBytes: z.number().int().min(1024).default(4_000_000).describe('Most payload bytes in one produce request'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(900_000)
+          .describe('Most bytes in one produce request; keep it under the broker message.max.bytes (1 MiB by default), which limits each partition batch'),
         linger: Duration.default(5).describe('How long to wait for more events before sending a batch that is not full'),
       })
       .strict()
-      .default({ maxEvents: 5000, maxBytes: 4_000_000, linger: 5 }),
+      .default({ maxEvents: 5000, maxBytes: 900_000, linger: 5 }),
     compression: z.enum(['none', 'gzip']).default('none'),
     retry: z
       .object({

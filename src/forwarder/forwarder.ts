@@ -88,6 +88,8 @@ export class Forwarder {
   #unsubscribe: (() => void) | undefined;
   #drainUntil: number | undefined;
   #connected = false;
+  /** Lowered after the broker refused a batch as too large (its message.max.bytes is below our maxBytes). */
+  #maxBytes: number;
   #stats: ForwarderStats = { sentEvents: 0, sentBatches: 0, failedSends: 0, connected: false, lastError: null };
 
   constructor(source: ForwarderSource, transport: KafkaTransport, options: ForwarderOptions, logger: Logger) {
@@ -95,6 +97,7 @@ export class Forwarder {
     this.#transport = transport;
     this.#options = options;
     this.#log = logger.child({ component: 'forwarder' });
+    this.#maxBytes = options.maxBytes;
   }
 
   get stats(): ForwarderStats {
@@ -165,6 +168,10 @@ export class Forwarder {
         this.#stats.lastError = null;
       } catch (err) {
         this.#stats.failedSends += 1;
+        if (isTooLarge(err) && this.#maxBytes > 16_384) {
+          this.#maxBytes = Math.max(16_384, Math.floor(this.#maxBytes / 2));
+          this.#log.warn({ maxBytes: this.#maxBytes }, 'broker refused a batch as too large; sending smaller batches (raise message.max.bytes or lower kafka.batch.maxBytes)');
+        }
         this.#stats.lastError = errorMessage(err);
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
@@ -189,7 +196,7 @@ export class Forwarder {
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as StoredEvent;
       bytes += e.payload.length + e.deviceId.length + 200;
-      if (bytes > this.#options.maxBytes && i > 0) return events.slice(0, i);
+      if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
     }
     return events;
   }
@@ -207,6 +214,10 @@ export class Forwarder {
     }
     return [...byTopic.values()];
   }
+}
+
+function isTooLarge(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
 }
 
 /** Exponential backoff with jitter in [50%, 100%] of the step, capped. */

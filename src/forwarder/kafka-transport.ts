@@ -2,7 +2,7 @@
  * The slice of a Kafka client the forwarder uses. Typing only this slice keeps the forwarder testable with a
  * fake and lets the client library be swapped; `KafkajsTransport` is the real one.
  */
-import { CompressionTypes, Kafka, logLevel, type LogEntry, type Producer } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '../util/logger.js';
 
 export interface KafkaRecord {
@@ -71,6 +71,8 @@ export class KafkajsTransport implements KafkaTransport {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: true,
+      // murmur2 on the key, as the Java client: a device lands on the same partition whoever produces it.
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
     });
     try {

@@ -88,7 +88,7 @@ export function sensorSubscription(baseTopic: string): Record<string, unknown> {
   return {
     topic: `${baseTopic}/+`,
     qos: 1,
-    deviceId: '{1}',
+    deviceId: `{${baseTopic.split('/').length}}`,
     timestamp: { field: 'time', format: 'unix-ms' },
     metrics: [
       { field: 'temperature', metric: 'temperature', unit: 'Cel' },

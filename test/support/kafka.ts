@@ -16,8 +16,16 @@ export interface ReadRecord {
 /** Reads a topic from the beginning with kafkajs until `count` records arrived (or throws at the deadline). */
 export async function readTopic(bootstrap: string, topic: string, count: number, timeoutMs = 60_000): Promise<ReadRecord[]> {
   const kafka = new Kafka({ clientId: 'test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `test-reader-${topic}-${Math.random().toString(36).slice(2)}` });
+  const consumer = kafka.consumer({
+    groupId: `test-reader-${topic}-${Math.random().toString(36).slice(2)}`,
+    maxWaitTimeInMs: 250,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
+  });
   const records: ReadRecord[] = [];
+  // A rebalance may hand a batch over twice; a record is identified by partition and offset.
+  const seen = new Set<string>();
+  await waitForTopic(bootstrap, topic, timeoutMs);
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -25,6 +33,9 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
+          const position = `${batch.partition}:${m.offset}`;
+          if (seen.has(position)) continue;
+          seen.add(position);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
           records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers, partition: batch.partition, offset: m.offset });
@@ -35,6 +46,22 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
     return records;
   } finally {
     await consumer.disconnect();
+  }
+}
+
+/** Waits until the topic exists and every partition has a leader (the gateway creates topics on first send). */
+export async function waitForTopic(bootstrap: string, topic: string, timeoutMs = 60_000): Promise<void> {
+  const kafka = new Kafka({ clientId: 'test-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await waitFor(`topic ${topic}`, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      return partitions.length > 0 && partitions.every((p) => p.leader >= 0);
+    }, { timeoutMs, intervalMs: 200 });
+  } finally {
+    await admin.disconnect();
   }
 }
 

@@ -50,6 +50,8 @@ export class MqttInput implements Input {
   #reconnectDelay: number;
   #messages = 0;
   #deadLetters = 0;
+  /** PUBACKs held back until their commit. */
+  #acksAwaitingCommit = 0;
   #lastErrorLogged = '';
 
   constructor(config: MqttInputConfigT, deps: InputDeps) {
@@ -62,7 +64,7 @@ export class MqttInput implements Input {
   }
 
   get stats(): MqttInputStats {
-    return { connected: this.#client?.connected ?? false, messages: this.#messages, deadLetters: this.#deadLetters, heldAcks: this.#held.size };
+    return { connected: this.#client?.connected ?? false, messages: this.#messages, deadLetters: this.#deadLetters, heldAcks: this.#acksAwaitingCommit };
   }
 
   /** Starts connecting; resolves at once (a broker that is down is retried in the background with backoff). */
@@ -128,13 +130,16 @@ export class MqttInput implements Input {
         return;
       }
       this.#held.delete(messageId);
+      this.#acksAwaitingCommit += 1;
       cb?.(); // lets MQTT.js read the next packet now; this one's PUBACK waits for its commit
       held.committed.then(
         () => {
+          this.#acksAwaitingCommit -= 1;
           if (client.stream === held.stream && client.connected) send(packet);
         },
         () => {
-          /* not committed: no PUBACK; handled where the commit is awaited */
+          // Not committed: no PUBACK (the commit failure handler drops the connection, the broker redelivers).
+          this.#acksAwaitingCommit -= 1;
         },
       );
     };
@@ -175,6 +180,20 @@ export class MqttInput implements Input {
       this.#held.set(packet.messageId, { committed, stream: client.stream });
     }
     callback();
+  }
+
+  /**
+   * Drops the connection at once, acknowledging nothing more (what was not acknowledged is redelivered to the
+   * session's next connection). For fatal errors, and for tests that need a crash without killing the process.
+   */
+  async abort(): Promise<void> {
+    this.#stopping = true;
+    const client = this.#client;
+    this.#client = undefined;
+    if (!client) return;
+    this.#held.clear();
+    client.stream?.destroy();
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 
   /** Stops taking messages, lets committed ones be acknowledged, then disconnects (the session stays). */
