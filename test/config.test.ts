@@ -62,10 +62,10 @@ describe('configuration', () => {
     });
     expect(problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [input('a', '{3}', 'x..y'), input('a', '{name}', 'ok')] })).toEqual([
       'GW_CONFIG_INVALID',
-      'inputs[1].name: duplicate input name "a" (also inputs[0])',
       'inputs[0].subscriptions[0].deviceId: placeholder {3} is past the last level of topic "a/+" (levels 0..1)',
       'inputs[0].subscriptions[0].metrics[0].field: malformed field path "x..y" (use a.b, a[0] or a["key"])',
       'inputs[1].subscriptions[0].deviceId: unknown placeholder {name}: use {topic} or a topic level index like {1}',
+      'inputs[1].name: duplicate input name "a" (also inputs[0])',
     ]);
   });
 

@@ -43,7 +43,7 @@ describe('delivery under faults (real processes, real brokers)', () => {
     await publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 5);
     // The gateway took every message (it acknowledged them: the broker's in-flight window would stall otherwise).
     await waitFor('the whole backlog committed', () => pendingInBuffer(bufferPath) === messages * 2, { timeoutMs: 60_000 });
-    expect(gateway.logs.some((l) => l.code === 'GW_KAFKA_SEND')).toBe(true);
+    expect((await gateway.waitForLog('kafka send failed; events stay buffered')).code).toBe('GW_KAFKA_SEND');
 
     // Restart with the backlog: SIGTERM is a clean stop even though Kafka is unreachable.
     expect(await gateway.stop()).toBe(0);
