@@ -6,7 +6,7 @@ import { SqliteBuffer } from './buffer/sqlite-buffer.js';
 import type { GatewayConfig } from './config/schema.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { KafkajsTransport, type KafkaTransport } from './forwarder/kafka-transport.js';
-import type { Input } from './inputs/input.js';
+import type { Input, InputContext } from './inputs/input.js';
 import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
@@ -14,6 +14,8 @@ import { errorMessage } from './errors.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
+  /** Where inputs find driver files (from loadConfig). */
+  context: InputContext;
   logger: Logger;
   clock?: Clock;
   /** The Kafka client seam; the real kafkajs transport by default. */
@@ -89,7 +91,7 @@ export class Gateway {
     );
     this.#forwarder.start();
 
-    const deps = { gatewayId: config.gateway.id, sink: buffer, logger, clock };
+    const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, logger, clock };
     this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, deps));
     for (const input of this.#inputs) await input.start();
 

@@ -54,7 +54,7 @@ describe('MQTT input: PUBACK after commit', () => {
       reconnect: { initial: 100, max: 500 },
       subscriptions: [{ topic: `${topic}/+`, deviceId: '{1}', format: 'number', metrics: [{ metric: 'n' }] }],
     });
-    return new MqttInput(config, { gatewayId: 'gw', sink, logger: createLogger('silent'), clock: systemClock });
+    return new MqttInput(config, { configDir: '.', driverSearchPaths: [], gatewayId: 'gw', sink, logger: createLogger('silent'), clock: systemClock });
   }
 
   it('holds PUBACKs until the commit, keeps reading meanwhile, and the broker redelivers what was never committed', async () => {

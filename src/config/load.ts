@@ -4,22 +4,20 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { Secret } from '../util/secret.js';
+import { driverSearchPaths } from '../drivers/driver-files.js';
+import type { InputContext } from '../inputs/input.js';
+import { familyOf } from '../inputs/registry.js';
+import { formatPath } from './format-path.js';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
+
+export { formatPath } from './format-path.js';
 
 export interface LoadedConfig {
   config: GatewayConfig;
   /** Absolute path of the file it came from; relative paths in it resolve against its folder. */
   file: string;
-}
-
-/** Formats a zod issue path as `inputs[0].subscriptions[2].topic`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out === '' ? '(root)' : out;
+  /** Where inputs find driver files. */
+  context: InputContext;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -33,13 +31,25 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${path}: ${issue.message}`;
 }
 
-/** Validates an already-parsed config object; throws GW_CONFIG_INVALID listing every problem at once. */
-export function validateConfig(raw: unknown, origin: string): GatewayConfig {
+/**
+ * Validates an already-parsed config object, including the driver files it references; throws
+ * GW_CONFIG_INVALID listing every problem at once.
+ */
+export function validateConfig(raw: unknown, origin: string, configDir = process.cwd()): GatewayConfig {
   const result = GatewayConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
     const details = result.error.issues.map(describeIssue);
     throw new GatewayError('GW_CONFIG_INVALID', `${origin} is invalid (${details.length} problem${details.length > 1 ? 's' : ''})`, {
       details,
+    });
+  }
+  const context = inputContext(result.data, configDir);
+  const inputProblems = result.data.inputs.flatMap((input, i) =>
+    (familyOf(input).check?.(input, context) ?? []).map((problem) => `inputs[${i}].${problem}`),
+  );
+  if (inputProblems.length > 0) {
+    throw new GatewayError('GW_CONFIG_INVALID', `${origin} is invalid (${inputProblems.length} problem${inputProblems.length > 1 ? 's' : ''})`, {
+      details: inputProblems,
     });
   }
   const missing = collectSecrets(result.data)
@@ -83,7 +93,12 @@ export function loadConfig(file: string): LoadedConfig {
       details: doc.errors.map((e) => e.message.split('\n')[0] ?? e.message),
     });
   }
-  const config = validateConfig(doc.toJS(), absolute);
-  if (!isAbsolute(config.buffer.path)) config.buffer.path = resolve(dirname(absolute), config.buffer.path);
-  return { config, file: absolute };
+  const configDir = dirname(absolute);
+  const config = validateConfig(doc.toJS(), absolute, configDir);
+  if (!isAbsolute(config.buffer.path)) config.buffer.path = resolve(configDir, config.buffer.path);
+  return { config, file: absolute, context: inputContext(config, configDir) };
+}
+
+export function inputContext(config: GatewayConfig, configDir: string): InputContext {
+  return { configDir, driverSearchPaths: driverSearchPaths(configDir, config.drivers.paths) };
 }

@@ -1,9 +1,11 @@
 import { EVENT_FAMILIES, EVENT_TYPES, FAMILY_OF_TYPE } from '../events/schema.js';
 import { topicFor } from '../forwarder/forwarder.js';
 import type { GatewayConfig } from './schema.js';
+import type { InputContext } from '../inputs/input.js';
+import { familyOf } from '../inputs/registry.js';
 
 /** The human-readable plan `check-config` prints: what would run, where events go. Never prints secret values. */
-export function describePlan(config: GatewayConfig): string {
+export function describePlan(config: GatewayConfig, context: InputContext): string {
   const lines: string[] = [];
   lines.push(`gateway ${config.gateway.id}`);
   lines.push(
@@ -19,20 +21,7 @@ export function describePlan(config: GatewayConfig): string {
   }
   lines.push(`inputs (${config.inputs.length})`);
   for (const input of config.inputs) {
-    switch (input.type) {
-      case 'mqtt': {
-        const auth = input.username ? `, user ${input.username}${input.password ? ` with password from ${input.password.origin}` : ''}` : '';
-        lines.push(`  mqtt ${input.name}: ${input.url} (client id ${input.clientId ?? `${config.gateway.id}-${input.name}`}, persistent session, inflight ${input.inflight}${auth})`);
-        for (const sub of input.subscriptions) {
-          lines.push(`    subscribe ${sub.topic} qos ${sub.qos}, device id ${sub.deviceId}, ${sub.format}`);
-          for (const m of sub.metrics) {
-            const transform = m.scale !== 1 || m.offset !== 0 ? ` ×${m.scale}${m.offset >= 0 ? '+' : ''}${m.offset}` : '';
-            lines.push(`      ${m.field ?? '(payload)'} → ${m.metric} [${m.unit ?? '-'}] ${m.type}${transform}${m.code ? ` code ${m.code}` : ''}`);
-          }
-        }
-        break;
-      }
-    }
+    for (const line of familyOf(input).describe(input, { ...context, gatewayId: config.gateway.id })) lines.push(`  ${line}`);
   }
   return lines.join('\n');
 }

@@ -86,6 +86,15 @@ export const GatewayConfigSchema = z
       .object({ drainTimeout: Duration.default(10_000).describe('On SIGTERM, how long to keep sending the backlog') })
       .strict()
       .default({ drainTimeout: 10_000 }),
+    drivers: z
+      .object({
+        paths: z
+          .array(z.string())
+          .default([])
+          .describe('Extra folders with driver files, searched before devices/ next to this file and the shipped drivers'),
+      })
+      .strict()
+      .default({ paths: [] }),
     inputs: z.array(InputConfig).default([]),
   })
   .strict()

@@ -9,8 +9,16 @@ export interface IngestSink {
   flush(): void;
 }
 
+/** Where an input finds the files its config references (driver files). */
+export interface InputContext {
+  /** Folder of the gateway config file; relative paths resolve against it. */
+  configDir: string;
+  /** Folders searched for driver names, first match wins (see src/drivers/driver-files.ts). */
+  driverSearchPaths: readonly string[];
+}
+
 /** What every input gets from the gateway; constructors only store it, `start()` does the work. */
-export interface InputDeps {
+export interface InputDeps extends InputContext {
   gatewayId: string;
   sink: IngestSink;
   logger: Logger;

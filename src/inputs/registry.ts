@@ -1,15 +1,35 @@
+/**
+ * The input families. Each family lives in its own folder (src/inputs/<family>/) with its config schema, its
+ * runtime and its README, and plugs in here with one entry: how to check its config beyond the schema (driver
+ * files), how to describe it in the `check-config` plan, and how to create it.
+ */
 import type { GatewayConfig } from '../config/schema.js';
-import type { Input, InputDeps } from './input.js';
-import { MqttInput } from './mqtt/mqtt-input.js';
+import type { Input, InputContext, InputDeps } from './input.js';
+import { mqttFamily } from './mqtt/family.js';
 
-type InputConfigOf<T extends GatewayConfig['inputs'][number]['type']> = Extract<GatewayConfig['inputs'][number], { type: T }>;
+export type InputConfigAny = GatewayConfig['inputs'][number];
+export type InputType = InputConfigAny['type'];
+type InputConfigOf<T extends InputType> = Extract<InputConfigAny, { type: T }>;
 
-/** One factory per input family; the config's `type` picks it. */
-const FACTORIES: { [T in GatewayConfig['inputs'][number]['type']]: (config: InputConfigOf<T>, deps: InputDeps) => Input } = {
-  mqtt: (config, deps) => new MqttInput(config, deps),
+export interface InputFamily<C> {
+  /**
+   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems as
+   * `path: reason` with the path relative to the input (e.g. `devices[1].driver: ...`); empty when all is well.
+   */
+  check?(config: C, context: InputContext): string[];
+  /** Lines of the `check-config` plan for this input (never secret values). */
+  describe(config: C, context: InputContext & { gatewayId: string }): string[];
+  create(config: C, deps: InputDeps): Input;
+}
+
+const FAMILIES: { [T in InputType]: InputFamily<InputConfigOf<T>> } = {
+  mqtt: mqttFamily,
 };
 
-export function createInput(config: GatewayConfig['inputs'][number], deps: InputDeps): Input {
-  const factory = FACTORIES[config.type] as (config: GatewayConfig['inputs'][number], deps: InputDeps) => Input;
-  return factory(config, deps);
+export function familyOf(config: InputConfigAny): InputFamily<InputConfigAny> {
+  return FAMILIES[config.type] as InputFamily<InputConfigAny>;
+}
+
+export function createInput(config: InputConfigAny, deps: InputDeps): Input {
+  return familyOf(config).create(config, deps);
 }
