@@ -99,7 +99,7 @@ export async function ensureKafkaJars() {
       if (complete()) return libDir;
       const age = Date.now() - (await fsp.stat(lockDir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
       if (age > 10 * 60_000) await fsp.rm(lockDir, { recursive: true, force: true }); // stale lock
-      if (Date.now() > lockDeadline) throw new Error(`timed out waiting for ${lockDir} (another fetch?)`);
+      if (Date.now() > lockDeadline) throw new Error(`timed out waiting for ${lockDir} (another fetch?)`, { cause: e });
       await sleep(500);
     }
   }

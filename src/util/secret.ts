@@ -38,7 +38,7 @@ export class Secret {
       return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new Error(`secret file ${path} cannot be read (${reason})`);
+      throw new Error(`secret file ${path} cannot be read (${reason})`, { cause: err });
     }
   }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs and a fresh machine of this kind may lack:
+# Debian packages (mosquitto, kcat, socat, pymodbus, mbpoll, systemd-analyze, chromium), then checks the native
+# modules load. Idempotent and quick when everything is there. The test brokers themselves (a private Mosquitto
+# and a KRaft Kafka from Maven jars) are started by the vitest global setup.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
+/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${need[*]} — install them with: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The system Mosquitto on 1883 is what the demo uses; start it when the machine has one configured but stopped.
+if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+fi
+[ -d node_modules ] || npm ci --no-audit --no-fund
+node -e "const D=require('better-sqlite3'); new D(':memory:').close()" || { echo 'better-sqlite3 does not load: run npm rebuild better-sqlite3' >&2; exit 1; }
