@@ -50,7 +50,7 @@ describe('MQTT → buffer → Kafka, end to end with real brokers', () => {
       expect(e.deviceId).toBe(`dev-${(e.value as number) % DEVICES}`);
       expect(e.sourceTime).toMatch(/^\d{4}-\d\d-\d\dT/);
       expect(e.gatewayId).toBe(gatewayId);
-      expect(e.schemaVersion).toBe(1);
+      expect(e.schemaVersion).toBe(2);
     }
     const humidities = events.filter((e) => e.metric === 'humidity');
     expect(humidities).toHaveLength(MESSAGES);

@@ -6,8 +6,12 @@
  */
 import { z } from 'zod';
 
-/** Bumped when a change is not backward compatible for consumers. */
-export const SCHEMA_VERSION = 1 as const;
+/**
+ * Bumped when a change is not backward compatible for consumers; `decodeEvent` upgrades older versions it knows.
+ * History: 1 — first release. 2 — gap events name their time range `fromTime`/`toTime` (were `from`/`to`, easy
+ * to confuse with `fromSeq`/`toSeq`).
+ */
+export const SCHEMA_VERSION = 2 as const;
 
 export const EVENT_TYPES = ['reading', 'alarm', 'device-status', 'gateway-health', 'gap', 'dead-letter'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -115,8 +119,8 @@ export const GapEventSchema = z
     type: z.literal('gap'),
     reason: z.string().describe('Why the events are missing, e.g. buffer-full, sequence-jump, read-failed'),
     count: z.number().int().nonnegative().describe('How many events are missing'),
-    from: isoTime.describe('Time of the first missing event'),
-    to: isoTime.describe('Time of the last missing event'),
+    fromTime: isoTime.describe('Time of the first missing event'),
+    toTime: isoTime.describe('Time of the last missing event'),
     fromSeq: z.number().int().nonnegative().optional().describe('First missing seq of the readings family'),
     toSeq: z.number().int().nonnegative().optional().describe('Last missing seq of the readings family'),
   })

@@ -1,0 +1,36 @@
+/**
+ * Device simulators, one per driver family: `telemetry-gateway simulate --driver NAME` loads the driver file,
+ * reads its `kind` and starts the simulator of that family (a Modbus server, a serial pseudo-terminal, an MQTT
+ * publisher) serving plausible, changing values for tests and demos. Families add one entry to SIMULATORS.
+ */
+import type { InputContext } from '../inputs/input.js';
+
+export interface SimulatorOptions {
+  /** TCP port to serve on (Modbus TCP); a free one when omitted. */
+  port?: number;
+  /** Modbus unit id. */
+  unitId?: number;
+  /** Serve Modbus RTU on a pseudo-terminal instead of TCP. */
+  rtu?: boolean;
+  /** MQTT broker URL for simulators that publish. */
+  mqttUrl?: string;
+  /** Faults to inject, family-specific names (e.g. partial-first-record, garbage, bad-checksum, sentinels). */
+  faults: string[];
+  /** Device id / topic name used by simulators that need one. */
+  deviceId?: string;
+}
+
+export interface RunningSimulator {
+  /** One line for the operator: what is served where (port, pty path, topic). */
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+export type SimulatorFactory = (
+  driver: { ref: string; file: string; definition: unknown },
+  options: SimulatorOptions,
+  context: InputContext & { log: (line: string) => void },
+) => Promise<RunningSimulator>;
+
+/** Simulator factory per driver `kind` (the first key of every driver file). */
+export const SIMULATORS: Record<string, SimulatorFactory> = {};
