@@ -31,4 +31,24 @@ export interface Input {
   start(): Promise<void>;
   /** Stops taking data; what was taken is committed and acknowledged before it resolves. */
   stop(): Promise<void>;
+  /**
+   * Optional: transport figures only the input knows (Modbus requests/exceptions, serial bytes/checksum failures,
+   * connection state), read at every /metrics scrape and status-page refresh. See src/observability/README.md.
+   */
+  metrics?(): InputMetric[];
+  /** Optional: device ids known from the config, listed on the status page before they send anything. */
+  devices?(): readonly string[];
+}
+
+/**
+ * One figure of an input. Exported as `etg_<name>` with an `input` label added; `name` is snake_case with a
+ * family prefix (`modbus_requests_total`), counters end in `_total`; labels are bounded (device, unit id,
+ * function code, never a per-event value).
+ */
+export interface InputMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  labels?: Readonly<Record<string, string>>;
+  value: number;
 }
