@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   GW_KAFKA_SEND: 'A batch could not be delivered to Kafka; it stays buffered and is retried.',
   GW_MQTT_CONNECT: 'The MQTT broker could not be reached or refused the connection; the input retries.',
   GW_DECODE_FAILED: 'An input payload could not be decoded; it was sent to the dead-letter topic.',
+  GW_EVENT_INVALID: 'A Kafka record is not a valid edge-telemetry-gateway event (value or CloudEvents headers); decodeEvent lists every problem.',
+  GW_EVENT_VERSION: 'An event has a schemaVersion this decoder does not know (newer than it, or too old to upgrade).',
   GW_USAGE: 'The command line is invalid.',
 } as const;
 
