@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   GW_EVENT_INVALID: 'A Kafka record is not a valid edge-telemetry-gateway event (value or CloudEvents headers); decodeEvent lists every problem.',
   GW_EVENT_VERSION: 'An event has a schemaVersion this decoder does not know (newer than it, or too old to upgrade).',
   GW_USAGE: 'The command line is invalid.',
+  GW_BUFFER_READ: 'The buffer file cannot be opened read-only (replay, buffer stats).',
+  GW_REPLAY_SEND: 'Replay could not deliver a batch to Kafka after several attempts; the message says how far it got.',
+  GW_KAFKA_READ: 'A topic could not be read from Kafka (audit).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,229 @@
+/**
+ * Replay: re-sends events kept in the buffer (delivered or not) to Kafka, exactly as the forwarder sent them —
+ * original value, key (deviceId) and CloudEvents headers — plus the header `etg_replayed: "1"` so consumers can
+ * tell a replayed record from the first delivery. Events go out in commit (`pos`) order, one produce request in
+ * flight at a time (acks -1), so per-device order within the replay is the original order.
+ *
+ * Replay never writes to the buffer: it does not mark anything delivered and does not touch the forwarder's
+ * bookkeeping, so it is safe while the gateway runs (the daemon keeps forwarding its own backlog meanwhile).
+ */
+import type { z } from 'zod';
+import type { TopicsConfig } from '../config/schema.js';
+import { GatewayError, errorMessage } from '../errors.js';
+import { cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
+import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
+import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
+
+/** Header added to every replayed record. */
+export const REPLAYED_HEADER = 'etg_replayed';
+
+export interface ReplayProgress {
+  /** Called after every acknowledged batch (and once at the start with sent = 0). */
+  update(sent: number, total: number, elapsedMs: number): void;
+  /** Called once at the end, before the summary is printed. */
+  finish(sent: number, total: number, elapsedMs: number): void;
+}
+
+export interface ReplayOptions {
+  gatewayId: string;
+  topics: z.infer<typeof TopicsConfig>;
+  /** Send everything to this topic instead of the per-family topics (the name is used as is, no prefix). */
+  toTopic?: string;
+  /** Most events per second (undefined: as fast as Kafka acknowledges). */
+  ratePerSec?: number;
+  maxEvents: number;
+  maxBytes: number;
+  /** Count what would be sent, per topic and type; connect to nothing. */
+  dryRun: boolean;
+  /** Attempts per batch before giving up (with backoff between them). */
+  attempts: number;
+  retryDelayMs: number;
+}
+
+export interface ReplaySummary {
+  dryRun: boolean;
+  /** Events in the window that match the filters. */
+  matched: number;
+  /** Events acknowledged by Kafka (0 on a dry run). */
+  sent: number;
+  byTopic: Record<string, number>;
+  byType: Record<string, number>;
+  durationMs: number;
+  eventsPerSec: number;
+  /** Position of the last event sent (resume with a later --since when a replay was cut off). */
+  lastPos: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Replayer {
+  readonly #events: RetainedEvents;
+  readonly #transport: KafkaTransport | undefined;
+  readonly #options: ReplayOptions;
+  readonly #progress: ReplayProgress;
+  #maxBytes: number;
+
+  constructor(events: RetainedEvents, transport: KafkaTransport | undefined, options: ReplayOptions, progress: ReplayProgress) {
+    this.#events = events;
+    this.#transport = transport;
+    this.#options = options;
+    this.#progress = progress;
+    this.#maxBytes = options.maxBytes;
+  }
+
+  #topicOf(e: ReplayEvent): string {
+    return this.#options.toTopic ?? topicFor(this.#options.topics, e.family);
+  }
+
+  async run(filter: ReplayFilter): Promise<ReplaySummary> {
+    const started = Date.now();
+    // Fix the end of the window now: events committed while the replay runs are the forwarder's business.
+    const window: ReplayFilter = { ...filter, maxPos: Math.min(filter.maxPos ?? Number.MAX_SAFE_INTEGER, this.#events.lastPos()) };
+    const counted = this.#events.count(window);
+    const summary: ReplaySummary = {
+      dryRun: this.#options.dryRun,
+      matched: counted.total,
+      sent: 0,
+      byTopic: {},
+      byType: {},
+      durationMs: 0,
+      eventsPerSec: 0,
+      lastPos: 0,
+    };
+    if (this.#options.dryRun || counted.total === 0) {
+      for (const row of counted.byFamilyAndType) {
+        const topic = this.#options.toTopic ?? topicFor(this.#options.topics, row.family);
+        summary.byTopic[topic] = (summary.byTopic[topic] ?? 0) + row.n;
+        summary.byType[row.type] = (summary.byType[row.type] ?? 0) + row.n;
+      }
+      summary.durationMs = Date.now() - started;
+      return summary;
+    }
+    const transport = this.#transport;
+    if (!transport) throw new Error('replay needs a Kafka transport unless it is a dry run');
+
+    const rate = this.#options.ratePerSec;
+    // With a rate limit, batches of about a tenth of a second keep the flow smooth.
+    const pageSize = rate === undefined ? this.#options.maxEvents : Math.max(1, Math.min(this.#options.maxEvents, Math.ceil(rate / 10)));
+    const next = this.#events.pager(window);
+    this.#progress.update(0, counted.total, 0);
+    await this.#connect(transport);
+    const sendStart = Date.now();
+    let carry: ReplayEvent[] = [];
+    let afterPos = 0;
+    let exhausted = false;
+    try {
+      for (;;) {
+        if (carry.length < pageSize && !exhausted) {
+          const page = next(afterPos, pageSize - carry.length);
+          if (page.length < pageSize - carry.length) exhausted = true;
+          if (page.length > 0) afterPos = (page[page.length - 1] as ReplayEvent).pos;
+          carry = carry.concat(page);
+        }
+        if (carry.length === 0) break;
+        const batch = this.#cut(carry);
+        carry = carry.slice(batch.length);
+        await this.#sendWithRetry(transport, batch, summary);
+        this.#progress.update(summary.sent, counted.total, Date.now() - started);
+        if (rate !== undefined) {
+          const due = sendStart + (summary.sent / rate) * 1000;
+          const wait = due - Date.now();
+          if (wait > 0) await sleep(wait);
+        }
+      }
+    } finally {
+      await transport.close().catch(() => undefined);
+    }
+    summary.durationMs = Date.now() - started;
+    summary.eventsPerSec = summary.durationMs > 0 ? Math.round((summary.sent * 1000) / summary.durationMs) : summary.sent;
+    this.#progress.finish(summary.sent, counted.total, summary.durationMs);
+    return summary;
+  }
+
+  /** The longest prefix that fits in one produce request. */
+  #cut(events: readonly ReplayEvent[]): ReplayEvent[] {
+    let bytes = 0;
+    const limit = Math.min(events.length, this.#options.maxEvents);
+    for (let i = 0; i < limit; i++) {
+      const e = events[i] as ReplayEvent;
+      bytes += e.payload.length + e.deviceId.length + 220;
+      if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
+    }
+    return events.slice(0, limit);
+  }
+
+  #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
+    const byTopic = new Map<string, TopicBatch>();
+    for (const e of events) {
+      const topic = this.#topicOf(e);
+      let batch = byTopic.get(topic);
+      if (!batch) {
+        batch = { topic, messages: [] };
+        byTopic.set(topic, batch);
+      }
+      batch.messages.push({
+        key: e.deviceId,
+        value: e.payload,
+        headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' },
+      });
+    }
+    return [...byTopic.values()];
+  }
+
+  async #connect(transport: KafkaTransport): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await transport.connect();
+        return;
+      } catch (err) {
+        if (attempt >= this.#options.attempts) {
+          throw new GatewayError('GW_REPLAY_SEND', `cannot connect to Kafka after ${attempt} attempts: ${errorMessage(err)} (check kafka.brokers or --brokers)`, {
+            cause: err,
+          });
+        }
+        await transport.reset().catch(() => undefined);
+        await sleep(this.#options.retryDelayMs * attempt);
+      }
+    }
+  }
+
+  async #sendWithRetry(transport: KafkaTransport, batch: ReplayEvent[], summary: ReplaySummary): Promise<void> {
+    let pending = batch;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A refused oversized request is split; the parts keep the original order.
+        const part = this.#cut(pending);
+        await transport.send(this.#toTopicBatches(part));
+        for (const e of part) {
+          const topic = this.#topicOf(e);
+          summary.byTopic[topic] = (summary.byTopic[topic] ?? 0) + 1;
+          summary.byType[e.type] = (summary.byType[e.type] ?? 0) + 1;
+        }
+        summary.sent += part.length;
+        summary.lastPos = (part[part.length - 1] as ReplayEvent).pos;
+        pending = pending.slice(part.length);
+        if (pending.length === 0) return;
+        attempt = 0;
+      } catch (err) {
+        if (isTooLarge(err) && this.#maxBytes > 16_384) {
+          this.#maxBytes = Math.max(16_384, Math.floor(this.#maxBytes / 2));
+          continue;
+        }
+        if (attempt >= this.#options.attempts) {
+          throw new GatewayError(
+            'GW_REPLAY_SEND',
+            `a replay batch was not acknowledged after ${attempt} attempts: ${errorMessage(err)}; ${summary.sent} of ${summary.matched} events were sent (up to position ${summary.lastPos}); run replay again with --since to resume`,
+            { cause: err },
+          );
+        }
+        await transport.reset().catch(() => undefined);
+        await sleep(this.#options.retryDelayMs * attempt);
+        await this.#connect(transport);
+      }
+    }
+  }
+}
+
+function isTooLarge(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
+}
