@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   GW_BUFFER_READ: 'The buffer file cannot be opened read-only (replay, buffer stats).',
   GW_REPLAY_SEND: 'Replay could not deliver a batch to Kafka after several attempts; the message says how far it got.',
   GW_KAFKA_READ: 'A topic could not be read from Kafka (audit).',
+  GW_RELOAD_NEEDS_RESTART: 'A reload (SIGHUP) read changes to the gateway id, buffer, Kafka or shutdown settings; they take effect only after a restart, the rest was applied.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -11,6 +11,8 @@ import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { errorMessage } from './errors.js';
+import type { InputConfigAny } from './inputs/registry.js';
+import { errorCode, inputFingerprint, planInputReload, restartRequiredPaths, type ReloadResult } from './service/reload.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -94,6 +96,7 @@ export class Gateway {
     const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, logger, clock };
     this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, deps));
     for (const input of this.#inputs) await input.start();
+    this.#applied = this.#recordApplied(config, this.#deps.context);
 
     this.#purgeTimer = setInterval(() => {
       try {
@@ -123,4 +126,93 @@ export class Gateway {
     this.#state = 'stopped';
     logger.info({ pendingLeft: pending }, 'gateway stopped');
   }
+
+  // ---- Reload (SIGHUP; issue 6). Self-contained: the plan comes from src/service/reload.ts. ----
+
+  /** What runs now: the config the reloadable parts were last applied from, and each input with its fingerprint. */
+  #applied: AppliedConfig | undefined;
+  #reloadChain: Promise<unknown> = Promise.resolve();
+
+  #recordApplied(config: GatewayConfig, context: InputContext): AppliedConfig {
+    const inputs = new Map<string, AppliedInput>();
+    config.inputs.forEach((inputConfig, i) => {
+      const input = this.#inputs[i];
+      if (input) inputs.set(inputConfig.name, { input, config: inputConfig, fingerprint: inputFingerprint(inputConfig, context) });
+    });
+    return { config, inputs };
+  }
+
+  #isRunning(): boolean {
+    return this.#state === 'running';
+  }
+
+  /**
+   * Applies a new, already validated config (loadConfig) without a restart: stops removed and changed inputs (their
+   * stop() commits and acknowledges what they took), starts added and changed ones. The buffer and the forwarder
+   * keep running, so nothing buffered or in flight is touched. Changes outside inputs/logging/drivers are
+   * reported in `restartRequired` and not applied. Reloads run one after another.
+   */
+  reload(config: GatewayConfig, context: InputContext): Promise<ReloadResult> {
+    const run = this.#reloadChain.then(() => this.#reload(config, context));
+    this.#reloadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(config: GatewayConfig, context: InputContext): Promise<ReloadResult> {
+    const buffer = this.#buffer;
+    if (!this.#isRunning() || !buffer) throw new Error(`gateway cannot reload in state ${this.#state}`);
+    const { logger } = this.#deps;
+    const clock = this.#deps.clock ?? systemClock;
+    const applied = this.#applied ?? this.#recordApplied(this.#deps.config, this.#deps.context);
+    const restartRequired = restartRequiredPaths(applied.config, config);
+    const plan = planInputReload(new Map([...applied.inputs].map(([name, e]) => [name, e.fingerprint])), config.inputs, context);
+
+    const toStop = [...plan.removed, ...plan.changed].flatMap((name) => applied.inputs.get(name) ?? []);
+    const stopped = await Promise.allSettled(toStop.map((e) => e.input.stop()));
+    stopped.forEach((r, i) => {
+      if (r.status === 'rejected') logger.error({ input: toStop[i]?.input.name, err: errorMessage(r.reason) }, 'input did not stop cleanly on reload');
+    });
+
+    // Inputs of a new config use the running gateway id: a gateway id change needs a restart.
+    const deps = { ...context, gatewayId: applied.config.gateway.id, sink: buffer, logger, clock };
+    const next = new Map<string, AppliedInput>();
+    const failed: ReloadResult['failed'] = [];
+    for (const entry of plan.next) {
+      const kept = entry.action === 'keep' ? applied.inputs.get(entry.name) : undefined;
+      if (kept) {
+        next.set(entry.name, kept);
+        continue;
+      }
+      if (!this.#isRunning()) break; // shutting down: start nothing more
+      let input: Input | undefined;
+      try {
+        input = createInput(entry.config, deps);
+        await input.start();
+        next.set(entry.name, { input, config: entry.config, fingerprint: entry.fingerprint });
+      } catch (err) {
+        failed.push({ input: entry.name, code: errorCode(err), error: errorMessage(err) });
+        logger.error({ input: entry.name, code: errorCode(err), err: errorMessage(err) }, 'input failed to start on reload; it stays stopped until the next reload');
+        await input?.stop().catch(() => undefined);
+      }
+    }
+    this.#inputs = [...next.values()].map((e) => e.input);
+    this.#applied = {
+      config: { ...applied.config, logging: config.logging, drivers: config.drivers, inputs: [...next.values()].map((e) => e.config) },
+      inputs: next,
+    };
+    const { added, removed, changed, unchanged } = plan;
+    return { added, removed, changed, unchanged, restartRequired, failed };
+  }
+}
+
+/** A running input as the last reload (or start) applied it. */
+interface AppliedInput {
+  input: Input;
+  config: InputConfigAny;
+  fingerprint: string;
+}
+
+interface AppliedConfig {
+  config: GatewayConfig;
+  inputs: Map<string, AppliedInput>;
 }
