@@ -61,6 +61,10 @@ export class Gateway {
       commitLingerMs: config.buffer.commitLinger,
       maxEventsPerCommit: config.buffer.maxEventsPerCommit,
       retentionMs: config.buffer.retention,
+      retentionMaxBytes: config.buffer.retentionMaxBytes,
+      maxEvents: config.buffer.maxEvents,
+      maxBytes: config.buffer.maxBytes,
+      whenFull: config.buffer.whenFull,
       clock,
     });
     buffer.open();
@@ -88,6 +92,7 @@ export class Gateway {
         lingerMs: config.kafka.batch.linger,
         retryInitialMs: config.kafka.retry.initial,
         retryMaxMs: config.kafka.retry.max,
+        drain: config.kafka.drain,
       },
       logger,
     );

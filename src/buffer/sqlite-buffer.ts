@@ -7,9 +7,14 @@
  * - Each event gets its per-device, per-family `seq` inside the commit; counters live in the same file, so they
  *   survive restarts and never run ahead of what was actually stored.
  * - The forwarder reads pending events by priority, oldest first, and marks them delivered only after Kafka
- *   acknowledged them. Delivered events stay for the retention window (for replay), then are purged.
+ *   acknowledged them. Delivered events stay for the retention window (time and size bounds), for replay.
+ * - Bounded: at most `maxEvents` / `maxBytes` pending. When full, the `whenFull` policy applies:
+ *   `block` holds appends back (their promises resolve later, so MQTT stops acknowledging and polling inputs
+ *   pause: backpressure), `drop-oldest` deletes the oldest routine events (readings, gateway health) in the same
+ *   transaction and records a `gap` event per device and family for exactly what it deleted. Alarms, device
+ *   status, gaps and dead letters are never dropped.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
@@ -24,6 +29,8 @@ import {
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
 
+export type WhenFull = 'block' | 'drop-oldest';
+
 export interface BufferOptions {
   path: string;
   gatewayId: string;
@@ -31,8 +38,14 @@ export interface BufferOptions {
   /** Longest wait before a group is committed (0: at the next turn of the event loop). */
   commitLingerMs: number;
   maxEventsPerCommit: number;
+  /** Most pending (undelivered) events, and their payload bytes; then `whenFull` applies. */
+  maxEvents: number;
+  maxBytes: number;
+  whenFull: WhenFull;
   /** How long delivered events are kept (0: delete on delivery). */
   retentionMs: number;
+  /** Most payload bytes of delivered events kept; the oldest go first. */
+  retentionMaxBytes: number;
   clock: Clock;
 }
 
@@ -46,19 +59,47 @@ export interface StoredEvent {
   /** sourceTime when the device has a clock, else receivedAt (CloudEvents `time`). */
   eventTime: string;
   payload: string;
+  /** Set by the live-first read: the event waited in the backlog (sent with the `etg_backlog` header). */
+  backlog?: boolean;
 }
 
 export interface BufferStats {
   pending: number;
+  pendingBytes: number;
   pendingByFamily: Record<string, number>;
   retained: number;
+  retainedBytes: number;
   oldestPendingAt: number | null;
   fileBytes: number;
 }
 
-interface Waiter {
+/** Counters since open, for metrics and health events. */
+export interface BufferCounters {
+  committedEvents: number;
+  commits: number;
+  droppedEvents: number;
+  gapEvents: number;
+  /** Appends that had to wait for room (block policy). */
+  blockedAppends: number;
+  purgedEvents: number;
+}
+
+interface QueueEntry {
+  drafts: readonly EventDraft[];
   resolve: () => void;
   reject: (err: Error) => void;
+  hasAlarm: boolean;
+  blocked: boolean;
+}
+
+interface DroppedRow {
+  pos: number;
+  device_id: string;
+  family: EventFamily;
+  seq: number;
+  received_at: number;
+  event_time: string;
+  bytes: number;
 }
 
 const SCHEMA = `
@@ -68,6 +109,7 @@ CREATE TABLE IF NOT EXISTS events (
   device_id    TEXT    NOT NULL,
   type         TEXT    NOT NULL,
   family       TEXT    NOT NULL,
+  seq          INTEGER NOT NULL,
   priority     INTEGER NOT NULL,
   event_time   TEXT    NOT NULL,
   received_at  INTEGER NOT NULL,
@@ -85,26 +127,52 @@ CREATE TABLE IF NOT EXISTS sequences (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
-const BUFFER_FORMAT = '1';
+const BUFFER_FORMAT = '2';
+/** Types drop-oldest may delete, lowest priority first. */
+const DROPPABLE: readonly { priority: number; types: readonly EventType[] }[] = [
+  { priority: PRIORITY_OF_TYPE['gateway-health'], types: ['gateway-health'] },
+  { priority: PRIORITY_OF_TYPE.reading, types: ['reading'] },
+];
+/** Give freed pages back to the file system when this many are free (after a large backlog drained). */
+const RECLAIM_FREE_PAGES = 2048;
 
 type Statement = Database.Statement<unknown[], unknown>;
+
+interface Statements {
+  insert: Statement;
+  upsertSeq: Statement;
+  markDelivered: Statement;
+  deleteDelivered: Statement;
+  readPending: Statement;
+  readPendingAtPriority: Statement;
+  readBacklogAtPriority: Statement;
+  droppable: Statement;
+  deleteByPos: Statement;
+  oldestDelivered: Statement;
+}
 
 export class SqliteBuffer {
   readonly #options: BufferOptions;
   #db: Database.Database | undefined;
-  #insert: Statement | undefined;
-  #upsertSeq: Statement | undefined;
-  #markDelivered: Statement | undefined;
-  #deleteDelivered: Statement | undefined;
-  #readPending: Statement | undefined;
+  #stmts: Statements | undefined;
   /** Next seq per `deviceId \0 family`. */
   readonly #nextSeq = new Map<string, number>();
-  #queued: EventDraft[] = [];
-  #waiters: Waiter[] = [];
+  #queue: QueueEntry[] = [];
+  #queuedEvents = 0;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #pending = 0;
+  #pendingBytes = 0;
+  #retainedBytes = 0;
   #closed = false;
-  #listeners = new Set<() => void>();
+  readonly #listeners = new Set<() => void>();
+  /**
+   * Per priority, the highest position the forwarder is sending right now (it reads oldest first, so everything
+   * below is in flight too); drop-oldest leaves those alone, so a gap never claims an event that reached Kafka.
+   */
+  readonly #inFlightMaxPos = new Map<number, number>();
+  /** First pos of each recent commit, for the live-first read (which events are fresh). */
+  #recentCommits: { at: number; firstPos: number }[] = [];
+  readonly #counters: BufferCounters = { committedEvents: 0, commits: 0, droppedEvents: 0, gapEvents: 0, blockedAppends: 0, purgedEvents: 0 };
 
   constructor(options: BufferOptions) {
     this.#options = options;
@@ -119,9 +187,22 @@ export class SqliteBuffer {
     return this.#pending;
   }
 
-  /** Events accepted by append() and waiting for their commit. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Events accepted by append() and waiting for their commit (or, under `block`, for room). */
   get queuedCount(): number {
-    return this.#queued.length;
+    return this.#queuedEvents;
+  }
+
+  get counters(): Readonly<BufferCounters> {
+    return { ...this.#counters };
+  }
+
+  /** True while pending events are at a limit (appends wait under `block`, old readings go under `drop-oldest`). */
+  get isFull(): boolean {
+    return this.#pending >= this.#options.maxEvents || this.#pendingBytes >= this.#options.maxBytes;
   }
 
   open(): void {
@@ -130,10 +211,14 @@ export class SqliteBuffer {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       db = new Database(path);
+      // Must precede the first table of a new file; lets a drained backlog's pages go back to the file system.
+      db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('busy_timeout = 5000');
       db.pragma('wal_autocheckpoint = 4000');
+      // The WAL is reused in place; after a checkpoint it is truncated back to this size.
+      db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA);
     } catch (err) {
       throw new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
@@ -144,22 +229,45 @@ export class SqliteBuffer {
     if (format === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('format', BUFFER_FORMAT);
     else if (format.value !== BUFFER_FORMAT) {
       db.close();
-      throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}`);
+      throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}; move the file away (it is not deleted for you)`);
     }
     this.#db = db;
-    this.#insert = db.prepare(
-      'INSERT INTO events (id, device_id, type, family, priority, event_time, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.#upsertSeq = db.prepare(
-      'INSERT INTO sequences (device_id, family, next_seq) VALUES (?, ?, ?) ON CONFLICT (device_id, family) DO UPDATE SET next_seq = excluded.next_seq',
-    );
-    this.#markDelivered = db.prepare('UPDATE events SET delivered_at = ? WHERE pos = ?');
-    this.#deleteDelivered = db.prepare('DELETE FROM events WHERE pos = ?');
-    this.#readPending = db.prepare(
-      'SELECT pos, id, device_id AS deviceId, type, family, event_time AS eventTime, payload FROM events WHERE delivered_at IS NULL ORDER BY priority, pos LIMIT ?',
-    );
+    this.#stmts = {
+      insert: db.prepare(
+        'INSERT INTO events (id, device_id, type, family, seq, priority, event_time, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      upsertSeq: db.prepare(
+        'INSERT INTO sequences (device_id, family, next_seq) VALUES (?, ?, ?) ON CONFLICT (device_id, family) DO UPDATE SET next_seq = excluded.next_seq',
+      ),
+      markDelivered: db.prepare('UPDATE events SET delivered_at = ? WHERE pos = ? AND delivered_at IS NULL'),
+      deleteDelivered: db.prepare('DELETE FROM events WHERE pos = ? AND delivered_at IS NULL'),
+      readPending: db.prepare(
+        'SELECT pos, id, device_id AS deviceId, type, family, event_time AS eventTime, payload FROM events WHERE delivered_at IS NULL ORDER BY priority, pos LIMIT ?',
+      ),
+      readPendingAtPriority: db.prepare(
+        'SELECT pos, id, device_id AS deviceId, type, family, event_time AS eventTime, payload FROM events WHERE delivered_at IS NULL AND priority = ? AND pos >= ? ORDER BY pos LIMIT ?',
+      ),
+      readBacklogAtPriority: db.prepare(
+        'SELECT pos, id, device_id AS deviceId, type, family, event_time AS eventTime, payload FROM events WHERE delivered_at IS NULL AND priority = ? AND pos < ? ORDER BY pos LIMIT ?',
+      ),
+      droppable: db.prepare(
+        'SELECT pos, device_id, family, seq, received_at, event_time, length(payload) AS bytes FROM events WHERE delivered_at IS NULL AND priority = ? AND type = ? AND pos > ? ORDER BY pos LIMIT ?',
+      ),
+      deleteByPos: db.prepare('DELETE FROM events WHERE pos = ?'),
+      oldestDelivered: db.prepare(
+        'SELECT pos, length(payload) AS bytes FROM events WHERE delivered_at IS NOT NULL ORDER BY delivered_at, pos LIMIT ?',
+      ),
+    };
     this.#loadSequences();
-    this.#pending = (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NULL').get() as { n: number }).n;
+    const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
+      n: number;
+      b: number;
+    };
+    this.#pending = pending.n;
+    this.#pendingBytes = pending.b;
+    this.#retainedBytes = (
+      db.prepare('SELECT COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number }
+    ).b;
   }
 
   #loadSequences(): void {
@@ -177,16 +285,23 @@ export class SqliteBuffer {
     return this.#db;
   }
 
+  #statements(): Statements {
+    if (!this.#stmts) throw new GatewayError('GW_BUFFER_OPEN', 'the buffer is not open');
+    return this.#stmts;
+  }
+
   /**
    * Accepts events; resolves once they are committed (durable), rejects when the commit failed (nothing of the
-   * group was stored; the caller must not acknowledge its source).
+   * group was stored; the caller must not acknowledge its source). Under `block`, resolves only once there is room.
    */
   append(drafts: readonly EventDraft[]): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('GW_BUFFER_WRITE', 'the buffer is closed'));
     if (drafts.length === 0) return Promise.resolve();
-    for (const draft of drafts) this.#queued.push(draft);
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (this.#queued.length >= this.#options.maxEventsPerCommit) this.flush();
+    const done = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ drafts, resolve, reject, hasAlarm: drafts.some((d) => d.type === 'alarm'), blocked: false });
+    });
+    this.#queuedEvents += drafts.length;
+    if (this.#queuedEvents >= this.#options.maxEventsPerCommit) this.flush();
     else this.#schedule();
     return done;
   }
@@ -204,58 +319,174 @@ export class SqliteBuffer {
     this.#timer = undefined;
   }
 
-  /** Commits everything accepted so far in one transaction, then settles the waiting appends. */
+  /** Takes the queue entries to commit now: all of them, or under `block` as many as there is room for. */
+  #takeCommittable(): QueueEntry[] {
+    if (this.#options.whenFull !== 'block') return this.#queue.splice(0);
+    const taken: QueueEntry[] = [];
+    let room = this.#options.maxEvents - this.#pending;
+    const bytesFull = this.#pendingBytes >= this.#options.maxBytes;
+    // Alarms are never held back; FIFO order is kept, so whatever waits before an alarm goes in with it.
+    let alarmWaiting = this.#queue.some((e) => e.hasAlarm);
+    while (this.#queue.length > 0) {
+      const entry = this.#queue[0] as QueueEntry;
+      const fits = !bytesFull && entry.drafts.length <= room;
+      // A single append larger than the whole limit must still go in once the buffer is empty.
+      const emptyBuffer = this.#pending === 0 && taken.length === 0;
+      if (!fits && !alarmWaiting && !emptyBuffer) break;
+      this.#queue.shift();
+      taken.push(entry);
+      room -= entry.drafts.length;
+      if (entry.hasAlarm) alarmWaiting = this.#queue.some((e) => e.hasAlarm);
+    }
+    for (const entry of this.#queue) {
+      if (!entry.blocked) {
+        entry.blocked = true;
+        this.#counters.blockedAppends += 1;
+      }
+    }
+    return taken;
+  }
+
+  /** Commits what was accepted (and fits) in one transaction, then settles those appends. */
   flush(): void {
     this.#cancelTimer();
-    if (this.#queued.length === 0) return;
-    const drafts = this.#queued;
-    const waiters = this.#waiters;
-    this.#queued = [];
-    this.#waiters = [];
+    if (this.#queue.length === 0 || this.#closed) return;
+    const entries = this.#takeCommittable();
+    if (entries.length === 0) return; // block policy: waiting for the forwarder to make room
+    const drafts = entries.flatMap((e) => e.drafts);
+    this.#queuedEvents -= drafts.length;
     try {
       this.#commit(drafts);
     } catch (err) {
       // Nothing of the group was stored: counters go back to what the file says, callers are told.
       this.#loadSequences();
       const error = new GatewayError('GW_BUFFER_WRITE', `buffer commit failed: ${errorMessage(err)}`, { cause: err });
-      for (const w of waiters) w.reject(error);
+      for (const e of entries) e.reject(error);
       return;
     }
-    this.#pending += drafts.length;
-    for (const w of waiters) w.resolve();
+    for (const e of entries) e.resolve();
     for (const listener of this.#listeners) listener();
+    if (this.#queue.length > 0 && this.#options.whenFull !== 'block') this.#schedule();
+  }
+
+  /** Stores one event: stamps seq, id and envelope. Returns its payload size and position. */
+  #stamp(draft: EventDraft, receivedAtMs: number, touched: Map<string, { deviceId: string; family: EventFamily }>): { bytes: number; pos: number } {
+    // A gap travels on the readings topic and takes the readings counter of its device, whatever family it accounts for.
+    const family = FAMILY_OF_TYPE[draft.type];
+    const key = `${draft.deviceId}\u0000${family}`;
+    const seq = this.#nextSeq.get(key) ?? 0;
+    this.#nextSeq.set(key, seq + 1);
+    touched.set(key, { deviceId: draft.deviceId, family });
+    const id = uuidv7();
+    // Property order puts the envelope first so records read well in kcat and logs.
+    const payload = JSON.stringify({ schemaVersion: SCHEMA_VERSION, id, gatewayId: this.#options.gatewayId, seq, ...draft });
+    const result = this.#statements().insert.run(
+      id,
+      draft.deviceId,
+      draft.type,
+      family,
+      seq,
+      PRIORITY_OF_TYPE[draft.type],
+      draft.sourceTime ?? draft.receivedAt,
+      receivedAtMs,
+      payload,
+    );
+    return { bytes: payload.length, pos: Number(result.lastInsertRowid) };
   }
 
   #commit(drafts: readonly EventDraft[]): void {
     const db = this.#database();
-    const insert = this.#insert as Statement;
-    const upsertSeq = this.#upsertSeq as Statement;
-    const gatewayId = this.#options.gatewayId;
+    const s = this.#statements();
+    const { maxEvents, maxBytes } = this.#options;
     const receivedAtMs = this.#options.clock.now();
     const touched = new Map<string, { deviceId: string; family: EventFamily }>();
+    let added = 0;
+    let addedBytes = 0;
+    let dropped = { events: 0, bytes: 0 };
+    let firstPos = -1;
+    const isOver = (dropEvents: number, dropBytes: number): boolean =>
+      this.#pending + added - dropEvents > maxEvents || this.#pendingBytes + addedBytes - dropBytes > maxBytes;
     db.transaction(() => {
       for (const draft of drafts) {
-        const family = FAMILY_OF_TYPE[draft.type];
-        const key = `${draft.deviceId}\u0000${family}`;
-        const seq = this.#nextSeq.get(key) ?? 0;
-        this.#nextSeq.set(key, seq + 1);
-        touched.set(key, { deviceId: draft.deviceId, family });
-        const id = uuidv7();
-        // Property order puts the envelope first so records read well in kcat and logs.
-        const event = { schemaVersion: SCHEMA_VERSION, id, gatewayId, seq, ...draft };
-        insert.run(
-          id,
-          draft.deviceId,
-          draft.type,
-          family,
-          PRIORITY_OF_TYPE[draft.type],
-          draft.sourceTime ?? draft.receivedAt,
-          receivedAtMs,
-          JSON.stringify(event),
-        );
+        const stored = this.#stamp(draft, receivedAtMs, touched);
+        if (firstPos < 0) firstPos = stored.pos;
+        added += 1;
+        addedBytes += stored.bytes;
       }
-      for (const [key, { deviceId, family }] of touched) upsertSeq.run(deviceId, family, this.#nextSeq.get(key));
+      if (this.#options.whenFull === 'drop-oldest' && isOver(0, 0)) {
+        const result = this.#dropOldest(isOver, receivedAtMs, touched);
+        dropped = result;
+        added += result.gapEvents;
+        addedBytes += result.gapBytes;
+      }
+      for (const [key, { deviceId, family }] of touched) s.upsertSeq.run(deviceId, family, this.#nextSeq.get(key));
     })();
+    this.#pending += added - dropped.events;
+    this.#pendingBytes += addedBytes - dropped.bytes;
+    this.#counters.committedEvents += drafts.length;
+    this.#counters.commits += 1;
+    this.#recentCommits.push({ at: receivedAtMs, firstPos });
+    if (this.#recentCommits.length > 4096) this.#recentCommits.splice(0, 2048);
+  }
+
+  /**
+   * Deletes the oldest droppable pending events until `over()` is false and stores one gap event per device and
+   * family saying exactly what went (count, time range, seq range). Runs inside the commit transaction.
+   */
+  #dropOldest(
+    isOver: (dropEvents: number, dropBytes: number) => boolean,
+    now: number,
+    touched: Map<string, { deviceId: string; family: EventFamily }>,
+  ): { events: number; bytes: number; gapEvents: number; gapBytes: number } {
+    const s = this.#statements();
+    const byStream = new Map<string, { deviceId: string; family: EventFamily; count: number; fromSeq: number; toSeq: number; fromTime: string; toTime: string }>();
+    let events = 0;
+    let bytes = 0;
+    const isStillOver = (): boolean => isOver(events, bytes);
+    for (const { priority, types } of DROPPABLE) {
+      for (const type of types) {
+        while (isStillOver()) {
+          const rows = s.droppable.all(priority, type, this.#inFlightMaxPos.get(priority) ?? -1, 512) as DroppedRow[];
+          if (rows.length === 0) break;
+          for (const row of rows) {
+            if (!isStillOver()) break;
+            s.deleteByPos.run(row.pos);
+            events += 1;
+            bytes += row.bytes;
+            const key = `${row.device_id}\u0000${row.family}`;
+            const stream = byStream.get(key);
+            if (!stream) {
+              byStream.set(key, { deviceId: row.device_id, family: row.family, count: 1, fromSeq: row.seq, toSeq: row.seq, fromTime: row.event_time, toTime: row.event_time });
+            } else {
+              stream.count += 1;
+              stream.toSeq = row.seq;
+              stream.toTime = row.event_time;
+            }
+          }
+        }
+      }
+    }
+    let gapBytes = 0;
+    const receivedAt = new Date(now).toISOString();
+    for (const stream of byStream.values()) {
+      const gap: EventDraft = {
+        type: 'gap',
+        deviceId: stream.deviceId,
+        sourceTime: null,
+        receivedAt,
+        reason: 'buffer-full',
+        count: stream.count,
+        fromTime: stream.fromTime,
+        toTime: stream.toTime,
+        family: stream.family,
+        fromSeq: stream.fromSeq,
+        toSeq: stream.toSeq,
+      };
+      gapBytes += this.#stamp(gap, now, touched).bytes;
+    }
+    this.#counters.droppedEvents += events;
+    this.#counters.gapEvents += byStream.size;
+    return { events, bytes, gapEvents: byStream.size, gapBytes };
   }
 
   /** Called after every commit that added events (the forwarder wakes up on it). */
@@ -266,37 +497,121 @@ export class SqliteBuffer {
 
   /** The oldest pending events, highest priority first; per device and family always in commit order. */
   readPending(limit: number): StoredEvent[] {
-    this.#database();
-    return (this.#readPending as Statement).all(limit) as StoredEvent[];
+    return this.#handOut(this.#statements().readPending.all(limit) as StoredEvent[]);
+  }
+
+  #handOut(events: StoredEvent[]): StoredEvent[] {
+    this.#inFlightMaxPos.clear();
+    for (const e of events) {
+      const p = PRIORITY_OF_TYPE[e.type];
+      if ((this.#inFlightMaxPos.get(p) ?? -1) < e.pos) this.#inFlightMaxPos.set(p, e.pos);
+    }
+    return events;
+  }
+
+  /**
+   * live-first drain: events committed within `liveWindowMs` first (highest priority first), and the backlog
+   * (older pending events) with at least `backlogShare` of the batch while there is any. Backlog events are
+   * flagged so the forwarder marks their records. Per device, a fresh event may now reach Kafka before an older
+   * backlog event of the same device: that is the trade-off this mode makes.
+   */
+  readPendingLiveFirst(limit: number, liveWindowMs: number, backlogShare: number): StoredEvent[] {
+    const s = this.#statements();
+    const since = this.#options.clock.now() - liveWindowMs;
+    this.#recentCommits = this.#recentCommits.filter((c) => c.at >= since);
+    const liveFrom = this.#recentCommits[0]?.firstPos ?? Number.MAX_SAFE_INTEGER;
+    const priorities = [...new Set(Object.values(PRIORITY_OF_TYPE))].sort((a, b) => a - b);
+    const backlogLimit = Math.max(1, Math.floor(limit * backlogShare));
+    const take = (stmt: Statement, budget: number, backlog: boolean): StoredEvent[] => {
+      const out: StoredEvent[] = [];
+      for (const p of priorities) {
+        if (out.length >= budget) break;
+        const rows = stmt.all(p, liveFrom, budget - out.length) as StoredEvent[];
+        for (const row of rows) out.push(backlog ? { ...row, backlog: true } : row);
+      }
+      return out;
+    };
+    const live = take(s.readPendingAtPriority, limit - Math.min(backlogLimit, this.#pending), false);
+    const backlog = take(s.readBacklogAtPriority, limit - live.length, true);
+    return this.#handOut([...live, ...backlog]);
   }
 
   /** Marks events as delivered (Kafka acknowledged them); they stay for the retention window. */
-  markDelivered(positions: readonly number[]): void {
-    if (positions.length === 0) return;
+  markDelivered(events: readonly { pos: number; payload: string }[]): void {
+    if (events.length === 0) return;
     const db = this.#database();
-    const keep = this.#options.retentionMs > 0;
+    const s = this.#statements();
+    const keep = this.#options.retentionMs > 0 && this.#options.retentionMaxBytes > 0;
     const now = this.#options.clock.now();
-    const mark = this.#markDelivered as Statement;
-    const remove = this.#deleteDelivered as Statement;
+    let bytes = 0;
+    let count = 0;
     db.transaction(() => {
-      for (const pos of positions) {
-        if (keep) mark.run(now, pos);
-        else remove.run(pos);
+      for (const e of events) {
+        // 0 changes: drop-oldest deleted it meanwhile (it is then covered by a gap event) — nothing to count.
+        const changes = (keep ? s.markDelivered.run(now, e.pos) : s.deleteDelivered.run(e.pos)).changes;
+        if (changes === 0) continue;
+        count += 1;
+        bytes += e.payload.length;
       }
     })();
-    this.#pending -= positions.length;
+    this.#inFlightMaxPos.clear();
+    this.#pending -= count;
+    this.#pendingBytes -= bytes;
+    if (keep) this.#retainedBytes += bytes;
+    // Room again: appends held back by the block policy can go in.
+    if (this.#options.whenFull === 'block' && this.#queue.length > 0) this.#schedule();
   }
 
-  /** Deletes delivered events older than the retention window, in chunks; returns how many were deleted. */
+  /** Deletes the oldest delivered events while `more()` says so (at most maxRows); keeps retainedBytes right. */
+  #purgeOldestDelivered(maxRows: number, more: () => boolean): number {
+    const s = this.#statements();
+    let events = 0;
+    while (events < maxRows && more()) {
+      const rows = s.oldestDelivered.all(512) as { pos: number; bytes: number }[];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        if (events >= maxRows || !more()) break;
+        s.deleteByPos.run(row.pos);
+        events += 1;
+        this.#retainedBytes -= row.bytes;
+      }
+    }
+    return events;
+  }
+
+  /**
+   * Applies the retention bounds (time, then size) in chunks and gives free pages back to the file system.
+   * Returns how many delivered events were deleted.
+   */
   purgeDelivered(maxRows = 50_000): number {
     const db = this.#database();
     const cutoff = this.#options.clock.now() - this.#options.retentionMs;
-    const result = db
-      .prepare(
-        'DELETE FROM events WHERE pos IN (SELECT pos FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ? LIMIT ?)',
-      )
-      .run(cutoff, maxRows);
-    return result.changes;
+    let deleted = 0;
+    db.transaction(() => {
+      const expired = db
+        .prepare('SELECT pos, length(payload) AS bytes FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ? LIMIT ?')
+        .all(cutoff, maxRows) as { pos: number; bytes: number }[];
+      const del = this.#statements().deleteByPos;
+      for (const row of expired) {
+        del.run(row.pos);
+        this.#retainedBytes -= row.bytes;
+      }
+      deleted += expired.length;
+      deleted += this.#purgeOldestDelivered(maxRows - deleted, () => this.#retainedBytes > this.#options.retentionMaxBytes);
+    })();
+    this.#counters.purgedEvents += deleted;
+    this.reclaimSpace();
+    return deleted;
+  }
+
+  /** Returns free pages to the file system once there are many (the file shrinks after a backlog drained). */
+  reclaimSpace(): number {
+    const db = this.#database();
+    const free = db.pragma('freelist_count', { simple: true }) as number;
+    if (free < RECLAIM_FREE_PAGES) return 0;
+    db.pragma(`incremental_vacuum(${free})`);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    return free;
   }
 
   stats(): BufferStats {
@@ -306,26 +621,38 @@ export class SqliteBuffer {
       .all() as { family: string; n: number }[];
     const retained = (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NOT NULL').get() as { n: number }).n;
     const oldest = db.prepare('SELECT MIN(received_at) AS t FROM events WHERE delivered_at IS NULL').get() as { t: number | null };
-    const pageCount = db.pragma('page_count', { simple: true }) as number;
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    let fileBytes = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        fileBytes += statSync(`${this.#options.path}${suffix}`).size;
+      } catch {
+        /* no WAL yet */
+      }
+    }
     return {
       pending: byFamily.reduce((sum, r) => sum + r.n, 0),
+      pendingBytes: this.#pendingBytes,
       pendingByFamily: Object.fromEntries(byFamily.map((r) => [r.family, r.n])),
       retained,
+      retainedBytes: this.#retainedBytes,
       oldestPendingAt: oldest.t,
-      fileBytes: pageCount * pageSize,
+      fileBytes,
     };
   }
 
-  /** Commits what is queued and closes the file. Appends after close are rejected. */
+  /** Commits what is queued (under `block`, what fits) and closes the file. Appends after close are rejected. */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+    this.#cancelTimer();
+    const error = new GatewayError('GW_BUFFER_WRITE', 'the buffer closed before there was room for these events');
+    for (const entry of this.#queue.splice(0)) entry.reject(error);
     this.#listeners.clear();
     if (this.#db) {
       this.#db.close();
       this.#db = undefined;
+      this.#stmts = undefined;
     }
   }
 }

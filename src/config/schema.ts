@@ -21,6 +21,25 @@ export const BufferConfig = z
     commitLinger: Duration.default(2).describe('Longest time an accepted event waits to be grouped into a commit'),
     maxEventsPerCommit: z.number().int().min(1).max(100_000).default(5000),
     retention: Duration.default(86_400_000).describe('How long delivered events are kept for replay'),
+    retentionMaxBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(268_435_456)
+      .describe('Most payload bytes of delivered events kept for replay (the oldest go first); 0 keeps none'),
+    maxEvents: z.number().int().min(1).default(5_000_000).describe('Most pending (not yet delivered) events; then whenFull applies'),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(2_147_483_648)
+      .describe('Most payload bytes of pending events (soft: one commit group may pass it); then whenFull applies'),
+    whenFull: z
+      .enum(['drop-oldest', 'block'])
+      .default('drop-oldest')
+      .describe(
+        'drop-oldest: delete the oldest readings (never alarms, status, gaps, dead letters) and record gap events for them; block: stop accepting (MQTT is not acknowledged, polling pauses) until Kafka drains',
+      ),
   })
   .strict();
 
@@ -57,6 +76,17 @@ export const KafkaConfig = z
       .strict()
       .default({ maxEvents: 5000, maxBytes: 900_000, linger: 5 }),
     compression: z.enum(['none', 'gzip']).default('none'),
+    drain: z
+      .object({
+        mode: z
+          .enum(['oldest-first', 'live-first'])
+          .default('oldest-first')
+          .describe('oldest-first keeps per-device order; live-first sends fresh events at once while the backlog drains with backlogShare of each batch (per-device order across live and backlog is not kept; backlog records carry the etg_backlog header)'),
+        liveWindow: Duration.default(10_000).describe('live-first: events committed this recently count as live'),
+        backlogShare: z.number().min(0.05).max(0.95).default(0.5).describe('live-first: share of each batch reserved for the backlog'),
+      })
+      .strict()
+      .default({ mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 }),
     retry: z
       .object({
         initial: Duration.default(500).describe('First wait after a failed send'),

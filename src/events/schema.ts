@@ -121,8 +121,12 @@ export const GapEventSchema = z
     count: z.number().int().nonnegative().describe('How many events are missing'),
     fromTime: isoTime.describe('Time of the first missing event'),
     toTime: isoTime.describe('Time of the last missing event'),
-    fromSeq: z.number().int().nonnegative().optional().describe('First missing seq of the readings family'),
-    toSeq: z.number().int().nonnegative().optional().describe('Last missing seq of the readings family'),
+    family: z
+      .enum(EVENT_FAMILIES)
+      .optional()
+      .describe('Event family whose events are missing (their topic and seq counter); readings when absent'),
+    fromSeq: z.number().int().nonnegative().optional().describe('First missing seq (of that family, for this device)'),
+    toSeq: z.number().int().nonnegative().optional().describe('Last missing seq (of that family, for this device)'),
   })
   .describe('An explicit statement that events were dropped or could not be read');
 

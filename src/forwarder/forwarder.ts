@@ -16,7 +16,8 @@ import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
 export interface ForwarderSource {
   readonly pendingCount: number;
   readPending(limit: number): StoredEvent[];
-  markDelivered(positions: readonly number[]): void;
+  readPendingLiveFirst(limit: number, liveWindowMs: number, backlogShare: number): StoredEvent[];
+  markDelivered(events: readonly { pos: number; payload: string }[]): void;
   onCommit(listener: () => void): () => void;
 }
 
@@ -28,6 +29,7 @@ export interface ForwarderOptions {
   lingerMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
 }
 
 export interface ForwarderStats {
@@ -41,6 +43,9 @@ export interface ForwarderStats {
 export function topicFor(topics: z.infer<typeof TopicsConfig>, family: EventFamily): string {
   return `${topics.prefix}${topics[family]}`;
 }
+
+/** Set on records that waited in the backlog while live-first drain sent fresher events of the same device first. */
+export const BACKLOG_HEADER = 'etg_backlog';
 
 /** CloudEvents Kafka protocol binding (binary mode) headers of one event. */
 export function cloudEventHeaders(gatewayId: string, e: StoredEvent): Record<string, string> {
@@ -159,7 +164,7 @@ export class Forwarder {
         }
         await this.#transport.send(this.#toTopicBatches(events));
         if (!this.#running) return; // stopped meanwhile: the buffer may be closed; these are sent again later
-        this.#source.markDelivered(events.map((e) => e.pos));
+        this.#source.markDelivered(events);
         this.#stats.sentEvents += events.length;
         this.#stats.sentBatches += 1;
         if (attempt > 0) this.#log.info({ afterAttempts: attempt }, 'kafka delivery resumed');
@@ -190,7 +195,11 @@ export class Forwarder {
   }
 
   #takeBatch(): StoredEvent[] {
-    const events = this.#source.readPending(this.#options.maxEvents);
+    const { drain, maxEvents } = this.#options;
+    const events =
+      drain.mode === 'live-first'
+        ? this.#source.readPendingLiveFirst(maxEvents, drain.liveWindow, drain.backlogShare)
+        : this.#source.readPending(maxEvents);
     let bytes = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as StoredEvent;
@@ -209,7 +218,9 @@ export class Forwarder {
         batch = { topic, messages: [] };
         byTopic.set(topic, batch);
       }
-      batch.messages.push({ key: e.deviceId, value: e.payload, headers: cloudEventHeaders(this.#options.gatewayId, e) });
+      const headers = cloudEventHeaders(this.#options.gatewayId, e);
+      if (e.backlog) headers[BACKLOG_HEADER] = '1';
+      batch.messages.push({ key: e.deviceId, value: e.payload, headers });
     }
     return [...byTopic.values()];
   }

@@ -1,0 +1,205 @@
+// The SQLite buffer on real files: group commit, durable seq, priorities, retention, bounded size with its two
+// full-policies and gap accounting, live-first reads, space reclaim.
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SqliteBuffer, type BufferOptions, type StoredEvent } from '../src/buffer/sqlite-buffer.js';
+import type { EventDraft, GapEvent, ReadingEvent } from '../src/events/schema.js';
+
+class ManualClock {
+  constructor(public t = Date.parse('2026-11-27T10:00:00Z')) {}
+  now(): number {
+    return this.t;
+  }
+}
+
+function open(overrides: Partial<BufferOptions> = {}): { buffer: SqliteBuffer; path: string; clock: ManualClock } {
+  const path = overrides.path ?? join(mkdtempSync(join(tmpdir(), 'etg-buffer-')), 'buffer.db');
+  const clock = new ManualClock();
+  const buffer = new SqliteBuffer({
+    path,
+    gatewayId: 'gw-test',
+    synchronous: 'FULL',
+    commitLingerMs: 0,
+    maxEventsPerCommit: 10_000,
+    maxEvents: 1_000_000,
+    maxBytes: 1_000_000_000,
+    whenFull: 'drop-oldest',
+    retentionMs: 3_600_000,
+    retentionMaxBytes: 1_000_000_000,
+    clock,
+    ...overrides,
+    path,
+  });
+  buffer.open();
+  return { buffer, path, clock };
+}
+
+function reading(deviceId: string, value: number): EventDraft {
+  return { type: 'reading', deviceId, sourceTime: null, receivedAt: new Date(value * 1000).toISOString(), metric: 'm', value, unit: null, quality: 'good' };
+}
+
+function alarm(deviceId: string): EventDraft {
+  return { type: 'alarm', deviceId, sourceTime: null, receivedAt: '2026-11-27T10:00:00.000Z', alarm: 'spo2-low', state: 'active', severity: 'high', message: 'SpO2 below 90 %' };
+}
+
+const parse = (e: StoredEvent) => JSON.parse(e.payload) as ReadingEvent & GapEvent;
+
+describe('SqliteBuffer', () => {
+  it('opens in WAL mode with synchronous=FULL and groups many appends into one commit', async () => {
+    const { buffer, path } = open();
+    const appends = Array.from({ length: 200 }, (_, i) => buffer.append([reading('a', i)]));
+    await Promise.all(appends);
+    expect(buffer.counters.commits).toBe(1);
+    expect(buffer.pendingCount).toBe(200);
+    buffer.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('gives every device and family its own seq, which survives a reopen', async () => {
+    const { buffer, path } = open();
+    await buffer.append([reading('a', 1), reading('b', 1), reading('a', 2), alarm('a')]);
+    buffer.close();
+    const second = open({ path } as Partial<BufferOptions>).buffer;
+    await second.append([reading('a', 3), alarm('a')]);
+    const seqs = second.readPending(100).map((e) => [e.deviceId, e.type, parse(e).seq]);
+    // Alarms first (priority), then readings in commit order.
+    expect(seqs).toEqual([
+      ['a', 'alarm', 0],
+      ['a', 'alarm', 1],
+      ['a', 'reading', 0],
+      ['b', 'reading', 0],
+      ['a', 'reading', 1],
+      ['a', 'reading', 2],
+    ]);
+    second.close();
+  });
+
+  it('keeps delivered events for the retention window, then purges them by time and by size', async () => {
+    const { buffer, clock } = open({ retentionMs: 60_000, retentionMaxBytes: 1_000_000 });
+    await buffer.append(Array.from({ length: 10 }, (_, i) => reading('a', i)));
+    buffer.markDelivered(buffer.readPending(4));
+    expect(buffer.pendingCount).toBe(6);
+    expect(buffer.stats()).toMatchObject({ pending: 6, retained: 4 });
+    clock.t += 30_000;
+    expect(buffer.purgeDelivered()).toBe(0);
+    clock.t += 31_000;
+    expect(buffer.purgeDelivered()).toBe(4);
+    expect(buffer.stats().retained).toBe(0);
+    buffer.close();
+
+    const small = open({ retentionMaxBytes: 1000 });
+    await small.buffer.append(Array.from({ length: 20 }, (_, i) => reading('a', i)));
+    small.buffer.markDelivered(small.buffer.readPending(20));
+    small.buffer.purgeDelivered();
+    const { retained, retainedBytes } = small.buffer.stats();
+    expect(retainedBytes).toBeLessThanOrEqual(1000);
+    expect(retained).toBeGreaterThan(0);
+    expect(retained).toBeLessThan(20);
+    small.buffer.close();
+  });
+
+  it('drop-oldest deletes the oldest readings, never alarms, and declares exactly what went in gap events', async () => {
+    const { buffer } = open({ maxEvents: 10, whenFull: 'drop-oldest' });
+    await buffer.append([alarm('a'), ...Array.from({ length: 6 }, (_, i) => reading('a', i))]);
+    await buffer.append(Array.from({ length: 6 }, (_, i) => reading('b', i)));
+    await buffer.append([alarm('b'), reading('a', 6), reading('a', 7)]);
+    const events = buffer.readPending(100).map(parse);
+    expect(events.filter((e) => e.type === 'alarm')).toHaveLength(2);
+    const gaps = events.filter((e) => e.type === 'gap');
+    const readings = events.filter((e) => e.type === 'reading');
+    // Every reading that is not pending anymore is declared by a gap with its exact seq range and count.
+    const declared = new Map<string, number[]>();
+    for (const g of gaps) {
+      expect(g.reason).toBe('buffer-full');
+      expect(g.count).toBe((g.toSeq ?? 0) - (g.fromSeq ?? 0) + 1);
+      for (let s = g.fromSeq ?? 0; s <= (g.toSeq ?? -1); s++) declared.set(g.deviceId, [...(declared.get(g.deviceId) ?? []), s]);
+    }
+    for (const device of ['a', 'b']) {
+      // Readings and gaps share the device's readings counter: every seq up to the last one is either still
+      // pending (a reading or a gap) or declared by a gap.
+      const present = events.filter((e) => e.deviceId === device && (e.type === 'reading' || e.type === 'gap')).map((e) => e.seq);
+      const lost = Array.from({ length: Math.max(...present) + 1 }, (_, s) => s).filter((s) => !present.includes(s));
+      expect(lost.length).toBeGreaterThan(0);
+      expect(declared.get(device) ?? []).toEqual(lost);
+    }
+    expect(buffer.counters.droppedEvents).toBe([...declared.values()].flat().length);
+    expect(buffer.pendingCount).toBe(events.length);
+    buffer.close();
+  });
+
+  it('drop-oldest never deletes what the forwarder is sending', async () => {
+    const { buffer } = open({ maxEvents: 5 });
+    await buffer.append(Array.from({ length: 5 }, (_, i) => reading('a', i)));
+    const inFlight = buffer.readPending(3);
+    await buffer.append(Array.from({ length: 4 }, (_, i) => reading('a', 10 + i)));
+    const pendingSeqs = buffer.readPending(100).map(parse).filter((e) => e.type === 'reading').map((e) => e.seq);
+    for (const e of inFlight) expect(pendingSeqs).toContain(parse(e).seq);
+    buffer.close();
+  });
+
+  it('block holds appends back until delivery makes room, and alarms always go in', async () => {
+    const { buffer } = open({ maxEvents: 5, whenFull: 'block' });
+    await buffer.append(Array.from({ length: 5 }, (_, i) => reading('a', i)));
+    let committed = false;
+    const waiting = buffer.append([reading('a', 5), reading('a', 6)]).then(() => {
+      committed = true;
+    });
+    buffer.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(committed).toBe(false);
+    expect(buffer.queuedCount).toBe(2);
+    expect(buffer.counters.blockedAppends).toBe(1);
+
+    await buffer.append([alarm('a')]); // passes, taking the readings queued before it along (FIFO)
+    await waiting;
+    expect(buffer.pendingCount).toBe(8);
+    buffer.markDelivered(buffer.readPending(8));
+
+    await buffer.append(Array.from({ length: 5 }, (_, i) => reading('b', i)));
+    const held = buffer.append([reading('b', 5)]);
+    buffer.flush();
+    buffer.markDelivered(buffer.readPending(2));
+    await held;
+    expect(buffer.pendingCount).toBe(4);
+    expect(buffer.counters.droppedEvents).toBe(0);
+    buffer.close();
+  });
+
+  it('live-first reads fresh events first and flags the backlog', async () => {
+    const { buffer, clock } = open();
+    await buffer.append(Array.from({ length: 6 }, (_, i) => reading('old', i)));
+    clock.t += 60_000;
+    await buffer.append(Array.from({ length: 6 }, (_, i) => reading('new', i)));
+    const batch = buffer.readPendingLiveFirst(8, 10_000, 0.25);
+    expect(batch.map((e) => [e.deviceId, e.backlog ?? false])).toEqual([
+      ...Array.from({ length: 6 }, () => ['new', false]),
+      ['old', true],
+      ['old', true],
+    ]);
+    buffer.close();
+  });
+
+  it('keeps the file bounded while events flow through, and gives space back after a backlog drained', async () => {
+    const { buffer, path } = open({ retentionMs: 0 });
+    const size = () => statSync(path).size;
+    for (let round = 0; round < 5; round++) {
+      await buffer.append(Array.from({ length: 20_000 }, (_, i) => reading(`d${i % 50}`, i)));
+      while (buffer.pendingCount > 0) buffer.markDelivered(buffer.readPending(5000));
+    }
+    const steady = size();
+    buffer.purgeDelivered();
+    expect(size()).toBeLessThanOrEqual(steady);
+    // A large backlog grows the file; once drained, reclaim gives the pages back.
+    await buffer.append(Array.from({ length: 100_000 }, (_, i) => reading(`d${i % 50}`, i)));
+    const grown = size();
+    while (buffer.pendingCount > 0) buffer.markDelivered(buffer.readPending(5000));
+    buffer.purgeDelivered();
+    expect(size()).toBeLessThan(grown / 2);
+    buffer.close();
+  });
+});
