@@ -85,7 +85,8 @@ describe('configuration', () => {
       const text = JSON.stringify(config);
       expect(text).not.toContain('hunter2-value');
       expect(text).toContain('[redacted env:ETG_TEST_UNSET_SECRET]');
-      expect(config.inputs[0]?.password?.reveal()).toBe('hunter2-value');
+      const input = config.inputs[0];
+      expect(input?.type === 'mqtt' ? input.password?.reveal() : undefined).toBe('hunter2-value');
     } finally {
       delete process.env.ETG_TEST_UNSET_SECRET;
     }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
+import { ModbusInputConfig } from '../inputs/modbus/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -99,7 +100,7 @@ export const KafkaConfig = z
   })
   .strict();
 
-export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig]);
+export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig]);
 
 export const GatewayConfigSchema = z
   .object({

@@ -4,6 +4,7 @@
  * publisher) serving plausible, changing values for tests and demos. Families add one entry to SIMULATORS.
  */
 import type { InputContext } from '../inputs/input.js';
+import { modbusSimulatorFactory } from './modbus.js';
 
 export interface SimulatorOptions {
   /** TCP port to serve on (Modbus TCP); a free one when omitted. */
@@ -33,4 +34,6 @@ export type SimulatorFactory = (
 ) => Promise<RunningSimulator>;
 
 /** Simulator factory per driver `kind` (the first key of every driver file). */
-export const SIMULATORS: Record<string, SimulatorFactory> = {};
+export const SIMULATORS: Record<string, SimulatorFactory> = {
+  modbus: modbusSimulatorFactory,
+};

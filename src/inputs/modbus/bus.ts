@@ -1,0 +1,291 @@
+/**
+ * One Modbus bus: one transport endpoint (TCP, serial RTU, RTU over TCP) shared by many unit ids. Requests are
+ * strictly serialized in arrival order (one outstanding request at a time, as RS-485 needs and as many TCP
+ * gateways in front of RS-485 expect), with an optional silence between requests, a per-request timeout,
+ * retries after timeouts and after exception 6 (server busy). The connection is re-established with
+ * exponential backoff; while it is down, requests fail at once (their metrics become `bad`) instead of queueing.
+ */
+import type { EventEmitter } from 'node:events';
+import ModbusSerial from 'modbus-serial';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../util/logger.js';
+import type { ModbusTransportT } from './config.js';
+
+/** Modbus exception codes by name (Modbus Application Protocol v1.1b3, section 7). */
+export const EXCEPTION_NAMES: Readonly<Record<number, string>> = {
+  1: 'ILLEGAL_FUNCTION',
+  2: 'ILLEGAL_DATA_ADDRESS',
+  3: 'ILLEGAL_DATA_VALUE',
+  4: 'SERVER_DEVICE_FAILURE',
+  5: 'ACKNOWLEDGE',
+  6: 'SERVER_DEVICE_BUSY',
+  8: 'MEMORY_PARITY_ERROR',
+  10: 'GATEWAY_PATH_UNAVAILABLE',
+  11: 'GATEWAY_TARGET_DEVICE_FAILED_TO_RESPOND',
+};
+
+// modbus-serial is CommonJS: its class is module.exports (also exported as .default, which is what TypeScript types).
+const ModbusRTU = ModbusSerial.default;
+type ModbusRTU = InstanceType<typeof ModbusRTU>;
+
+export type RequestFailureKind = 'exception' | 'timeout' | 'disconnected' | 'invalid-response';
+
+export class ModbusRequestError extends Error {
+  readonly kind: RequestFailureKind;
+  readonly exceptionCode: number | undefined;
+
+  constructor(kind: RequestFailureKind, message: string, exceptionCode?: number) {
+    super(message);
+    this.name = 'ModbusRequestError';
+    this.kind = kind;
+    this.exceptionCode = exceptionCode;
+  }
+}
+
+export function exceptionName(code: number): string {
+  return EXCEPTION_NAMES[code] ?? `EXCEPTION_${code}`;
+}
+
+export interface BusOptions {
+  transport: ModbusTransportT;
+  timeoutMs: number;
+  retries: number;
+  retryOnBusy: boolean;
+  interRequestDelayMs: number;
+  reconnect: { initial: number; max: number };
+  logger: Logger;
+}
+
+export interface ReadSpec {
+  functionCode: 1 | 2 | 3 | 4;
+  start: number;
+  count: number;
+}
+
+interface ModbusErrorShape {
+  modbusCode?: unknown;
+  errno?: unknown;
+  message?: unknown;
+}
+
+function classify(err: unknown, timeoutMs: number): ModbusRequestError {
+  if (err instanceof ModbusRequestError) return err;
+  const shape = (typeof err === 'object' && err !== null ? err : {}) as ModbusErrorShape;
+  if (typeof shape.modbusCode === 'number') {
+    return new ModbusRequestError('exception', `exception ${shape.modbusCode} ${exceptionName(shape.modbusCode)}`, shape.modbusCode);
+  }
+  if (shape.errno === 'ETIMEDOUT' || shape.message === 'Timed out') return new ModbusRequestError('timeout', `no answer within ${timeoutMs} ms`);
+  if (shape.errno === 'ECONNREFUSED' || shape.message === 'Port Not Open') return new ModbusRequestError('disconnected', 'bus not connected');
+  return new ModbusRequestError('invalid-response', `invalid response: ${typeof shape.message === 'string' ? shape.message : errorMessage(err)}`);
+}
+
+function describeTransport(t: ModbusTransportT): string {
+  switch (t.kind) {
+    case 'tcp':
+      return `tcp ${t.host}:${t.port}`;
+    case 'rtu':
+      return `rtu ${t.path} ${t.baudRate} ${t.dataBits}${t.parity[0]?.toUpperCase() ?? 'N'}${t.stopBits}`;
+    case 'rtu-over-tcp':
+      return `rtu-over-tcp ${t.host}:${t.port}`;
+  }
+}
+
+export { describeTransport };
+
+export interface BusStats {
+  connected: boolean;
+  connects: number;
+  requests: number;
+  failedRequests: number;
+  retries: number;
+}
+
+export class ModbusBus {
+  readonly #options: BusOptions;
+  readonly #log: Logger;
+  #client: ModbusRTU | undefined;
+  #state: 'idle' | 'connecting' | 'open' | 'down' | 'stopped' = 'idle';
+  #connecting: Promise<void> | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #backoff: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  #lastError = '';
+  readonly #stats: BusStats = { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
+
+  constructor(options: BusOptions) {
+    this.#options = options;
+    this.#log = options.logger;
+    this.#backoff = options.reconnect.initial;
+  }
+
+  get label(): string {
+    return describeTransport(this.#options.transport);
+  }
+
+  get stats(): BusStats {
+    return { ...this.#stats, connected: this.#state === 'open' };
+  }
+
+  /** Starts connecting; resolves once the first attempt succeeded or failed (a failure is retried in the background). */
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#state = 'stopped';
+    clearTimeout(this.#reconnectTimer);
+    await this.#tail.catch(() => undefined);
+    await this.#closeClient();
+  }
+
+  /**
+   * Reads one request from one unit, after every request queued before it. Rejects with ModbusRequestError.
+   * `attempts` overrides the configured retries (a device known to be offline gets one attempt).
+   */
+  read(unitId: number, spec: ReadSpec, options: { retries?: number } = {}): Promise<(number | boolean)[]> {
+    const run = this.#tail.then(() => this.#readWithRetries(unitId, spec, options.retries ?? this.#options.retries));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #readWithRetries(unitId: number, spec: ReadSpec, retries: number): Promise<(number | boolean)[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#readOnce(unitId, spec);
+      } catch (err) {
+        const failure = classify(err, this.#options.timeoutMs);
+        const retryable = failure.kind === 'timeout' || (failure.kind === 'exception' && failure.exceptionCode === 6 && this.#options.retryOnBusy);
+        if (!retryable || attempt >= retries || this.#state === 'stopped') {
+          this.#stats.failedRequests += 1;
+          throw failure;
+        }
+        this.#stats.retries += 1;
+      }
+    }
+  }
+
+  async #readOnce(unitId: number, spec: ReadSpec): Promise<(number | boolean)[]> {
+    if (this.#state === 'connecting') await this.#connecting;
+    const client = this.#client;
+    if (this.#state !== 'open' || client === undefined || !client.isOpen) {
+      throw new ModbusRequestError('disconnected', `bus not connected${this.#lastError ? ` (${this.#lastError})` : ''}`);
+    }
+    this.#stats.requests += 1;
+    client.setID(unitId);
+    client.setTimeout(this.#options.timeoutMs);
+    try {
+      const result = await this.#send(client, spec);
+      return result.data.slice(0, spec.count);
+    } catch (err) {
+      const failure = classify(err, this.#options.timeoutMs);
+      if (failure.kind === 'disconnected' || !client.isOpen) this.#connectionLost(failure.message);
+      throw failure;
+    } finally {
+      if (this.#options.interRequestDelayMs > 0) await new Promise((r) => setTimeout(r, this.#options.interRequestDelayMs));
+    }
+  }
+
+  #send(client: ModbusRTU, spec: ReadSpec): Promise<{ data: (number | boolean)[] }> {
+    switch (spec.functionCode) {
+      case 1:
+        return client.readCoils(spec.start, spec.count);
+      case 2:
+        return client.readDiscreteInputs(spec.start, spec.count);
+      case 3:
+        return client.readHoldingRegisters(spec.start, spec.count);
+      case 4:
+        return client.readInputRegisters(spec.start, spec.count);
+    }
+  }
+
+  #connect(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'open') return Promise.resolve();
+    if (this.#connecting) return this.#connecting;
+    this.#state = 'connecting';
+    this.#connecting = this.#open()
+      .then(() => {
+        if (this.#state === 'stopped') return;
+        this.#state = 'open';
+        this.#stats.connects += 1;
+        this.#backoff = this.#options.reconnect.initial;
+        this.#lastError = '';
+        this.#log.info({ bus: this.label }, 'modbus bus connected');
+      })
+      .catch((err: unknown) => {
+        if (this.#state === 'stopped') return;
+        this.#state = 'down';
+        const message = errorMessage(err);
+        if (message !== this.#lastError) {
+          this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: message, retryInMs: this.#backoff }, 'modbus bus cannot connect; retrying with backoff');
+        }
+        this.#lastError = message;
+        this.#scheduleReconnect();
+      })
+      .finally(() => {
+        this.#connecting = undefined;
+      });
+    return this.#connecting;
+  }
+
+  async #open(): Promise<void> {
+    await this.#closeClient();
+    const client = new ModbusRTU();
+    this.#client = client;
+    const t = this.#options.transport;
+    client.on('error', (err: unknown) => this.#connectionLost(errorMessage(err)));
+    client.on('close', () => {
+      if (this.#client === client) this.#connectionLost('connection closed');
+    });
+    switch (t.kind) {
+      case 'tcp':
+        await client.connectTCP(t.host, { port: t.port, timeout: this.#options.timeoutMs });
+        break;
+      case 'rtu-over-tcp':
+        await client.connectTcpRTUBuffered(t.host, { port: t.port });
+        break;
+      case 'rtu':
+        await client.connectRTUBuffered(t.path, { baudRate: t.baudRate, dataBits: t.dataBits, parity: t.parity, stopBits: t.stopBits });
+        break;
+    }
+  }
+
+  #connectionLost(reason: string): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'down';
+    this.#lastError = reason;
+    this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: reason }, 'modbus bus connection lost; reconnecting');
+    this.#backoff = this.#options.reconnect.initial;
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#state === 'stopped' || this.#reconnectTimer !== undefined) return;
+    const delay = this.#backoff;
+    this.#backoff = Math.min(this.#options.reconnect.max, this.#backoff * 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#connect();
+    }, delay);
+  }
+
+  async #closeClient(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client === undefined) return;
+    // The client is an EventEmitter at runtime; its typings only declare on().
+    const emitter = client as unknown as EventEmitter;
+    emitter.removeAllListeners('close');
+    emitter.removeAllListeners('error');
+    // A client whose connect failed may have no port to close; close() then throws synchronously.
+    await new Promise<void>((resolve) => {
+      try {
+        if (client.isOpen) client.close(() => resolve());
+        else resolve();
+      } catch {
+        resolve();
+      }
+    });
+    // Errors after close (late socket errors) must not crash the process.
+    client.on('error', () => undefined);
+  }
+}

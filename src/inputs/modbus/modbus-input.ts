@@ -1,0 +1,264 @@
+/**
+ * Modbus input: one bus, many devices. Each device's poll groups run on their own fixed-rate schedule; a poll
+ * sends the group's planned requests through the bus (serialized with every other device's) and hands all the
+ * readings of the poll, plus any device-status transition, to the buffer in one `append`.
+ *
+ * Failure isolation: a failed request makes only its own metrics `bad`; the device goes online → degraded →
+ * offline (after `offlineAfter` consecutive fully failed polls) and back to online on success. An offline device
+ * gets one attempt per poll (no retries, the rest of its requests are not sent), so a dead device costs the bus at
+ * most one timeout per poll interval and the other devices keep their schedule. A poll that is still running when
+ * its next one is due is an overrun: the missed poll is reported as a `gap` event and logged.
+ */
+import { errorMessage } from '../../errors.js';
+import type { EventDraft } from '../../events/schema.js';
+import { loadDriverFile } from '../../drivers/driver-files.js';
+import type { Logger } from '../../util/logger.js';
+import type { Input, InputDeps } from '../input.js';
+import { ModbusBus, ModbusRequestError, type BusStats } from './bus.js';
+import type { ModbusDeviceT, ModbusInputConfigT } from './config.js';
+import { ModbusDriverSchema } from './driver.js';
+import { planDevice, requestLabel, type PollGroupPlan, type ReadRequest, type ResolvedRegister } from './planner.js';
+import { badReadings, ChangeFilter, readingsFromResponse } from './readings.js';
+
+type DeviceStatus = 'online' | 'degraded' | 'offline';
+
+interface DeviceState {
+  config: ModbusDeviceT;
+  groups: readonly PollGroupPlan[];
+  registers: ReadonlyMap<string, ResolvedRegister>;
+  status: DeviceStatus | 'unknown';
+  consecutiveFailures: number;
+  changes: ChangeFilter;
+}
+
+interface PollLoop {
+  device: DeviceState;
+  group: PollGroupPlan;
+  nextDue: number;
+  timer: NodeJS.Timeout | undefined;
+  running: Promise<void> | undefined;
+  /** Polls skipped since the last report because the previous one was still running. */
+  missed: { count: number; from: number; to: number } | undefined;
+}
+
+export interface ModbusInputStats extends BusStats {
+  polls: number;
+  overruns: number;
+  /** Start lag of recent polls (actual start − due time), ms; the last 10 000. */
+  recentLagMs: readonly number[];
+}
+
+const LAG_WINDOW = 10_000;
+
+export class ModbusInput implements Input {
+  readonly name: string;
+  readonly #config: ModbusInputConfigT;
+  readonly #deps: InputDeps;
+  readonly #log: Logger;
+  #bus: ModbusBus | undefined;
+  #loops: PollLoop[] = [];
+  #stopping = false;
+  #polls = 0;
+  #overruns = 0;
+  #lags: number[] = [];
+
+  constructor(config: ModbusInputConfigT, deps: InputDeps) {
+    this.name = config.name;
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger.child({ input: config.name });
+  }
+
+  get stats(): ModbusInputStats {
+    const bus = this.#bus?.stats ?? { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
+    return { ...bus, polls: this.#polls, overruns: this.#overruns, recentLagMs: this.#lags };
+  }
+
+  /** Loads the drivers, connects the bus (the first attempt only; failures retry in the background) and starts polling. */
+  async start(): Promise<void> {
+    const c = this.#config;
+    const devices: DeviceState[] = c.devices.map((config) => {
+      const { driver } = loadDriverFile(config.driver, ModbusDriverSchema, this.#deps.driverSearchPaths, this.#deps.configDir);
+      const plan = planDevice(driver, config);
+      const registers = new Map(plan.registers.map((reg) => [reg.metric, reg]));
+      return { config, groups: plan.groups, registers, status: 'unknown', consecutiveFailures: 0, changes: new ChangeFilter() };
+    });
+    this.#bus = new ModbusBus({
+      transport: c.transport,
+      timeoutMs: c.timeout,
+      retries: c.retries,
+      retryOnBusy: c.retryOnBusy,
+      interRequestDelayMs: c.interRequestDelay,
+      reconnect: c.reconnect,
+      logger: this.#log,
+    });
+    await this.#bus.start();
+    // Stagger the first polls over (at most) one second so many devices do not all start at the same instant.
+    const now = this.#deps.clock.now();
+    const all = devices.flatMap((device) => device.groups.map((group) => ({ device, group })));
+    this.#loops = all.map(({ device, group }, i) => ({
+      device,
+      group,
+      nextDue: now + Math.floor((i / all.length) * Math.min(group.intervalMs, 1000)),
+      timer: undefined,
+      running: undefined,
+      missed: undefined,
+    }));
+    for (const loop of this.#loops) this.#schedule(loop);
+    this.#log.info({ bus: this.#bus.label, devices: devices.length, pollGroups: this.#loops.length }, 'modbus input started');
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const loop of this.#loops) clearTimeout(loop.timer);
+    await Promise.allSettled(this.#loops.map((loop) => loop.running));
+    await this.#bus?.stop();
+  }
+
+  #schedule(loop: PollLoop): void {
+    if (this.#stopping) return;
+    const delay = Math.max(0, loop.nextDue - Date.now());
+    loop.timer = setTimeout(() => this.#tick(loop), delay);
+  }
+
+  #tick(loop: PollLoop): void {
+    if (this.#stopping) return;
+    const due = loop.nextDue;
+    const now = Date.now();
+    // Fixed rate: the next poll is due one interval after this one's due time, skipping any already missed.
+    loop.nextDue = due + loop.group.intervalMs;
+    while (loop.nextDue <= now) {
+      this.#recordMissed(loop, loop.nextDue);
+      loop.nextDue += loop.group.intervalMs;
+    }
+    if (loop.running !== undefined) {
+      this.#recordMissed(loop, due);
+    } else {
+      this.#lags.push(now - due);
+      if (this.#lags.length > LAG_WINDOW) this.#lags = this.#lags.slice(-LAG_WINDOW / 2);
+      const running = this.#poll(loop).catch((err: unknown) => {
+        this.#log.error({ device: loop.device.config.id, err: errorMessage(err) }, 'modbus poll failed unexpectedly');
+      });
+      loop.running = running.finally(() => {
+        loop.running = undefined;
+      });
+    }
+    this.#schedule(loop);
+  }
+
+  #recordMissed(loop: PollLoop, due: number): void {
+    this.#overruns += 1;
+    if (loop.missed === undefined) loop.missed = { count: 0, from: due, to: due };
+    loop.missed.count += 1;
+    loop.missed.to = due;
+  }
+
+  async #poll(loop: PollLoop): Promise<void> {
+    const bus = this.#bus;
+    if (bus === undefined) return;
+    this.#polls += 1;
+    const { device, group } = loop;
+    const dev = device.config;
+    const drafts: EventDraft[] = [];
+    if (loop.missed !== undefined) {
+      const missed = loop.missed;
+      loop.missed = undefined;
+      const metrics = group.requests.reduce((n, r) => n + r.registers.length, 0);
+      this.#log.warn(
+        { code: 'GW_MODBUS_OVERRUN', device: dev.id, group: group.name, missedPolls: missed.count, intervalMs: group.intervalMs },
+        'modbus poll overran its interval; missed polls reported as a gap',
+      );
+      drafts.push({
+        type: 'gap',
+        deviceId: dev.id,
+        sourceTime: null,
+        receivedAt: new Date(this.#deps.clock.now()).toISOString(),
+        reason: `poll-overrun: group ${group.name} (every ${group.intervalMs} ms) was still busy; ${missed.count} poll(s) of ${metrics} metric(s) skipped`,
+        count: missed.count * metrics,
+        fromTime: new Date(missed.from).toISOString(),
+        toTime: new Date(missed.to).toISOString(),
+      });
+    }
+    const failures: { request: ReadRequest; error: ModbusRequestError }[] = [];
+    const offline = device.status === 'offline';
+    for (const request of group.requests) {
+      const source = `modbus ${this.name} unit ${dev.unitId} ${requestLabel(request)}`;
+      // An offline device gets one probe per poll; once it fails, the rest of the poll is not sent.
+      if (offline && failures.length > 0) {
+        failures.push({ request, error: new ModbusRequestError('timeout', 'not sent: device offline') });
+        drafts.push(...this.#filtered(device, badReadings(request, this.#context(dev.id, source))));
+        continue;
+      }
+      try {
+        const data = await bus.read(dev.unitId, request, offline ? { retries: 0 } : {});
+        drafts.push(...this.#filtered(device, readingsFromResponse(request, data, this.#context(dev.id, source))));
+      } catch (err) {
+        const error = err instanceof ModbusRequestError ? err : new ModbusRequestError('invalid-response', errorMessage(err));
+        failures.push({ request, error });
+        this.#log.debug({ device: dev.id, request: requestLabel(request), err: error.message }, 'modbus request failed');
+        drafts.push(...this.#filtered(device, badReadings(request, this.#context(dev.id, source))));
+      }
+    }
+    const transition = this.#transition(device, group.requests.length, failures);
+    if (transition) drafts.push(transition);
+    if (drafts.length === 0) return;
+    try {
+      await this.#deps.sink.append(drafts);
+    } catch (err) {
+      this.#log.error({ code: 'GW_BUFFER_WRITE', device: dev.id, err: errorMessage(err) }, 'modbus readings could not be committed');
+    }
+  }
+
+  #context(deviceId: string, source: string): { deviceId: string; receivedAt: string; source: string } {
+    return { deviceId, receivedAt: new Date(this.#deps.clock.now()).toISOString(), source };
+  }
+
+  #filtered(device: DeviceState, drafts: Extract<EventDraft, { type: 'reading' }>[]): EventDraft[] {
+    const now = this.#deps.clock.now();
+    return drafts.filter((d) => {
+      const reg = device.registers.get(d.metric);
+      return reg === undefined || device.changes.shouldReport(d.metric, reg, d.value, d.quality, now);
+    });
+  }
+
+  /** The device-status draft when this poll changes the device's status. */
+  #transition(device: DeviceState, requestCount: number, failures: { request: ReadRequest; error: ModbusRequestError }[]): EventDraft | undefined {
+    const dev = device.config;
+    let next: DeviceStatus;
+    let reason: string;
+    const failureText = (): string => failures.map((f) => `${requestLabel(f.request)}: ${f.error.message}`).join('; ');
+    if (failures.length === 0) {
+      device.consecutiveFailures = 0;
+      next = 'online';
+      reason = `unit ${dev.unitId} answered all ${requestCount} request(s)`;
+    } else if (failures.length < requestCount) {
+      device.consecutiveFailures = 0;
+      next = 'degraded';
+      reason = `unit ${dev.unitId}: ${failures.length} of ${requestCount} request(s) failed: ${failureText()}`;
+    } else {
+      device.consecutiveFailures += 1;
+      const first = failures[0]?.error.message ?? 'failed';
+      if (device.consecutiveFailures >= this.#config.offlineAfter) {
+        next = 'offline';
+        reason = `unit ${dev.unitId}: ${device.consecutiveFailures} consecutive poll(s) failed: ${first}`;
+      } else {
+        next = 'degraded';
+        reason = `unit ${dev.unitId}: every request failed (${device.consecutiveFailures} of ${this.#config.offlineAfter} before offline): ${failureText()}`;
+      }
+    }
+    if (next === device.status) return undefined;
+    const previous = device.status;
+    device.status = next;
+    const level = next === 'online' ? 'info' : 'warn';
+    this.#log[level]({ code: next === 'online' ? undefined : 'GW_MODBUS_REQUEST', device: dev.id, status: next, previous, reason }, 'modbus device status');
+    return {
+      type: 'device-status',
+      deviceId: dev.id,
+      sourceTime: null,
+      receivedAt: new Date(this.#deps.clock.now()).toISOString(),
+      status: next,
+      previous,
+      reason,
+    };
+  }
+}
