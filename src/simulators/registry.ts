@@ -5,6 +5,7 @@
  */
 import type { InputContext } from '../inputs/input.js';
 import { modbusSimulatorFactory } from './modbus.js';
+import { serialSimulatorFactory } from './serial.js';
 
 export interface SimulatorOptions {
   /** TCP port to serve on (Modbus TCP); a free one when omitted. */
@@ -36,4 +37,5 @@ export type SimulatorFactory = (
 /** Simulator factory per driver `kind` (the first key of every driver file). */
 export const SIMULATORS: Record<string, SimulatorFactory> = {
   modbus: modbusSimulatorFactory,
+  serial: serialSimulatorFactory,
 };
