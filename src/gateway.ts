@@ -6,11 +6,12 @@ import { SqliteBuffer } from './buffer/sqlite-buffer.js';
 import type { GatewayConfig } from './config/schema.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { KafkajsTransport, type KafkaTransport } from './forwarder/kafka-transport.js';
-import type { Input, InputContext } from './inputs/input.js';
+import type { IngestSink, Input, InputContext } from './inputs/input.js';
 import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { errorMessage } from './errors.js';
+import { Observability } from './observability/index.js';
 import type { InputConfigAny } from './inputs/registry.js';
 import { errorCode, inputFingerprint, planInputReload, restartRequiredPaths, type ReloadResult } from './service/reload.js';
 
@@ -33,6 +34,7 @@ export class Gateway {
   #inputs: Input[] = [];
   #purgeTimer: NodeJS.Timeout | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  #observability: Observability | undefined;
 
   constructor(deps: GatewayDeps) {
     this.#deps = deps;
@@ -48,6 +50,16 @@ export class Gateway {
 
   get inputs(): readonly Input[] {
     return this.#inputs;
+  }
+
+  /** Metrics, health endpoints, status page and gateway-health events (src/observability). */
+  get observability(): Observability | undefined {
+    return this.#observability;
+  }
+
+  /** Input deps whose sink is observed (per-input metrics and device table); used wherever inputs are created. */
+  #observed<D extends { sink: SqliteBuffer }>(inputName: string, deps: D): Omit<D, 'sink'> & { sink: IngestSink } {
+    return this.#observability ? { ...deps, sink: this.#observability.sinkFor(inputName, deps.sink) } : deps;
   }
 
   async start(): Promise<void> {
@@ -70,6 +82,16 @@ export class Gateway {
     buffer.open();
     this.#buffer = buffer;
     logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
+    const observability = new Observability({
+      http: config.http,
+      health: config.health,
+      view: { gatewayId: config.gateway.id, buffer: () => this.#buffer, forwarder: () => this.#forwarder, inputs: () => this.#inputs },
+      healthSink: () => this.#buffer,
+      logger,
+      clock,
+    });
+    this.#observability = observability;
+    await observability.start();
 
     const transport =
       this.#deps.transport ??
@@ -83,7 +105,7 @@ export class Gateway {
       });
     this.#forwarder = new Forwarder(
       buffer,
-      transport,
+      observability.wrapTransport(transport),
       {
         gatewayId: config.gateway.id,
         topics: config.kafka.topics,
@@ -99,8 +121,9 @@ export class Gateway {
     this.#forwarder.start();
 
     const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, logger, clock };
-    this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, deps));
+    this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, this.#observed(inputConfig.name, deps)));
     for (const input of this.#inputs) await input.start();
+    observability.setInputsStarted(true);
     this.#applied = this.#recordApplied(config, this.#deps.context);
 
     this.#purgeTimer = setInterval(() => {
@@ -122,10 +145,12 @@ export class Gateway {
     this.#state = 'stopping';
     const { config, logger } = this.#deps;
     clearInterval(this.#purgeTimer);
+    this.#observability?.setInputsStarted(false);
     const results = await Promise.allSettled(this.#inputs.map((input) => input.stop()));
     for (const r of results) if (r.status === 'rejected') logger.error({ err: errorMessage(r.reason) }, 'input did not stop cleanly');
     this.#buffer?.flush();
     await this.#forwarder?.stop(config.shutdown.drainTimeout);
+    await this.#observability?.stop();
     const pending = this.#buffer?.pendingCount ?? 0;
     this.#buffer?.close();
     this.#state = 'stopped';
@@ -191,7 +216,7 @@ export class Gateway {
       if (!this.#isRunning()) break; // shutting down: start nothing more
       let input: Input | undefined;
       try {
-        input = createInput(entry.config, deps);
+        input = createInput(entry.config, this.#observed(entry.name, deps));
         await input.start();
         next.set(entry.name, { input, config: entry.config, fingerprint: entry.fingerprint });
       } catch (err) {

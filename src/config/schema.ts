@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
+import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -127,6 +128,8 @@ export const GatewayConfigSchema = z
       .strict()
       .default({ paths: [] }),
     inputs: z.array(InputConfig).default([]),
+    http: HttpConfig.default(HTTP_DEFAULTS).describe('Metrics, health endpoints and the status page (src/observability/README.md)'),
+    health: HealthConfig.default(HEALTH_DEFAULTS).describe('The periodic gateway-health event'),
   })
   .strict()
   .superRefine((config, ctx) => {

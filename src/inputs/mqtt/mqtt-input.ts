@@ -18,7 +18,7 @@ import { errorMessage, GatewayError } from '../../errors.js';
 import type { MqttInputConfigT } from '../../config/schema.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps } from '../input.js';
+import type { Input, InputDeps, InputMetric } from '../input.js';
 import { compileSubscription, deadLetter, decodeMessage, topicMatches, type CompiledSubscription } from './mapping.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
@@ -65,6 +65,22 @@ export class MqttInput implements Input {
 
   get stats(): MqttInputStats {
     return { connected: this.#client?.connected ?? false, messages: this.#messages, deadLetters: this.#deadLetters, heldAcks: this.#acksAwaitingCommit };
+  }
+
+  /** Transport figures for /metrics and the status page (src/observability/README.md). */
+  metrics(): InputMetric[] {
+    const s = this.stats;
+    return [
+      { name: 'mqtt_connected', help: '1 while the MQTT input is connected to its broker', type: 'gauge', value: s.connected ? 1 : 0 },
+      { name: 'mqtt_messages_received_total', help: 'MQTT messages received (before decoding)', type: 'counter', value: s.messages },
+      { name: 'mqtt_acks_awaiting_commit', help: 'QoS 1 PUBACKs held back until their messages are committed', type: 'gauge', value: s.heldAcks },
+    ];
+  }
+
+  /** Device ids fixed in the config (a deviceId without {placeholders}); templated ones appear when they send. */
+  devices(): string[] {
+    const ids = this.#config.subscriptions.flatMap((sub) => (typeof sub.deviceId === 'string' && !sub.deviceId.includes('{') ? [sub.deviceId] : []));
+    return [...new Set(ids)];
   }
 
   /** Starts connecting; resolves at once (a broker that is down is retried in the background with backoff). */
