@@ -40,14 +40,13 @@ function wordsOf(bytes: Buffer, order: ByteOrder): number[] {
   return wordSwapped(order) ? words.reverse() : words;
 }
 
-/** Shortest decimal that reads back as the same float32 (0x43663334 → 230.2, not 230.20000305175781). */
-export function shortestFloat32(value: number): number {
+/**
+ * A float32 as a decimal of 7 significant digits, the precision a float32 carries: 0x43663334 → 230.2 (the
+ * Eastron example; the exact value is 230.2000122…), 0x44DACAB9 → 1750.335.
+ */
+export function roundFloat32(value: number): number {
   if (!Number.isFinite(value) || value === 0) return value;
-  for (let digits = 1; digits <= 9; digits++) {
-    const candidate = Number(value.toPrecision(digits));
-    if (Math.fround(candidate) === value) return candidate;
-  }
-  return value;
+  return Number(value.toPrecision(7));
 }
 
 /**
@@ -83,7 +82,7 @@ export function decodeWords(words: readonly number[], type: DataType, order: Byt
     case 'uint32':
       return bytes.readUInt32BE(0);
     case 'float32':
-      return shortestFloat32(bytes.readFloatBE(0));
+      return roundFloat32(bytes.readFloatBE(0));
     case 'int64':
       return bytes.readBigInt64BE(0);
     case 'uint64':
