@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   GW_DECODE_FAILED: 'An input payload could not be decoded; it was sent to the dead-letter topic.',
   GW_EVENT_INVALID: 'A Kafka record is not a valid edge-telemetry-gateway event (value or CloudEvents headers); decodeEvent lists every problem.',
   GW_EVENT_VERSION: 'An event has a schemaVersion this decoder does not know (newer than it, or too old to upgrade).',
+  GW_HTTP_LISTEN: 'The metrics and status listener cannot bind its address; the gateway keeps running without it and retries every 30 s.',
   GW_USAGE: 'The command line is invalid.',
   GW_MODBUS_CONNECT: 'A Modbus bus (TCP endpoint, serial port, device server) cannot be opened or was lost; the input reconnects with backoff.',
   GW_MODBUS_REQUEST: 'Modbus requests of a device failed (timeout or exception, named); its metrics are reported with quality bad and its status changes.',
