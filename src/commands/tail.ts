@@ -85,23 +85,34 @@ async function tail(flags: TailFlags): Promise<void> {
     connectionTimeout: 5000,
     retry: { retries: 3 },
   });
+  // Topics that do not exist yet are left out (subscribing would create them or fail); the gateway creates its
+  // topics on its first send, so run tail again once they exist.
   // Where "now" is, per partition, before we start: in live mode everything below is skipped, so a record that
   // happens to be fetched before the seek below applies is never shown.
   const startOffsets = new Map<string, bigint>();
-  if (!flags.fromBeginning) {
-    const admin = kafka.admin();
-    try {
-      await admin.connect();
-      const existing = new Set(await admin.listTopics());
-      for (const topic of topics.filter((t) => existing.has(t))) {
+  const admin = kafka.admin();
+  let existing: string[];
+  try {
+    await admin.connect();
+    const known = new Set(await admin.listTopics());
+    existing = topics.filter((t) => known.has(t));
+    if (!flags.fromBeginning) {
+      for (const topic of existing) {
         for (const p of await admin.fetchTopicOffsets(topic)) startOffsets.set(`${topic}:${p.partition}`, BigInt(p.high));
       }
-    } catch (err) {
-      throw new GatewayError('GW_USAGE', `cannot reach Kafka at ${brokers.join(', ')}: ${errorMessage(err)}`, { cause: err });
-    } finally {
-      await admin.disconnect().catch(() => undefined);
     }
+  } catch (err) {
+    throw new GatewayError('GW_USAGE', `cannot reach Kafka at ${brokers.join(', ')}: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
+  const missing = topics.filter((t) => !existing.includes(t));
+  if (existing.length === 0) {
+    throw new GatewayError('GW_USAGE', `none of the topics exists on ${brokers.join(', ')}: ${topics.join(', ')}`, {
+      details: ['check --prefix (the gateway config\'s kafka.topics.prefix) or name topics with --topic'],
+    });
+  }
+  if (missing.length > 0) process.stderr.write(`not tailing ${missing.join(', ')}: no such topic (yet)\n`);
 
   const groupId = `telemetry-gateway-tail-${hostname()}-${randomBytes(6).toString('hex')}`;
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, sessionTimeout: 10_000, heartbeatInterval: 1000 });
@@ -122,10 +133,9 @@ async function tail(flags: TailFlags): Promise<void> {
   await consumer.connect();
   // Every topic "from the beginning": the group is new and commits nothing, so this is the earliest offset; live
   // mode then seeks each partition that existed at start to its end (topics created later are new by definition).
-  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.subscribe({ topics: existing, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
-    eachBatchAutoResolve: false,
     eachBatch: async ({ batch }) => {
       const from = startOffsets.get(`${batch.topic}:${batch.partition}`) ?? 0n;
       for (const message of batch.messages) {
@@ -149,7 +159,7 @@ async function tail(flags: TailFlags): Promise<void> {
     const colon = position.lastIndexOf(':');
     consumer.seek({ topic: position.slice(0, colon), partition: Number(position.slice(colon + 1)), offset: offset.toString() });
   }
-  process.stderr.write(`tailing ${topics.join(', ')} on ${brokers.join(',')} (${flags.fromBeginning ? 'from the beginning' : 'new events'}); Ctrl-C stops\n`);
+  process.stderr.write(`tailing ${existing.join(', ')} on ${brokers.join(',')} (${flags.fromBeginning ? 'from the beginning' : 'new events'}); Ctrl-C stops\n`);
 }
 
 export function registerTail(program: Command): void {
