@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
+import { SerialInputConfig } from '../inputs/serial/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
@@ -101,7 +102,7 @@ export const KafkaConfig = z
   })
   .strict();
 
-export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig]);
+export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig]);
 
 export const GatewayConfigSchema = z
   .object({

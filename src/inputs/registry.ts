@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Input, InputContext, InputDeps } from './input.js';
 import { mqttFamily } from './mqtt/family.js';
 import { modbusFamily } from './modbus/family.js';
+import { serialFamily } from './serial/family.js';
 
 export type InputConfigAny = GatewayConfig['inputs'][number];
 export type InputType = InputConfigAny['type'];
@@ -26,6 +27,7 @@ export interface InputFamily<C> {
 const FAMILIES: { [T in InputType]: InputFamily<InputConfigOf<T>> } = {
   mqtt: mqttFamily,
   modbus: modbusFamily,
+  serial: serialFamily,
 };
 
 export function familyOf(config: InputConfigAny): InputFamily<InputConfigAny> {

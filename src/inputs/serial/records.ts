@@ -41,7 +41,7 @@ export function parseTextFields(record: CompiledRecord, text: string): Map<strin
       let rest = text;
       if (record.prefix) {
         const m = record.prefix.exec(text);
-        if (!m) return `does not start like a ${record.spec.name} record (prefix ${parse.prefix ?? ''})`;
+        if (!m) return `does not start like a record of type ${record.spec.name} (prefix ${parse.prefix ?? ''})`;
         for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) fields.set(k, v);
         rest = text.slice(m[0].length);
       }
