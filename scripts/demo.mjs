@@ -4,7 +4,7 @@
 //
 // Options: --seconds N (stop by itself after N seconds; used by the demo's test), --kafka-port N, --mqtt-port N.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -81,6 +81,8 @@ if (await isPortOpen(mqttPort)) {
 const demoConfig = parse(readFileSync(join(root, 'config', 'demo.yaml'), 'utf8'));
 demoConfig.kafka.brokers = [bootstrap];
 demoConfig.buffer.path = join(demoDir, 'buffer.db');
+// Each demo run starts with an empty buffer (a real gateway keeps its buffer across restarts, of course).
+for (const suffix of ['', '-wal', '-shm']) rmSync(`${demoConfig.buffer.path}${suffix}`, { force: true });
 for (const input of demoConfig.inputs) if (input.type === 'mqtt') input.url = mqttUrl;
 const extras = [];
 for (const extra of DEMO_EXTRAS) {

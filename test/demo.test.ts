@@ -1,0 +1,24 @@
+// The README's first command, run for a few seconds against the suite's brokers: devices → MQTT → gateway → Kafka,
+// read back and printed.
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, inject, it } from 'vitest';
+
+const run = promisify(execFile);
+
+describe('npm run demo', () => {
+  it('shows readings that went through the gateway and came back from Kafka, then stops what it started', async () => {
+    const kafkaPort = inject('kafkaBootstrap').split(':')[1] ?? '';
+    const mqttPort = new URL(inject('mqttUrl')).port;
+    const { stdout } = await run(process.execPath, [resolve(import.meta.dirname, '../scripts/demo.mjs'), '--seconds', '12', '--kafka-port', kafkaPort, '--mqtt-port', mqttPort], {
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(stdout).toContain('(already running)');
+    const summary = /demo ran \d+s: (\d+) readings reached Kafka/.exec(stdout);
+    expect(Number(summary?.[1])).toBeGreaterThan(0);
+    expect(stdout).toMatch(/demo\.telemetry\.readings\s+\d+ total/);
+    expect(stdout).toMatch(/demo\.telemetry\.readings\s+\d+ total\s+\d+\/s\s+\S+ [a-z-]+=\S+/);
+  });
+});
