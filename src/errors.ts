@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GW_MODBUS_CONNECT: 'A Modbus bus (TCP endpoint, serial port, device server) cannot be opened or was lost; the input reconnects with backoff.',
   GW_MODBUS_REQUEST: 'Modbus requests of a device failed (timeout or exception, named); its metrics are reported with quality bad and its status changes.',
   GW_MODBUS_OVERRUN: 'A Modbus poll was still running when the next one was due; the missed poll is reported as a gap event.',
+  GW_SERIAL_PORT: 'A serial port cannot be opened, failed or disappeared (device unplugged); the device is reported offline and the port reopened with backoff.',
   GW_BUFFER_READ: 'The buffer file cannot be opened read-only (replay, buffer stats).',
   GW_REPLAY_SEND: 'Replay could not deliver a batch to Kafka after several attempts; the message says how far it got.',
   GW_KAFKA_READ: 'A topic could not be read from Kafka (audit).',
