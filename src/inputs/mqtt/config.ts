@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { Duration, SecretRef, identifier } from '../../config/primitives.js';
 import { compileFieldPath } from '../../util/field-path.js';
+import { FormatOptions } from './drivers.js';
+import { TlsClientConfig } from '../../security/tls.js';
 
 export const MetricMapping = z
   .object({
@@ -21,12 +23,23 @@ export const MetricMapping = z
 
 export const MqttSubscription = z
   .object({
-    topic: z.string().min(1).describe('Topic filter, may contain + and #'),
+    topic: z.string().min(1).optional().describe('Topic filter, may contain + and #; with a driver: replaces the driver\'s filters'),
+    topics: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Driver subscriptions only: several topic filters replacing the driver\'s (e.g. with a site prefix)'),
+    driver: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('MQTT format driver (devices/<name>.yaml, kind: mqtt): sparkplug-b, zigbee2mqtt, tasmota, shelly-gen2, homeassistant-discovery, or a path'),
+    options: FormatOptions.optional().describe('Options of a driver subscription'),
     qos: z.union([z.literal(0), z.literal(1)]).default(1).describe('1: acknowledged only after the buffer committed'),
     deviceId: z
       .string()
-      .default('{topic}')
-      .describe('Device id template: {0}, {1}, … are topic levels (0-based), {topic} the whole topic'),
+      .optional()
+      .describe('Device id template: {0}, {1}, … are topic levels (0-based), {topic} the whole topic (default); not with a driver'),
     format: z.enum(['json', 'number', 'text', 'boolean']).default('json').describe('How to read the payload'),
     timestamp: z
       .object({
@@ -36,7 +49,7 @@ export const MqttSubscription = z
       .strict()
       .optional()
       .describe('Where the device time is; without it sourceTime is null'),
-    metrics: z.array(MetricMapping).min(1).describe('Values to read from each message'),
+    metrics: z.array(MetricMapping).min(1).optional().describe('Values to read from each message (required without a driver)'),
   })
   .strict();
 
@@ -48,6 +61,7 @@ export const MqttInputConfig = z
     clientId: z.string().min(1).optional().describe('Fixed client id of the persistent session; default <gateway.id>-<name>'),
     username: z.string().optional(),
     password: SecretRef.optional(),
+    tls: TlsClientConfig.optional().describe('TLS settings for mqtts:// and wss:// URLs: CA to verify the broker, optional client certificate'),
     keepalive: z.number().int().min(5).max(3600).default(30).describe('Seconds'),
     inflight: z
       .number()
@@ -73,7 +87,25 @@ export const MqttInputConfig = z
   .strict()
   .superRefine((input, ctx) => {
     input.subscriptions.forEach((sub, j) => {
-      for (const problem of deviceIdTemplateProblems(sub.deviceId, sub.topic)) {
+      const at = (...path: (string | number)[]) => ['subscriptions', j, ...path];
+      if (sub.driver !== undefined) {
+        // A driver subscription takes its mappings, device ids and payload format from the driver file.
+        for (const key of ['metrics', 'deviceId', 'timestamp'] as const) {
+          if (sub[key] !== undefined) {
+            ctx.addIssue({ code: 'custom', path: at(key), message: `not with a driver: the ${sub.driver} driver defines it (put explicit metrics in a separate subscription)` });
+          }
+        }
+        if (sub.topic !== undefined && sub.topics !== undefined) ctx.addIssue({ code: 'custom', path: at('topics'), message: 'give topic or topics, not both' });
+        return;
+      }
+      if (sub.topic === undefined) ctx.addIssue({ code: 'custom', path: at('topic'), message: 'expected a topic filter (or a driver)' });
+      if (sub.topics !== undefined) ctx.addIssue({ code: 'custom', path: at('topics'), message: 'only driver subscriptions take several topics; use one subscription per topic' });
+      if (sub.options !== undefined) ctx.addIssue({ code: 'custom', path: at('options'), message: 'options are for driver subscriptions' });
+      if (sub.metrics === undefined) {
+        ctx.addIssue({ code: 'custom', path: at('metrics'), message: 'expected at least one metric (or a driver)' });
+        return;
+      }
+      for (const problem of deviceIdTemplateProblems(sub.deviceId ?? '{topic}', sub.topic ?? '#')) {
         ctx.addIssue({ code: 'custom', path: ['subscriptions', j, 'deviceId'], message: problem });
       }
       if (sub.format !== 'json' && sub.metrics.length !== 1) {

@@ -1,16 +1,70 @@
+import { GatewayError } from '../../errors.js';
 import type { InputFamily } from '../registry.js';
 import type { MqttInputConfigT } from './config.js';
+import { isKnownTimeZone, loadMqttDriver, type MqttDriverT } from './drivers.js';
 import { MqttInput } from './mqtt-input.js';
+import { driverTopics } from './router.js';
+
+/** Which format each option belongs to (an option given to another format is a config mistake, not ignored). */
+const OPTION_FORMATS: Readonly<Record<string, readonly string[]>> = {
+  changedOnly: ['zigbee2mqtt'],
+  timeZone: ['tasmota'],
+  maxDevices: ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery'],
+};
+
+function loadDriver(ref: string, context: Parameters<NonNullable<InputFamily<MqttInputConfigT>['check']>>[1]): { driver?: MqttDriverT; file?: string; problems: string[] } {
+  try {
+    const { driver, file } = loadMqttDriver(ref, context);
+    return { driver, file, problems: [] };
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    // GW_DRIVER_INVALID details already read `file: path: reason`; GW_DRIVER_NOT_FOUND details say where we looked.
+    if (err.code === 'GW_DRIVER_INVALID' && err.details.length > 0) return { problems: err.details.map((d) => `${err.code}: ${d}`) };
+    return { problems: [[`${err.code}: ${err.message}`, ...err.details].join('; ')] };
+  }
+}
 
 export const mqttFamily: InputFamily<MqttInputConfigT> = {
-  describe(input, { gatewayId }) {
+  check(input, context) {
+    const problems: string[] = [];
+    input.subscriptions.forEach((sub, j) => {
+      if (sub.driver === undefined) return;
+      const { driver, problems: driverProblems } = loadDriver(sub.driver, context);
+      problems.push(...driverProblems.map((p) => `subscriptions[${j}].driver: ${p}`));
+      if (driver === undefined) return;
+      for (const [option, value] of Object.entries(sub.options ?? {})) {
+        if (value !== undefined && !(OPTION_FORMATS[option] ?? []).includes(driver.format)) {
+          problems.push(`subscriptions[${j}].options.${option}: not an option of the ${driver.format} format (only ${(OPTION_FORMATS[option] ?? []).join(', ')})`);
+        }
+      }
+      const zone = sub.options?.timeZone ?? (driver.format === 'tasmota' ? driver.timeZone : undefined);
+      if (zone !== undefined && !isKnownTimeZone(zone)) {
+        problems.push(`subscriptions[${j}].options.timeZone: unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`);
+      }
+      if (driver.format === 'zigbee2mqtt' || driver.format === 'homeassistant-discovery') {
+        driverTopics(sub, driver).forEach((t) => {
+          if (!t.endsWith('/#')) problems.push(`subscriptions[${j}].topic: the ${driver.format} format needs a filter like <base>/# (got "${t}")`);
+        });
+      }
+    });
+    return problems;
+  },
+  describe(input, context) {
+    const { gatewayId } = context;
     const auth = input.username ? `, user ${input.username}${input.password ? ` with password from ${input.password.origin}` : ''}` : '';
     const lines = [
       `mqtt ${input.name}: ${input.url} (client id ${input.clientId ?? `${gatewayId}-${input.name}`}, persistent session, inflight ${input.inflight}${auth})`,
     ];
     for (const sub of input.subscriptions) {
-      lines.push(`  subscribe ${sub.topic} qos ${sub.qos}, device id ${sub.deviceId}, ${sub.format}`);
-      for (const m of sub.metrics) {
+      if (sub.driver !== undefined) {
+        const { driver, file } = loadDriver(sub.driver, context);
+        if (driver === undefined) continue;
+        const options = Object.entries(sub.options ?? {}).map(([k, v]) => `${k} ${String(v)}`);
+        lines.push(`  ${driver.format} (driver ${file}): subscribe ${driverTopics(sub, driver).join(', ')} qos ${sub.qos}${options.length > 0 ? `, ${options.join(', ')}` : ''}`);
+        continue;
+      }
+      lines.push(`  subscribe ${sub.topic ?? '?'} qos ${sub.qos}, device id ${sub.deviceId ?? '{topic}'}, ${sub.format}`);
+      for (const m of sub.metrics ?? []) {
         const transform = m.scale !== 1 || m.offset !== 0 ? ` ×${m.scale}${m.offset >= 0 ? '+' : ''}${m.offset}` : '';
         lines.push(`    ${m.field ?? '(payload)'} → ${m.metric} [${m.unit ?? '-'}] ${m.type}${transform}${m.code ? ` code ${m.code}` : ''}`);
       }

@@ -13,6 +13,8 @@ export interface CompiledMetric {
 
 export interface CompiledSubscription {
   config: MqttSubscriptionT;
+  /** Device id template ({topic} unless configured). */
+  deviceId: string;
   filterLevels: readonly string[];
   metrics: readonly CompiledMetric[];
   timestampPath: FieldPath | undefined;
@@ -25,11 +27,13 @@ export interface DecodeContext {
   deadLetterBytes: number;
 }
 
+/** Compiles a subscription with explicit metrics (the schema guarantees topic and metrics when there is no driver). */
 export function compileSubscription(config: MqttSubscriptionT): CompiledSubscription {
   return {
     config,
-    filterLevels: config.topic.split('/'),
-    metrics: config.metrics.map((mapping) => ({
+    deviceId: config.deviceId ?? '{topic}',
+    filterLevels: (config.topic ?? '#').split('/'),
+    metrics: (config.metrics ?? []).map((mapping) => ({
       mapping,
       path: mapping.field === undefined ? undefined : compileFieldPath(mapping.field),
     })),
@@ -129,9 +133,9 @@ export function parseTimestamp(raw: unknown, format: 'auto' | 'iso' | 'unix-s' |
 
 /** Maps one MQTT message to events. Never throws: what cannot be decoded becomes a dead letter. */
 export function decodeMessage(sub: CompiledSubscription, topic: string, payload: Buffer, ctx: DecodeContext): EventDraft[] {
-  const deviceId = resolveDeviceId(sub.config.deviceId, topic);
+  const deviceId = resolveDeviceId(sub.deviceId, topic);
   if (deviceId.trim() === '') {
-    return [deadLetter(ctx, `mqtt:${ctx.inputName}`, topic, payload, `device id template "${sub.config.deviceId}" gives an empty id for this topic`)];
+    return [deadLetter(ctx, `mqtt:${ctx.inputName}`, topic, payload, `device id template "${sub.deviceId}" gives an empty id for this topic`)];
   }
   if (payload.length > ctx.maxPayloadBytes) {
     return [deadLetter(ctx, deviceId, topic, payload, `payload of ${payload.length} bytes exceeds maxPayloadBytes ${ctx.maxPayloadBytes}`)];

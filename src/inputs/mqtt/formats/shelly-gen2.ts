@@ -1,0 +1,163 @@
+/**
+ * Shelly Gen2/Gen3 (Plus, Pro) over MQTT: `<id>/events/rpc` carries JSON-RPC notifications. NotifyStatus holds
+ * only the keys that changed (merged onto the last known state; a key sent as null disappeared, e.g. a removed
+ * add-on sensor), NotifyFullStatus the whole state. `params.ts` is Unix seconds. `<id>/online` is true/false and
+ * `<id>/status/<component>` (when "generic status update" is on) the full status of one component.
+ * Components are `type:index` (switch:0, temperature:100); the driver maps their fields (apower, aenergy.total).
+ */
+import type { EventDraft } from '../../../events/schema.js';
+import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
+import type { FieldMappingT, FormatOptionsT, ShellyGen2DriverT } from '../drivers.js';
+import {
+  BoundedMap,
+  coerce,
+  describeValue,
+  epochToIso,
+  isRecord,
+  parseJson,
+  reading,
+  rejected,
+  StatusTracker,
+  ucum,
+  type DecodeContext,
+  type FormatDecoder,
+  type FormatMessage,
+  type FormatResult,
+} from './common.js';
+
+type State = Record<string, unknown>;
+interface CompiledField {
+  key: string;
+  path: FieldPath;
+  mapping: FieldMappingT;
+}
+
+export class ShellyGen2Decoder implements FormatDecoder {
+  readonly format = 'shelly-gen2';
+  readonly #driver: ShellyGen2DriverT;
+  readonly #states: BoundedMap<string, State>;
+  readonly #status: StatusTracker;
+  readonly #fields: ReadonlyMap<string, readonly CompiledField[]>;
+
+  constructor(driver: ShellyGen2DriverT, options: FormatOptionsT = {}) {
+    this.#driver = driver;
+    const limit = options.maxDevices ?? driver.maxDevices;
+    this.#states = new BoundedMap(limit);
+    this.#status = new StatusTracker(limit);
+    this.#fields = new Map(
+      Object.entries(driver.components).map(([type, fields]) => [
+        type,
+        Object.entries(fields).flatMap(([key, mapping]) => {
+          const path = compileFieldPath(key);
+          return path === undefined ? [] : [{ key, path, mapping }];
+        }),
+      ]),
+    );
+  }
+
+  dynamicTopics(): string[] {
+    return [];
+  }
+
+  claims(): boolean {
+    return false;
+  }
+
+  decode(message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const levels = message.relativeLevels ?? message.topic.split('/');
+    const n = levels.length;
+    if (n >= 3 && levels[n - 2] === 'events' && levels[n - 1] === 'rpc') return this.#rpc(levels.slice(0, -2).join('/'), message, ctx);
+    if (n >= 2 && levels[n - 1] === 'online') return this.#online(levels.slice(0, -1).join('/'), message, ctx);
+    if (n >= 3 && levels[n - 2] === 'status') {
+      const deviceId = levels.slice(0, -2).join('/');
+      const component = levels[n - 1] ?? '';
+      const parsed = parseJson(message.payload);
+      if (!parsed.ok) return rejected(ctx, deviceId, message, parsed.problem);
+      if (!isRecord(parsed.value)) return rejected(ctx, deviceId, message, `status/${component}: expected a JSON object, got ${describeValue(parsed.value)}`);
+      return { drafts: this.#apply(deviceId, { [component]: parsed.value }, 'component', null, message, ctx) };
+    }
+    // <id>/rpc (replies), <id>/events/… other than rpc, <id>/command: not telemetry.
+    return { drafts: [] };
+  }
+
+  #online(deviceId: string, message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const text = message.payload.toString('utf8').trim();
+    if (text !== 'true' && text !== 'false') return rejected(ctx, deviceId, message, `online: expected true or false, got ${describeValue(text)}`);
+    const status = text === 'true' ? 'online' : 'offline';
+    const draft = this.#status.transition(deviceId, status, `shelly online: ${text}`, ctx);
+    return { drafts: draft ? [draft] : [] };
+  }
+
+  #rpc(deviceId: string, message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const parsed = parseJson(message.payload);
+    if (!parsed.ok) return rejected(ctx, deviceId, message, parsed.problem);
+    const rpc = parsed.value;
+    if (!isRecord(rpc) || typeof rpc.method !== 'string') return rejected(ctx, deviceId, message, 'expected a JSON-RPC notification with a method');
+    if (rpc.method !== 'NotifyStatus' && rpc.method !== 'NotifyFullStatus') return { drafts: [] }; // NotifyEvent: button pushes etc.
+    if (!isRecord(rpc.params)) return rejected(ctx, deviceId, message, `${rpc.method}: expected params to be an object`);
+    const { ts, ...components } = rpc.params;
+    const sourceTime = epochToIso(ts) ?? null;
+    return { drafts: this.#apply(deviceId, components, rpc.method === 'NotifyFullStatus' ? 'full' : 'delta', sourceTime, message, ctx) };
+  }
+
+  /**
+   * Merges a change onto the device's state and publishes every mapped field the change touched: its new value,
+   * or a bad reading when the field disappeared. `full` replaces the whole state, `component` one component.
+   */
+  #apply(deviceId: string, change: State, mode: 'delta' | 'full' | 'component', sourceTime: string | null, message: FormatMessage, ctx: DecodeContext): EventDraft[] {
+    const before = this.#states.get(deviceId) ?? {};
+    const after: State = mode === 'full' ? structuredClone(change) : structuredClone(before);
+    if (mode === 'delta') mergeInto(after, change);
+    if (mode === 'component') for (const [k, v] of Object.entries(change)) after[k] = structuredClone(v);
+    this.#states.set(deviceId, after);
+
+    const drafts: EventDraft[] = [];
+    const problems: string[] = [];
+    const componentKeys = new Set([...Object.keys(change), ...(mode === 'full' ? Object.keys(before) : [])]);
+    for (const componentKey of componentKeys) {
+      const fields = this.#fields.get(componentKey.split(':')[0] ?? '');
+      if (fields === undefined) continue;
+      for (const { key, path, mapping } of fields) {
+        const fullPath = [componentKey, ...path];
+        if (mode === 'delta' && !touches(change, fullPath)) continue;
+        const previous = readFieldPath(before, fullPath);
+        const current = readFieldPath(after, fullPath);
+        const metric = `${componentKey}.${mapping.metric ?? key}`;
+        const unit = ucum(mapping.unit, this.#driver.units);
+        if (isMissing(current)) {
+          // Gone from the state (sent as null, or absent from a full status): say so once.
+          if (!isMissing(previous) && previous !== null) drafts.push(reading({ deviceId, metric, value: null, unit, sourceTime, source: message.topic }, ctx));
+          continue;
+        }
+        const value = coerce(current, mapping.type);
+        if (value === undefined) {
+          problems.push(`${componentKey}.${key}: expected a ${mapping.type}, got ${describeValue(current)}`);
+          continue;
+        }
+        drafts.push(reading({ deviceId, metric, value, unit, sourceTime, source: message.topic }, ctx));
+      }
+    }
+    if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
+    return drafts;
+  }
+}
+
+/** Deep merge of a NotifyStatus change: objects merge, null deletes, anything else replaces. */
+function mergeInto(target: State, change: State): void {
+  for (const [key, value] of Object.entries(change)) {
+    if (value === null) delete target[key];
+    else if (isRecord(value) && isRecord(target[key])) mergeInto(target[key], value);
+    else target[key] = structuredClone(value);
+  }
+}
+
+/** Whether a change sets or deletes the value at `path` (or one of its parents). */
+function touches(change: State, path: readonly (string | number)[]): boolean {
+  let current: unknown = change;
+  for (const part of path) {
+    if (!isRecord(current) || typeof part !== 'string' || !Object.prototype.hasOwnProperty.call(current, part)) return false;
+    current = current[part];
+    if (current === null) return true;
+  }
+  return true;
+}

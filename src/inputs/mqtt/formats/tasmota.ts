@@ -1,0 +1,154 @@
+/**
+ * Tasmota telemetry: `tele/<topic>/SENSOR` (sensor objects keyed by driver name: AM2301, DS18B20-1, ENERGY, …),
+ * `tele/<topic>/STATE` (uptime, Wi-Fi, relay state), `tele/<topic>/LWT` (Online/Offline), also in the swapped
+ * `<topic>/tele/…` layout. `Time` is device local time without a zone; `Epoch` (newer firmware) is UTC and wins.
+ * `TempUnit` (C/F) applies to every temperature in the message. Multi-phase meters send arrays (Power: [p1,p2,p3]).
+ */
+import type { EventDraft } from '../../../events/schema.js';
+import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
+import type { FieldMappingT, FormatOptionsT, TasmotaDriverT } from '../drivers.js';
+import {
+  coerce,
+  describeValue,
+  epochToIso,
+  isRecord,
+  parseJson,
+  reading,
+  rejected,
+  StatusTracker,
+  ucum,
+  type DecodeContext,
+  type FormatDecoder,
+  type FormatMessage,
+  type FormatResult,
+} from './common.js';
+import { localTimeToUtc } from './zoned-time.js';
+
+const PREFIX = 'tele';
+const TEMP_UNITS: Readonly<Record<string, string>> = { C: 'Cel', F: '[degF]' };
+
+export class TasmotaDecoder implements FormatDecoder {
+  readonly format = 'tasmota';
+  readonly #driver: TasmotaDriverT;
+  readonly #zone: string;
+  readonly #status: StatusTracker;
+  readonly #statePaths: { path: FieldPath; key: string; mapping: FieldMappingT }[];
+
+  constructor(driver: TasmotaDriverT, options: FormatOptionsT = {}) {
+    this.#driver = driver;
+    this.#zone = options.timeZone ?? driver.timeZone;
+    this.#status = new StatusTracker(options.maxDevices ?? driver.maxDevices);
+    this.#statePaths = Object.entries(driver.state).flatMap(([key, mapping]) => {
+      const path = compileFieldPath(key);
+      return path === undefined ? [] : [{ path, key, mapping }];
+    });
+  }
+
+  dynamicTopics(): string[] {
+    return [];
+  }
+
+  claims(): boolean {
+    return false;
+  }
+
+  decode(message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const levels = [...(message.relativeLevels ?? message.topic.split('/'))];
+    const kind = levels.pop();
+    // tele/<topic>/KIND (default FullTopic) or <topic>/tele/KIND (FullTopic %topic%/%prefix%/).
+    if (levels[levels.length - 1] === PREFIX) levels.pop();
+    else if (levels[0] === PREFIX) levels.shift();
+    const deviceId = levels.join('/');
+    if (deviceId === '' || kind === undefined) return rejected(ctx, `mqtt:${ctx.inputName}`, message, 'tasmota: cannot find the device topic in this topic');
+    switch (kind) {
+      case 'LWT':
+        return this.#lwt(deviceId, message, ctx);
+      case 'SENSOR':
+      case 'STATE':
+      case 'STATUS8':
+      case 'STATUS10': {
+        const parsed = parseJson(message.payload);
+        if (!parsed.ok) return rejected(ctx, deviceId, message, parsed.problem);
+        if (!isRecord(parsed.value)) return rejected(ctx, deviceId, message, `expected a JSON object, got ${describeValue(parsed.value)}`);
+        // Status 8/10 replies wrap the SENSOR object in {"StatusSNS": {…}}.
+        const root = isRecord(parsed.value.StatusSNS) ? parsed.value.StatusSNS : parsed.value;
+        return kind === 'STATE' ? this.#state(deviceId, root, message, ctx) : this.#sensor(deviceId, root, message, ctx);
+      }
+      default:
+        // RESULT, INFO1, UPTIME, MARGINS, …: not telemetry.
+        return { drafts: [] };
+    }
+  }
+
+  #lwt(deviceId: string, message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const text = message.payload.toString('utf8').trim();
+    const status = text === 'Online' ? 'online' : text === 'Offline' ? 'offline' : undefined;
+    if (status === undefined) return rejected(ctx, deviceId, message, `LWT: expected Online or Offline, got ${describeValue(text)}`);
+    const draft = this.#status.transition(deviceId, status, `tasmota LWT: ${text}`, ctx);
+    return { drafts: draft ? [draft] : [] };
+  }
+
+  #sourceTime(root: Record<string, unknown>, problems: string[]): string | null {
+    const epoch = epochToIso(root.Epoch);
+    if (epoch !== undefined) return epoch;
+    if (typeof root.Time !== 'string') return null;
+    const time = localTimeToUtc(root.Time, this.#zone);
+    if (time === undefined) problems.push(`Time: unusable timestamp ${describeValue(root.Time)}`);
+    return time ?? null;
+  }
+
+  #sensor(deviceId: string, root: Record<string, unknown>, message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const problems: string[] = [];
+    const sourceTime = this.#sourceTime(root, problems);
+    const tempUnitText = typeof root.TempUnit === 'string' ? root.TempUnit : 'C';
+    const tempUnit = TEMP_UNITS[tempUnitText];
+    if (tempUnit === undefined) problems.push(`TempUnit: expected C or F, got ${describeValue(root.TempUnit)}`);
+    const drafts: EventDraft[] = [];
+    for (const [sensor, fields] of Object.entries(root)) {
+      if (!isRecord(fields)) continue; // Time, Epoch, TempUnit, PressureUnit, …
+      for (const [field, raw] of Object.entries(fields)) {
+        const mapping = this.#driver.fields[field];
+        const isTemperature = this.#driver.temperatureFields.includes(field);
+        if (mapping === undefined && !isTemperature) {
+          if (this.#driver.unknownFields === 'skip' || !(typeof raw === 'number' || raw === null || isNumberArray(raw))) continue;
+        }
+        const type = mapping?.type ?? 'number';
+        const unit = isTemperature ? (tempUnit ?? null) : ucum(mapping?.unit, this.#driver.units);
+        const metric = `${sensor}.${mapping?.metric ?? field}`;
+        const values = Array.isArray(raw) ? raw.map((v, i) => [`${metric}.${this.#driver.phaseNames[i] ?? i + 1}`, v] as const) : [[metric, raw] as const];
+        for (const [name, rawValue] of values) {
+          const value = coerce(rawValue, type);
+          if (value === undefined) {
+            problems.push(`${sensor}.${field}: expected a ${type}, got ${describeValue(rawValue)}`);
+            continue;
+          }
+          drafts.push(reading({ deviceId, metric: name, value, unit, sourceTime, source: message.topic }, ctx));
+        }
+      }
+    }
+    if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
+    return { drafts };
+  }
+
+  #state(deviceId: string, root: Record<string, unknown>, message: FormatMessage, ctx: DecodeContext): FormatResult {
+    const problems: string[] = [];
+    const sourceTime = this.#sourceTime(root, problems);
+    const drafts: EventDraft[] = [];
+    for (const { path, key, mapping } of this.#statePaths) {
+      const raw = readFieldPath(root, path);
+      if (isMissing(raw)) continue;
+      const value = coerce(raw, mapping.type);
+      if (value === undefined) {
+        problems.push(`${key}: expected a ${mapping.type}, got ${describeValue(raw)}`);
+        continue;
+      }
+      drafts.push(reading({ deviceId, metric: mapping.metric ?? key, value, unit: ucum(mapping.unit, this.#driver.units), sourceTime, source: message.topic }, ctx));
+    }
+    if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
+    return { drafts };
+  }
+}
+
+function isNumberArray(raw: unknown): boolean {
+  return Array.isArray(raw) && raw.length > 0 && raw.every((v) => typeof v === 'number' || v === null);
+}
