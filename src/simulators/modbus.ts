@@ -60,7 +60,7 @@ export async function freeTcpPort(): Promise<number> {
 }
 
 class SimulatedImage {
-  readonly #unit: SimulatedUnit;
+  #unit: SimulatedUnit;
   readonly #started = Date.now();
   readonly #ranges = new Map<RegisterTable, { min: number; max: number }>();
 
@@ -74,6 +74,13 @@ class SimulatedImage {
       range.max = Math.max(range.max, reg.address.address + count - 1);
       this.#ranges.set(table, range);
     }
+  }
+
+  setValue(metric: string, value: number | boolean | string | undefined): void {
+    const fixed = { ...this.#unit.fixed };
+    if (value === undefined) delete fixed[metric];
+    else fixed[metric] = value;
+    this.#unit = { ...this.#unit, fixed };
   }
 
   /** The current words (or bits) of [start, start+count) of a table; undefined when outside the mapped range. */
@@ -162,6 +169,11 @@ export class ModbusSimulator {
   /** Request frames received for one unit id (optionally since index `from` of `served`). */
   requestsFor(unitId: number, from = 0): ServedRequest[] {
     return this.served.slice(from).filter((r) => r.unitId === unitId);
+  }
+
+  /** Pins a metric of a unit to a value (engineering units); undefined returns it to simulated values. */
+  setValue(unitId: number, metric: string, value: number | boolean | string | undefined): void {
+    this.#images.get(unitId)?.setValue(metric, value);
   }
 
   setFault(unitId: number, fault: UnitFault | undefined): void {
@@ -255,21 +267,22 @@ export class ModbusSimulator {
     const fault = this.#faults.get(unitId);
     const image = this.#images.get(unitId);
     if (image === undefined || fault?.kind === 'silent') return; // no such device on the bus: no answer
+    // modbus-serial indexes the value even on errors: hand it an empty one, not undefined.
     if (fault?.kind === 'exception') {
-      cb({ modbusErrorCode: fault.code }, undefined as T);
+      cb({ modbusErrorCode: fault.code }, pick([]));
       return;
     }
     if (fault?.kind === 'busy') {
       this.#busyToggle = !this.#busyToggle;
       if (this.#busyToggle) {
-        cb({ modbusErrorCode: 6 }, undefined as T);
+        cb({ modbusErrorCode: 6 }, pick([]));
         return;
       }
     }
     const table = TABLE_OF_FC[functionCode] ?? 'holding';
     const values = image.read(table, start, count);
     if (values === undefined) {
-      cb({ modbusErrorCode: 2 }, undefined as T);
+      cb({ modbusErrorCode: 2 }, pick([]));
       return;
     }
     cb(null, pick(values));
