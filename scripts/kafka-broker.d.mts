@@ -30,6 +30,15 @@ export interface StartBrokerOptions {
   timeoutMs?: number;
   /** Extra JVM flags. */
   jvmArgs?: string[];
+  /** SCRAM users created when the storage is formatted (first start of a dataDir only). */
+  scramCredentials?: ScramCredential[];
+}
+
+export interface ScramCredential {
+  mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  name: string;
+  /** No ',', ']' or '"' (StorageTool's --add-scram syntax has no escaping). */
+  password: string;
 }
 
 export interface BrokerHandle {

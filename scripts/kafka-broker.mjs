@@ -484,6 +484,15 @@ function tailFile(file, lines) {
  * @property {number} [heapMb]  -Xmx, default 512
  * @property {number} [timeoutMs]  until it answers metadata, default 120000
  * @property {string[]} [jvmArgs]  extra JVM flags
+ * @property {ScramCredential[]} [scramCredentials]  SCRAM users created when the storage is formatted
+ *   (first start of a dataDir only; ignored on a restart)
+ */
+
+/**
+ * @typedef {object} ScramCredential
+ * @property {'SCRAM-SHA-256' | 'SCRAM-SHA-512'} mechanism
+ * @property {string} name
+ * @property {string} password  (no ',', ']' or '"': StorageTool's --add-scram syntax has no escaping)
  */
 
 /**
@@ -594,7 +603,11 @@ export async function startBroker(opts = {}) {
       java,
       ['-Xmx256m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath,
         'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', propsFile,
-        ...(props['controller.quorum.voters'] ? [] : ['--standalone'])],
+        ...(props['controller.quorum.voters'] ? [] : ['--standalone']),
+        ...(opts.scramCredentials ?? []).flatMap((c) => {
+          if (/[,\]"]/.test(c.name + c.password)) throw new Error(`SCRAM user ${c.name}: name and password may not contain , ] or "`);
+          return ['--add-scram', `${c.mechanism}=[name=${c.name},password=${c.password}]`];
+        })],
       { timeoutMs: Math.max(30_000, deadline - Date.now()) },
     );
     if (fmt.code !== 0) {

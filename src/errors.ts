@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   GW_REPLAY_SEND: 'Replay could not deliver a batch to Kafka after several attempts; the message says how far it got.',
   GW_KAFKA_READ: 'A topic could not be read from Kafka (audit).',
   GW_RELOAD_NEEDS_RESTART: 'A reload (SIGHUP) read changes to the gateway id, buffer, Kafka or shutdown settings; they take effect only after a restart, the rest was applied.',
+  GW_KAFKA_AUTH: 'Kafka rejected the SASL login (user, password or mechanism); events stay buffered and are retried.',
+  GW_KAFKA_TLS: 'The TLS connection to Kafka failed: the broker certificate is not trusted or does not match, or the port does not speak TLS; events stay buffered and are retried.',
+  GW_MQTT_AUTH: 'The MQTT broker refused the login (bad user name or password, or not authorized); the input retries with backoff.',
+  GW_MQTT_TLS: 'The TLS connection to the MQTT broker failed: its certificate is not trusted or does not match, or the port does not speak TLS; the input retries.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -102,6 +102,7 @@ export class Gateway {
         connectionTimeoutMs: config.kafka.connectionTimeout,
         requestTimeoutMs: config.kafka.requestTimeout,
         logger,
+        security: config.kafka,
       });
     this.#forwarder = new Forwarder(
       buffer,

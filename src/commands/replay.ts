@@ -80,6 +80,7 @@ async function replay(options: ReplayCliOptions): Promise<void> {
         connectionTimeoutMs: config.kafka.connectionTimeout,
         requestTimeoutMs: config.kafka.requestTimeout,
         logger,
+        security: config.kafka,
       });
   const progress = process.stderr.isTTY ? new TerminalProgress(process.stderr) : new PlainProgress(process.stderr);
   const replayer = new Replayer(

@@ -8,6 +8,7 @@ import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
 import { SerialInputConfig } from '../inputs/serial/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
+import { KafkaSaslConfig, KafkaTlsConfig } from '../security/kafka-security.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -99,6 +100,8 @@ export const KafkaConfig = z
       .default({ initial: 500, max: 30_000 }),
     connectionTimeout: Duration.default(5000),
     requestTimeout: Duration.default(30_000),
+    tls: KafkaTlsConfig.optional(),
+    sasl: KafkaSaslConfig.optional(),
   })
   .strict();
 

@@ -4,6 +4,7 @@
  */
 import { CompressionTypes, Kafka, logLevel, Partitioners, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '../util/logger.js';
+import { classifyKafkaError, kafkajsSecurityOptions, type KafkaSecurity } from '../security/kafka-security.js';
 
 export interface KafkaRecord {
   key: string;
@@ -33,6 +34,8 @@ export interface KafkajsTransportOptions {
   connectionTimeoutMs: number;
   requestTimeoutMs: number;
   logger: Logger;
+  /** TLS and SASL (kafka.tls, kafka.sasl); read at every connect, so fixed files apply on the next attempt. */
+  security?: KafkaSecurity;
 }
 
 /** kafkajs log levels mapped onto pino; kafkajs is chatty about retries we already report ourselves. */
@@ -49,6 +52,8 @@ function kafkajsLogCreator(logger: Logger) {
 export class KafkajsTransport implements KafkaTransport {
   readonly #options: KafkajsTransportOptions;
   #producer: Producer | undefined;
+  /** The last auth/TLS failure logged, so a long outage logs it once rather than at every retry. */
+  #lastSecurityFailure = '';
 
   constructor(options: KafkajsTransportOptions) {
     this.#options = options;
@@ -60,6 +65,7 @@ export class KafkajsTransport implements KafkaTransport {
     const kafka = new Kafka({
       clientId: o.clientId,
       brokers: o.brokers,
+      ...this.#guard(() => kafkajsSecurityOptions(o.security)),
       connectionTimeout: o.connectionTimeoutMs,
       requestTimeout: o.requestTimeoutMs,
       logLevel: logLevel.WARN,
@@ -79,20 +85,44 @@ export class KafkajsTransport implements KafkaTransport {
       await producer.connect();
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
-      throw err;
+      throw this.#explain(err);
     }
     this.#producer = producer;
+    this.#lastSecurityFailure = '';
   }
 
   async send(batches: readonly TopicBatch[]): Promise<void> {
     const producer = this.#producer;
     if (!producer) throw new Error('kafka producer is not connected');
-    await producer.sendBatch({
-      acks: -1,
-      timeout: this.#options.requestTimeoutMs,
-      compression: this.#options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-      topicMessages: batches.map((b) => ({ topic: b.topic, messages: b.messages })),
-    });
+    try {
+      await producer.sendBatch({
+        acks: -1,
+        timeout: this.#options.requestTimeoutMs,
+        compression: this.#options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        topicMessages: batches.map((b) => ({ topic: b.topic, messages: b.messages })),
+      });
+    } catch (err) {
+      throw this.#explain(err);
+    }
+  }
+
+  #guard<T>(build: () => T): T {
+    try {
+      return build();
+    } catch (err) {
+      throw this.#explain(err);
+    }
+  }
+
+  /** Authentication and TLS failures get their own code and a hint, logged once per distinct failure. */
+  #explain(err: unknown): unknown {
+    const explained = classifyKafkaError(err, this.#options.security, this.#options.brokers);
+    if (!explained) return err;
+    if (explained.message !== this.#lastSecurityFailure) {
+      this.#lastSecurityFailure = explained.message;
+      this.#options.logger.error({ code: explained.code, err: explained.message }, 'kafka connection refused; events stay buffered and are retried');
+    }
+    return explained;
   }
 
   async reset(): Promise<void> {

@@ -1,0 +1,234 @@
+/**
+ * Kafka over TLS with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a second, private broker with a SASL_SSL
+ * listener and certificates made here. The gateway delivers over TLS+SCRAM; a wrong password and an untrusted
+ * certificate fail with GW_KAFKA_AUTH / GW_KAFKA_TLS while the events stay buffered, and all of them arrive once
+ * the configuration is fixed.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findFreePort, startBroker, type BrokerHandle } from '../scripts/kafka-broker.mjs';
+import { KafkaConfig } from '../src/config/schema.js';
+import { GatewayError } from '../src/errors.js';
+import { KafkajsTransport } from '../src/forwarder/kafka-transport.js';
+import { createLogger } from '../src/util/logger.js';
+import { makeTestPki, type TestPki } from './support/certs.js';
+import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { readTopic } from './support/kafka.js';
+import { SensorPublisher } from './support/publisher.js';
+import { uniqueName, waitFor } from './support/wait.js';
+import type { ReadingEvent } from '../src/events/schema.js';
+
+const USERS = {
+  plain: { name: 'gw-plain', password: 'plain-Secret-7f3a9' },
+  'scram-sha-256': { name: 'gw-256', password: 'scram256-Secret-c41d2' },
+  'scram-sha-512': { name: 'gw-512', password: 'scram512-Secret-9be07' },
+} as const;
+const WRONG_PASSWORD = 'wrong-Secret-0a8b1';
+
+describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
+  const mqttUrl = inject('mqttUrl');
+  let pki: TestPki;
+  let broker: BrokerHandle;
+  let dataDir: string;
+  let secureBootstrap: string;
+
+  beforeAll(async () => {
+    pki = makeTestPki();
+    dataDir = mkdtempSync(join(tmpdir(), 'etg-kafka-sasl-'));
+    const port = await findFreePort();
+    const saslPort = await findFreePort();
+    secureBootstrap = `127.0.0.1:${saslPort}`;
+    broker = await startBroker({
+      port,
+      dataDir,
+      heapMb: 384,
+      listeners: [{ name: 'SASL_SSL', port: saslPort, protocol: 'SASL_SSL' }],
+      scramCredentials: [
+        { mechanism: 'SCRAM-SHA-256', name: USERS['scram-sha-256'].name, password: USERS['scram-sha-256'].password },
+        { mechanism: 'SCRAM-SHA-512', name: USERS['scram-sha-512'].name, password: USERS['scram-sha-512'].password },
+      ],
+      extraProperties: {
+        'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+        'listener.name.sasl_ssl.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required user_${USERS.plain.name}="${USERS.plain.password}";`,
+        'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        'ssl.keystore.type': 'PKCS12',
+        'ssl.keystore.location': pki.serverKeystore,
+        'ssl.keystore.password': pki.keystorePassword,
+        'ssl.key.password': pki.keystorePassword,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** A transport as the gateway builds it, from a parsed `kafka:` block; log lines are collected. */
+  function transport(kafka: Record<string, unknown>, env: NodeJS.ProcessEnv) {
+    Object.assign(process.env, env);
+    const config = KafkaConfig.parse({ brokers: [secureBootstrap], ...kafka });
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const t = new KafkajsTransport({
+      brokers: config.brokers,
+      clientId: uniqueName('sec'),
+      compression: 'none',
+      connectionTimeoutMs: 3000,
+      requestTimeoutMs: 10_000,
+      logger: createLogger('info', sink),
+      security: config,
+    });
+    return { t, lines };
+  }
+
+  async function connectError(t: KafkajsTransport): Promise<GatewayError> {
+    try {
+      await t.connect();
+    } catch (err) {
+      await t.close();
+      if (err instanceof GatewayError) return err;
+      throw new Error(`expected a GatewayError, got ${String(err)}`, { cause: err });
+    }
+    await t.close();
+    throw new Error('connect() succeeded where it must fail');
+  }
+
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    it(`delivers with SASL ${mechanism} over TLS verified against the test CA`, async () => {
+      const envName = `ETG_TEST_KAFKA_PW_${mechanism.replace(/-/g, '_').toUpperCase()}`;
+      const { t } = transport(
+        { tls: { ca: { file: pki.caCert } }, sasl: { mechanism, username: USERS[mechanism].name, password: { env: envName } } },
+        { [envName]: USERS[mechanism].password },
+      );
+      const topic = uniqueName(`sec-${mechanism}`);
+      try {
+        await t.connect();
+        await t.send([{ topic, messages: [{ key: 'dev-1', value: `hello ${mechanism}`, headers: {} }] }]);
+      } finally {
+        await t.close();
+      }
+      const records = await readTopic(broker.bootstrap, topic, 1);
+      expect(records.map((r) => r.value)).toEqual([`hello ${mechanism}`]);
+    });
+  }
+
+  it('a wrong password fails with GW_KAFKA_AUTH naming the user and where the password comes from, never the password', async () => {
+    const { t, lines } = transport(
+      { tls: { ca: { file: pki.caCert } }, sasl: { mechanism: 'scram-sha-256', username: USERS['scram-sha-256'].name, password: { env: 'ETG_TEST_KAFKA_WRONG' } } },
+      { ETG_TEST_KAFKA_WRONG: WRONG_PASSWORD },
+    );
+    const err = await connectError(t);
+    expect(err.code).toBe('GW_KAFKA_AUTH');
+    expect(err.message).toContain(`user "${USERS['scram-sha-256'].name}"`);
+    expect(err.message).toContain('env:ETG_TEST_KAFKA_WRONG');
+    expect(err.message).not.toContain(WRONG_PASSWORD);
+    const logged = lines.map((l) => JSON.parse(l) as { code?: string; err?: string });
+    expect(logged.filter((l) => l.code === 'GW_KAFKA_AUTH')).toHaveLength(1);
+    expect(lines.join('\n')).not.toContain(WRONG_PASSWORD);
+  });
+
+  it('a broker certificate from another CA fails with GW_KAFKA_TLS that says which CA file to check', async () => {
+    const { t } = transport(
+      { tls: { ca: { file: pki.rogueCaCert } }, sasl: { mechanism: 'plain', username: USERS.plain.name, password: { env: 'ETG_TEST_KAFKA_PLAIN' } } },
+      { ETG_TEST_KAFKA_PLAIN: USERS.plain.password },
+    );
+    const err = await connectError(t);
+    expect(err.code).toBe('GW_KAFKA_TLS');
+    expect(err.message).toContain(`file:${pki.rogueCaCert}`);
+    expect(err.message).not.toContain(USERS.plain.password);
+  });
+
+  it('a certificate that does not name the host expected (servername) fails with GW_KAFKA_TLS', async () => {
+    const { t } = transport(
+      { tls: { ca: { file: pki.caCert }, servername: 'kafka.elsewhere.example' }, sasl: { mechanism: 'plain', username: USERS.plain.name, password: { env: 'ETG_TEST_KAFKA_PLAIN' } } },
+      { ETG_TEST_KAFKA_PLAIN: USERS.plain.password },
+    );
+    const err = await connectError(t);
+    expect(err.code).toBe('GW_KAFKA_TLS');
+    expect(err.message).toContain('kafka.elsewhere.example');
+  });
+
+  it('the gateway keeps events buffered through a wrong password and an untrusted CA, then delivers all of them once fixed', async () => {
+    const gatewayId = uniqueName('sec-gw');
+    const prefix = `${gatewayId}.`;
+    const credentials = mkdtempSync(join(tmpdir(), 'etg-creds-'));
+    const passwordFile = join(credentials, 'kafka-password');
+    const user = USERS['scram-sha-512'];
+    const config = (ca: string) =>
+      writeTestConfig({
+        gatewayId,
+        brokers: [secureBootstrap],
+        mqttUrl,
+        topicPrefix: prefix,
+        bufferPath: join(credentials, 'buffer.db'),
+        overrides: {
+          shutdown: { drainTimeout: '1s' },
+          kafka: {
+            brokers: [secureBootstrap],
+            topics: { prefix },
+            retry: { initial: '200ms', max: '1s' },
+            connectionTimeout: '2s',
+            requestTimeout: '10s',
+            tls: { ca: { file: ca } },
+            sasl: { mechanism: 'scram-sha-512', username: user.name, password: { credential: 'kafka-password' } },
+          },
+        },
+      }).file;
+    const env = { CREDENTIALS_DIRECTORY: credentials };
+    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
+    const logs: string[] = [];
+    try {
+      // 1. Wrong password: the broker refuses the login; MQTT messages are still taken in and committed.
+      writeFileSync(passwordFile, `${WRONG_PASSWORD}\n`);
+      let gateway = new GatewayProcess(config(pki.caCert), env);
+      await gateway.started();
+      await gateway.waitForLog('mqtt connected');
+      await publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 5);
+      const auth = await waitFor('GW_KAFKA_AUTH log line', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_AUTH'));
+      expect(String(auth.err)).toContain(`user "${user.name}"`);
+      expect(String(auth.err)).toContain('credential:kafka-password');
+      expect(await gateway.stop()).toBe(0);
+      logs.push(...gateway.logs.map((l) => JSON.stringify(l)), ...gateway.stderr);
+
+      // 2. Right password, but the gateway trusts another CA: the broker certificate is rejected.
+      writeFileSync(passwordFile, `${user.password}\n`);
+      gateway = new GatewayProcess(config(pki.rogueCaCert), env);
+      await gateway.started();
+      await gateway.waitForLog('mqtt connected');
+      await publisher.publishMany(`${gatewayId}/sensors`, 50, 50, 5);
+      const tls = await waitFor('GW_KAFKA_TLS log line', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_TLS'));
+      expect(String(tls.err)).toContain(pki.rogueCaCert);
+      expect(await gateway.stop()).toBe(0);
+      logs.push(...gateway.logs.map((l) => JSON.stringify(l)), ...gateway.stderr);
+      expect(publisher.acked.size).toBe(100);
+
+      // 3. Fixed: everything buffered meanwhile arrives, exactly once.
+      gateway = new GatewayProcess(config(pki.caCert), env);
+      await gateway.started();
+      const records = await readTopic(broker.bootstrap, `${prefix}readings`, 200, 90_000);
+      expect(await gateway.stop()).toBe(0);
+      logs.push(...gateway.logs.map((l) => JSON.stringify(l)), ...gateway.stderr);
+      const events = records.map((r) => JSON.parse(r.value) as ReadingEvent);
+      expect(new Set(events.map((e) => e.id)).size).toBe(200);
+      const temperatures = events.filter((e) => e.metric === 'temperature').map((e) => e.value as number);
+      expect(temperatures.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+
+      const all = logs.join('\n');
+      expect(all).not.toContain(WRONG_PASSWORD);
+      expect(all).not.toContain(user.password);
+    } finally {
+      await publisher.close();
+      rmSync(credentials, { recursive: true, force: true });
+    }
+  });
+});
