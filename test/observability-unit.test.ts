@@ -159,6 +159,7 @@ describe('strict exposition check (test support)', () => {
   it('accepts well-formed text and rejects what a scraper would reject', () => {
     const good = '# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} 3\n# HELP h H.\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 0.5\nh_count 1\n';
     expect(() => checkExposition(good)).not.toThrow();
+    expect(checkExposition('# HELP a A.\n# TYPE a gauge\na{x="q\\"z",y="1"} 2.5\n')).toEqual([{ name: 'a', labels: { x: 'q"z', y: '1' }, value: 2.5 }]);
     expect(() => checkExposition('# HELP a A.\n# TYPE a gauge\na 1')).toThrow(/newline/);
     expect(() => checkExposition('a 1\n')).toThrow(/undeclared/);
     expect(() => checkExposition('# HELP a A.\n# TYPE a gauge\na{x=1} 1\n')).toThrow(/malformed/);

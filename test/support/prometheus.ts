@@ -21,8 +21,20 @@ const SUFFIXES: Record<string, string[]> = {
   summary: ['', '_sum', '_count'],
 };
 
-/** Throws naming the first line that breaks the text exposition format (version 0.0.4). */
-export function checkExposition(text: string): void {
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"/g;
+
+/**
+ * Throws naming the first line that breaks the text exposition format (version 0.0.4); returns every sample.
+ * (The library flattens labelled histograms lossily, so their _count/_sum series are read from here.)
+ */
+export function checkExposition(text: string): Sample[] {
+  const samples: Sample[] = [];
   const types = new Map<string, string>();
   const helped = new Set<string>();
   const series = new Set<string>();
@@ -53,7 +65,13 @@ export function checkExposition(text: string): void {
     const key = `${name}${sample[2] ?? ''}`;
     if (series.has(key)) throw new Error(`duplicate series, ${where}`);
     series.add(key);
+    const labels: Record<string, string> = {};
+    for (const m of (sample[2] ?? '').matchAll(LABEL_PAIR)) {
+      labels[m[1] as string] = (m[2] as string).replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1');
+    }
+    samples.push({ name, labels, value: Number(sample[3]) });
   });
+  return samples;
 }
 
 export interface Exposition {
@@ -63,10 +81,14 @@ export interface Exposition {
   /** Sum of a family's samples whose labels include `labels`. */
   sum(name: string, labels?: Record<string, string>): number;
   family(name: string): ParsedFamily | undefined;
+  /** Every sample line as written (histogram _bucket/_sum/_count series included). */
+  samples: Sample[];
+  /** A sample line by exact name and labels. */
+  sample(name: string, labels?: Record<string, string>): number | undefined;
 }
 
 export function parseExposition(text: string): Exposition {
-  checkExposition(text);
+  const samples = checkExposition(text);
   const families = parsePrometheusTextFormat(text);
   const family = (name: string): ParsedFamily | undefined => families.find((f) => f.name === name);
   const matches = (have: Record<string, string> | undefined, want: Record<string, string>): boolean =>
@@ -74,6 +96,11 @@ export function parseExposition(text: string): Exposition {
   return {
     families,
     family,
+    samples,
+    sample(name, labels = {}) {
+      const want = Object.entries(labels).sort().join();
+      return samples.find((s) => s.name === name && Object.entries(s.labels).sort().join() === want)?.value;
+    },
     value(name, labels = {}) {
       const sample = family(name)?.metrics.find(
         (m) => matches(m.labels, labels) && Object.keys(m.labels ?? {}).length === Object.keys(labels).length,
