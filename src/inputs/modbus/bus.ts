@@ -241,7 +241,8 @@ export class ModbusBus {
         await client.connectTCP(t.host, { port: t.port, timeout: this.#options.timeoutMs });
         break;
       case 'rtu-over-tcp':
-        await client.connectTcpRTUBuffered(t.host, { port: t.port });
+        // modbus-serial calls raw RTU frames over a TCP socket "telnet" (its TcpRTUBuffered port speaks MBAP).
+        await client.connectTelnet(t.host, { port: t.port, timeout: this.#options.timeoutMs });
         break;
       case 'rtu':
         await client.connectRTUBuffered(t.path, { baudRate: t.baudRate, dataBits: t.dataBits, parity: t.parity, stopBits: t.stopBits });
