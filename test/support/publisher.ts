@@ -16,8 +16,8 @@ export class SensorPublisher {
     this.#client = client;
   }
 
-  static async connect(url: string, clientId: string): Promise<SensorPublisher> {
-    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 });
+  static async connect(url: string, clientId: string, login: { username: string; password: string } | Record<string, never> = {}): Promise<SensorPublisher> {
+    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000, ...login });
     return new SensorPublisher(client);
   }
 
