@@ -5,6 +5,7 @@
 import type { MetricMappingT, MqttSubscriptionT } from '../../config/schema.js';
 import type { EventDraft, Quality, ReadingValue } from '../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../util/field-path.js';
+import { sanitizeDeviceId } from '../../util/device-id.js';
 
 export interface CompiledMetric {
   mapping: MetricMappingT;
@@ -56,7 +57,8 @@ export function topicMatches(filterLevels: readonly string[], topic: string): bo
 
 export function resolveDeviceId(template: string, topic: string): string {
   const levels = topic.split('/');
-  return template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? '')));
+  // Topic levels are chosen by whoever publishes: sanitized (control characters, length) like every device id.
+  return sanitizeDeviceId(template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? ''))));
 }
 
 /** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */

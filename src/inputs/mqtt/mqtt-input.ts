@@ -193,9 +193,14 @@ export class MqttInput implements Input {
     for (const { filter, qos } of routed.subscribe) {
       client.subscribe(filter, { qos }, (err) => {
         if (err) this.#log.error({ code: 'GW_MQTT_CONNECT', topic: filter, err: errorMessage(err) }, 'mqtt subscribe failed');
+        else this.#log.info({ topic: filter }, 'mqtt subscribed to a discovered topic');
       });
     }
-    if (routed.unsubscribe.length > 0) client.unsubscribe(routed.unsubscribe);
+    if (routed.unsubscribe.length > 0) {
+      client.unsubscribe(routed.unsubscribe, (err) => {
+        if (!err) this.#log.info({ topics: routed.unsubscribe }, 'mqtt unsubscribed from topics no longer discovered');
+      });
+    }
     for (const d of drafts) if (d.type === 'dead-letter') this.#deadLetters += 1;
     const committed = this.#deps.sink.append(drafts);
     const settled = committed.then(
