@@ -51,6 +51,11 @@ export class SerialDecoder {
     this.#frameLength = driver.framing.type === 'fixed' ? driver.framing.length : 0;
   }
 
+  /** Bytes held between pushes (incomplete record, skipped run, frames of an incomplete packet). */
+  heldBytes(): number {
+    return this.#framer.held() + this.#packet.reduce((n, f) => n + f.length, 0);
+  }
+
   /** Decodes the next bytes of the stream; `receivedAtMs` is the gateway time they arrived. */
   push(chunk: Buffer, receivedAtMs: number): EventDraft[] {
     this.stats.bytes += chunk.length;
@@ -228,13 +233,10 @@ export class SerialDecoder {
 
   #binaryFlags(parts: Parameters<typeof readParts>[0], anyFrame: boolean, bytes: Buffer): number | undefined {
     if (!anyFrame || !this.#driver.packet || this.#frameLength === 0) return readParts(parts, bytes, this.#frameLength);
+    // The same byte positions in every frame of the packet, OR-ed.
     let value = 0;
-    for (let frame = 0; frame < this.#driver.packet.frames; frame++) {
-      const v = readParts(
-        parts.map((p) => ({ ...p, frame })),
-        bytes,
-        this.#frameLength,
-      );
+    for (let start = 0; start + this.#frameLength <= bytes.length; start += this.#frameLength) {
+      const v = readParts(parts, bytes.subarray(start, start + this.#frameLength), 0);
       if (v !== undefined) value |= v;
     }
     return value;

@@ -40,10 +40,23 @@ export function compileTimestamp(spec: TimestampSpecT, defaultZone: string): Com
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Offsets by zone and quarter hour (zone transitions happen on quarter hours); Intl formatting is slow. */
+const offsets = new Map<string, number>();
+const QUARTER_HOUR = 900_000;
 
 /** Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. */
 function zoneOffset(utcMs: number, zone: string): number {
   if (zone === 'UTC' || zone === 'Etc/UTC') return 0;
+  const key = `${zone}@${Math.floor(utcMs / QUARTER_HOUR)}`;
+  const cached = offsets.get(key);
+  if (cached !== undefined) return cached;
+  const offset = computeZoneOffset(utcMs, zone);
+  if (offsets.size > 10_000) offsets.clear();
+  offsets.set(key, offset);
+  return offset;
+}
+
+function computeZoneOffset(utcMs: number, zone: string): number {
   let formatter = formatters.get(zone);
   if (!formatter) {
     formatter = new Intl.DateTimeFormat('en-US', {

@@ -15,6 +15,8 @@ export interface Framer {
   push(chunk: Buffer): FramerOutput[];
   /** Bytes held of an incomplete record (what a port closing mid-record leaves behind), then forgotten. */
   drain(): FramerOutput[];
+  /** How many bytes are held now (incomplete record plus skipped run); bounded by the largest record. */
+  held(): number;
 }
 
 /** Longest run of skipped bytes reported in one piece (a longer run becomes several rejections). */
@@ -40,6 +42,10 @@ class SkippedRun {
   #bytes: number[] = [];
   #offset = 0;
   #reason = '';
+
+  get size(): number {
+    return this.#bytes.length;
+  }
 
   add(byte: number, offset: number, reason: string, out: FramerOutput[]): void {
     if (this.#bytes.length === 0) {
@@ -144,6 +150,10 @@ class LineFramer implements Framer {
     out.push({ kind: 'record', bytes: Buffer.from(line), offset });
   }
 
+  held(): number {
+    return this.#pending.length;
+  }
+
   drain(): FramerOutput[] {
     const out: FramerOutput[] = [];
     if (this.#pending.length > 0 && !this.#discarding) {
@@ -174,6 +184,10 @@ abstract class BinaryFramer implements Framer {
     this.pending = Buffer.from(buf.subarray(consumed));
     this.base += consumed;
     return out;
+  }
+
+  held(): number {
+    return this.pending.length + this.skipped.size;
   }
 
   /** Emits what it finds in buf; returns how many bytes are done with. */
@@ -321,6 +335,10 @@ class StartEndFramer implements Framer {
       }
     }
     return out;
+  }
+
+  held(): number {
+    return this.#raw.length + this.#skipped.size;
   }
 
   #open(offset: number): void {
