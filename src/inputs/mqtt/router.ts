@@ -9,6 +9,7 @@ import { loadMqttDriver, type MqttDriverT } from './drivers.js';
 import { createDecoder, type FormatDecoder } from './formats/index.js';
 import { compileSubscription, deadLetter, decodeMessage, topicMatches, type CompiledSubscription, type DecodeContext } from './mapping.js';
 import type { InputContext } from '../input.js';
+import { sanitizeDeviceId } from '../../util/device-id.js';
 
 export interface CompiledFilter {
   filter: string;
@@ -88,7 +89,8 @@ function decodeWith(route: Extract<Route, { kind: 'driver' }>, topic: string, pa
   }
   const out = route.decoder.decode({ topic, payload, relativeLevels }, ctx);
   return {
-    drafts: out.drafts,
+    // Device ids come from topics and payloads that whoever publishes chooses: made safe like every device id.
+    drafts: out.drafts.map((d) => ({ ...d, deviceId: sanitizeDeviceId(d.deviceId) })),
     subscribe: (out.subscribe ?? []).map((filter) => ({ filter, qos: route.qos })),
     unsubscribe: out.unsubscribe ?? [],
   };
