@@ -4,9 +4,9 @@
  * readings of the poll, plus any device-status transition, to the buffer in one `append`.
  *
  * Failure isolation: a failed request makes only its own metrics `bad`; the device goes online → degraded →
- * offline (after `offlineAfter` consecutive fully failed polls) and back to online on success. An offline device
- * gets one attempt per poll (no retries, the rest of its requests are not sent), so a dead device costs the bus at
- * most one timeout per poll interval and the other devices keep their schedule. A poll that is still running when
+ * offline (after `offlineAfter` consecutive fully failed polls) and back to online on success. A device whose last
+ * poll failed entirely gets one attempt per poll (no retries; the rest of its requests are not sent once it does
+ * not answer), so a dead device costs the bus at most one timeout per poll and the others keep their schedule. A poll that is still running when
  * its next one is due is an overrun: the missed poll is reported as a `gap` event and logged.
  */
 import { errorMessage } from '../../errors.js';
@@ -180,17 +180,19 @@ export class ModbusInput implements Input {
       });
     }
     const failures: { request: ReadRequest; error: ModbusRequestError }[] = [];
-    const offline = device.status === 'offline';
+    // A device whose last poll failed entirely (or that is offline) is suspect: one attempt per request, and
+    // once it does not answer, the rest of the poll is not sent. A dead device then costs the bus one timeout
+    // per poll instead of (retries + 1) timeouts per request, and the other devices keep their schedule.
+    const suspect = device.consecutiveFailures > 0 || device.status === 'offline';
     for (const request of group.requests) {
       const source = `modbus ${this.name} unit ${dev.unitId} ${requestLabel(request)}`;
-      // An offline device gets one probe per poll; once it fails, the rest of the poll is not sent.
-      if (offline && failures.length > 0) {
-        failures.push({ request, error: new ModbusRequestError('timeout', 'not sent: device offline') });
+      if (suspect && failures.some((f) => f.error.kind === 'timeout' || f.error.kind === 'disconnected')) {
+        failures.push({ request, error: new ModbusRequestError('timeout', 'not sent: the device did not answer this poll') });
         drafts.push(...this.#filtered(device, badReadings(request, this.#context(dev.id, source))));
         continue;
       }
       try {
-        const data = await bus.read(dev.unitId, request, offline ? { retries: 0 } : {});
+        const data = await bus.read(dev.unitId, request, suspect ? { retries: 0 } : {});
         drafts.push(...this.#filtered(device, readingsFromResponse(request, data, this.#context(dev.id, source))));
       } catch (err) {
         const error = err instanceof ModbusRequestError ? err : new ModbusRequestError('invalid-response', errorMessage(err));
