@@ -80,7 +80,7 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     // The heartbeat: deviceId = gateway id, figures that include what just flowed.
     const health = await waitFor('a gateway-health event counting the readings', async () => {
       const records = await readTopicWithKcat(kafka, `${prefix}gateway-health`).catch(() => []);
-      return records.map((r) => JSON.parse(r.value) as GatewayHealthEvent).find((e) => e.figures.eventsInTotal >= 1201);
+      return records.map((r) => JSON.parse(r.value) as GatewayHealthEvent).find((e) => (e.figures.eventsInTotal ?? 0) >= 1201);
     });
     expect(health.deviceId).toBe(gatewayId);
     expect(health.gatewayId).toBe(gatewayId);

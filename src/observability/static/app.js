@@ -164,11 +164,13 @@ function drawChart(canvas, points, key, color) {
   const ctx = canvas.getContext('2d');
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
+  canvas.dataset.points = String(points.length);
   const pad = { left: 4, right: 4, top: 14, bottom: 4 };
   const w = width - pad.left - pad.right;
   const h = height - pad.top - pad.bottom;
   const now = points.length ? points[points.length - 1].t : Date.now();
-  const from = now - 15 * 60 * 1000;
+  // The axis spans the history there is (up to 15 min), so a young gateway's chart is not a sliver at the edge.
+  const from = points.length > 1 ? Math.max(now - 15 * 60 * 1000, points[0].t) : now - 1000;
   const max = Math.max(1, ...points.map((p) => p[key]));
   ctx.strokeStyle = '#e3e6ea';
   ctx.lineWidth = 1;
@@ -179,7 +181,7 @@ function drawChart(canvas, points, key, color) {
   ctx.fillStyle = '#6b7280';
   ctx.font = '11px system-ui, sans-serif';
   ctx.fillText(`max ${fmtRate(max)}`, pad.left, 10);
-  if (points.length === 0) {
+  if (points.length < 2) {
     ctx.fillText('collecting…', pad.left + w / 2 - 28, pad.top + h / 2);
     return;
   }
@@ -200,6 +202,9 @@ function drawChart(canvas, points, key, color) {
 }
 
 function renderCharts(s) {
+  const h = s.history;
+  const span = h.length > 1 ? `last ${fmtAge((h[h.length - 1].t - h[0].t) / 1000)}` : 'last 15 min';
+  for (const node of document.querySelectorAll('.chart-span')) node.textContent = `(${span})`;
   drawChart($('chart-in'), s.history, 'inPerSecond', '#2b6cb0');
   drawChart($('chart-out'), s.history, 'outPerSecond', '#2f855a');
   drawChart($('chart-backlog'), s.history, 'backlog', '#b7791f');
