@@ -4,7 +4,7 @@
  * Uses a throw-away consumer group that never commits offsets: auditing leaves no trace on the cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { AuditRecord } from './checker.js';
 
@@ -22,6 +22,19 @@ export interface TopicReadOptions {
 export interface TopicReadResult {
   records: number;
   partitions: { partition: number; start: string; end: string }[];
+}
+
+/** consumer.seek() throws until the group is initialized, which happens inside run() after it resolved. */
+async function seekWhenReady(consumer: Consumer, topic: string, next: ReadonlyMap<number, bigint>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for (const [partition, offset] of next) consumer.seek({ topic, partition, offset: offset.toString() });
+      return;
+    } catch (err) {
+      if (attempt >= 200) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 export async function readTopicWindow(options: TopicReadOptions): Promise<TopicReadResult> {
@@ -114,7 +127,9 @@ export async function readTopicWindow(options: TopicReadOptions): Promise<TopicR
         if (next.size === 0) settle?.resolve();
       },
     });
-    for (const [partition, offset] of next) consumer.seek({ topic: options.topic, partition, offset: offset.toString() });
+    // A fresh group starts at the beginning; with --since, jump ahead. Records before the start offset that
+    // arrive before the seek takes effect are skipped above, so the seek only saves reading them.
+    if (options.sinceMs !== undefined) await seekWhenReady(consumer, options.topic, next);
     await done;
   } catch (err) {
     if (err instanceof GatewayError) throw err;

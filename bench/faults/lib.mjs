@@ -1,0 +1,301 @@
+// Building blocks of the fault-injection suite: the gateway as a process, an MQTT QoS 1 publisher that counts
+// PUBACKs, gateway configs, Kafka and buffer probes, and the delivery check (loss, both kinds of duplicates,
+// the audit of per-device seq order).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kafka, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+import { stringify } from 'yaml';
+import { AuditChecker } from '../../dist/audit/checker.js';
+import { readTopicWindow } from '../../dist/audit/topic-reader.js';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until truthy or the deadline (then throws naming `what`). */
+export async function waitFor(what, check, { timeoutMs = 60_000, intervalMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (${lastError.message})` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+export function uniqueName(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** `node dist/cli.js run --config FILE` with its JSON log lines collected. */
+export class GatewayProcess {
+  constructor(configFile) {
+    this.logs = [];
+    this.stderr = '';
+    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+    let partial = '';
+    this.child.stdout.on('data', (chunk) => {
+      partial += chunk.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          this.logs.push({ msg: line });
+        }
+      }
+    });
+    this.child.stderr.on('data', (chunk) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal, at: Date.now() })));
+  }
+
+  async waitForLog(msg, timeoutMs = 60_000) {
+    return waitFor(`gateway log "${msg}"`, () => {
+      if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.slice(-2000)}`);
+      return this.logs.find((l) => l.msg === msg);
+    }, { timeoutMs, intervalMs: 20 });
+  }
+
+  async ready() {
+    await this.waitForLog('gateway started');
+    await this.waitForLog('mqtt connected');
+  }
+
+  /** SIGKILL, no warning; resolves when the process is gone. */
+  async kill() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  /** SIGTERM; resolves with { code, ms } (SIGKILL after `timeoutMs`). */
+  async stop(timeoutMs = 60_000) {
+    const t0 = Date.now();
+    if (this.child.exitCode !== null) return { code: this.child.exitCode, ms: 0 };
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const { code } = await this.exited;
+    clearTimeout(timer);
+    return { code, ms: Date.now() - t0 };
+  }
+}
+
+/** A gateway config in a fresh folder: one MQTT input (QoS 1, persistent session), one reading per message. */
+export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {} }) {
+  const dir = mkdtempSync(join(tmpdir(), 'etg-faults-'));
+  const bufferPath = join(dir, 'buffer.db');
+  const config = {
+    gateway: { id: gatewayId },
+    logging: { level: 'info' },
+    buffer: { path: bufferPath, ...buffer },
+    kafka: {
+      brokers,
+      topics: { prefix: `${gatewayId}.` },
+      retry: { initial: '200ms', max: '2s' },
+      connectionTimeout: '2s',
+      requestTimeout: '10s',
+    },
+    shutdown: { drainTimeout: '10s', ...shutdown },
+    inputs: [
+      {
+        type: 'mqtt',
+        name: 'site',
+        url: mqttUrl,
+        clientId: `${gatewayId}-site`,
+        reconnect: { initial: '200ms', max: '1s' },
+        subscriptions: [
+          {
+            topic: `${gatewayId}/sensors/+`,
+            qos: 1,
+            deviceId: '{2}',
+            timestamp: { field: 'time', format: 'unix-ms' },
+            metrics: [{ field: 'temperature', metric: 'temperature', unit: 'Cel' }],
+          },
+        ],
+      },
+    ],
+  };
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, stringify(config));
+  return { file, dir, bufferPath, readingsTopic: `${gatewayId}.readings`, baseTopic: `${gatewayId}/sensors` };
+}
+
+/**
+ * Publishes messages 0..count-1 with QoS 1 over `devices` devices, at most `window` unacknowledged, optionally
+ * at `ratePerSec`. `acked` holds the numbers whose PUBACK arrived: those are what the gateway must deliver.
+ */
+export class Publisher {
+  static async connect(url, clientId) {
+    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 });
+    return new Publisher(client);
+  }
+
+  constructor(client) {
+    this.client = client;
+    this.acked = new Set();
+    this.attempted = 0;
+  }
+
+  async publish(baseTopic, count, { devices = 10, window = 500, ratePerSec } = {}) {
+    const inFlight = new Set();
+    const t0 = Date.now();
+    for (let n = 0; n < count; n++) {
+      if (ratePerSec !== undefined) {
+        const due = t0 + (n / ratePerSec) * 1000;
+        if (due > Date.now()) await sleep(due - Date.now());
+      }
+      this.attempted += 1;
+      const payload = `{"n":${n},"temperature":${n},"time":${Date.now()}}`;
+      const p = this.client.publishAsync(`${baseTopic}/dev-${n % devices}`, payload, { qos: 1 }).then(() => this.acked.add(n), () => undefined);
+      inFlight.add(p);
+      p.finally(() => inFlight.delete(p));
+      if (inFlight.size >= window) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  async close() {
+    await this.client.endAsync(true);
+  }
+}
+
+/** Records on the topic right now (sum over partitions of high - low); 0 when the topic does not exist yet. */
+export async function topicSize(bootstrap, topic) {
+  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0);
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Creates the topic with several partitions up front, so per-device order is checked across partitions. */
+export async function createTopic(bootstrap, topic, partitions = 3) {
+  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Pending (not yet delivered) events in a buffer file, read-only; undefined while the file is not there. */
+export function pendingInBuffer(path) {
+  let db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    return db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NULL').get().n;
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
+  }
+}
+
+/**
+ * Waits until everything the publisher got acknowledged had its chance to arrive: the buffer is empty and the
+ * topic holds at least `expected` records and stopped growing. When the topic stops short (nothing pending,
+ * no growth for `settleMs`) or the deadline passes it returns anyway: the delivery check then reports the loss.
+ */
+export async function waitForQuiet(bootstrap, topic, bufferPath, expected, { timeoutMs = 300_000, settleMs = 20_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    const size = await topicSize(bootstrap, topic);
+    const pending = pendingInBuffer(bufferPath);
+    if (size !== last) {
+      last = size;
+      stableSince = Date.now();
+    }
+    const stableFor = Date.now() - stableSince;
+    if (pending === 0 && stableFor >= (size >= expected ? 1500 : settleMs)) return { size, settled: size >= expected };
+    if (Date.now() > deadline) return { size, settled: false };
+    await sleep(250);
+  }
+}
+
+/**
+ * Reads the whole topic and checks it against what the publisher saw acknowledged:
+ * lost = acknowledged message numbers with no reading; duplicates are counted apart as re-sends of the same
+ * event id (at-least-once forwarding) and MQTT redeliveries (the same message number as a second event with
+ * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
+ * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
+ */
+export async function checkDelivery(bootstrap, topic, acked) {
+  const checker = new AuditChecker();
+  const numbers = new Map(); // n -> Set of event ids
+  let records = 0;
+  let sameId = 0;
+  let gapCount = 0;
+  const ids = new Set();
+  await readTopicWindow({
+    brokers: [bootstrap],
+    topic,
+    timeoutMs: 300_000,
+    onRecord: (record) => {
+      records += 1;
+      checker.add(record);
+      const e = JSON.parse(record.value);
+      if (ids.has(e.id)) {
+        sameId += 1;
+        return;
+      }
+      ids.add(e.id);
+      if (e.type === 'gap') gapCount += e.count;
+      if (e.type !== 'reading') return;
+      let set = numbers.get(e.value);
+      if (!set) numbers.set(e.value, (set = new Set()));
+      set.add(e.id);
+    },
+  });
+  let lost = 0;
+  const lostSample = [];
+  for (const n of acked) {
+    if (numbers.has(n)) continue;
+    lost += 1;
+    if (lostSample.length < 10) lostSample.push(n);
+  }
+  let redelivered = 0;
+  let redeliveredFrom;
+  let redeliveredTo;
+  for (const [n, set] of numbers) {
+    if (set.size < 2) continue;
+    redelivered += set.size - 1;
+    redeliveredFrom = Math.min(redeliveredFrom ?? n, n);
+    redeliveredTo = Math.max(redeliveredTo ?? n, n);
+  }
+  const audit = checker.report();
+  return {
+    records,
+    lost,
+    lostSample: lostSample.sort((a, b) => a - b).join(' '),
+    duplicateSameId: sameId,
+    duplicateRedelivered: redelivered,
+    redeliveredRange: redelivered > 0 ? `${redeliveredFrom}-${redeliveredTo}` : '',
+    auditMissing: audit.totals.missing,
+    auditDeclared: audit.totals.declared,
+    outOfOrder: audit.totals.outOfOrder,
+    seqReused: audit.totals.seqConflicts,
+    auditClean: audit.clean,
+    gapEvents: audit.streams.reduce((s, r) => s + r.gapEvents, 0),
+    /** Readings the gap events say were dropped. */
+    gapCount,
+  };
+}
