@@ -57,6 +57,11 @@ export interface SerialSimulator extends RunningSimulator {
   readonly scriptDone: Promise<void>;
   /** The values of the last record written. */
   readonly lastValues: Readonly<SimulatedValues>;
+  /**
+   * Plays a script from the next record on (e.g. once the gateway reported the device online); resolves when its
+   * last record was written. Afterwards its last values repeat.
+   */
+  play(script: readonly SimulatedValues[]): Promise<void>;
   /** The device is unplugged: the pty pair goes away (the gateway's port disappears). */
   unplug(): Promise<void>;
   /** The device is plugged in again: a new pty pair at the same path; writing resumes. */
@@ -202,7 +207,7 @@ export class SerialRecordEncoder {
 class ValueSource {
   readonly #sim: SimulationSpecT;
   readonly #random: () => number;
-  readonly #script: readonly SimulatedValues[];
+  #script: readonly SimulatedValues[];
   #current: SimulatedValues;
   #index = 0;
 
@@ -215,6 +220,12 @@ class ValueSource {
 
   get scriptFinished(): boolean {
     return this.#index >= this.#script.length;
+  }
+
+  /** Replaces the script; it starts with the next record. */
+  setScript(script: readonly SimulatedValues[]): void {
+    this.#script = script;
+    this.#index = 0;
   }
 
   next(): SimulatedValues {
@@ -323,6 +334,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   let resolveScript: () => void = () => undefined;
   const scriptDone = new Promise<void>((resolve) => (resolveScript = resolve));
   if (values.scriptFinished) resolveScript();
+  let resolvePlay: (() => void) | undefined;
 
   /** Chunks waiting for their tick (frames of a packet go out spread over the packet period). */
   let queue: Buffer[] = [];
@@ -347,7 +359,11 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     }
     lastValues = v;
     recordsSent += 1;
-    if (values.scriptFinished) resolveScript();
+    if (values.scriptFinished) {
+      resolveScript();
+      resolvePlay?.();
+      resolvePlay = undefined;
+    }
     chunkPeriod = periodMs / Math.max(1, chunks.length);
     queue = chunks;
   };
@@ -386,6 +402,12 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     },
     scriptDone,
     describe: describeLine,
+    play(script) {
+      resolvePlay?.();
+      values.setScript(script);
+      if (script.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => (resolvePlay = resolve));
+    },
     async unplug() {
       if (!plugged) return;
       plugged = false;
