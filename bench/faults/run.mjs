@@ -6,7 +6,7 @@
 //
 //   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block]
 //                             [--json FILE]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -184,10 +184,19 @@ async function mosquittoRestart(ctx) {
   await publishing;
   await waitForQuiet(ctx.kafka.bootstrap, cfg.readingsTopic, cfg.bufferPath, publisher.acked.size);
   const result = await checkDelivery(ctx.kafka.bootstrap, cfg.readingsTopic, publisher.acked);
-  const reconnects = gateway.logs.filter((l) => l.msg === 'mqtt connected').length - 1;
+  const connects = gateway.logs.filter((l) => l.msg === 'mqtt connected');
+  const reconnects = connects.length - 1;
+  // Whether the broker still had the gateway's session (subscriptions, queued messages) after its restart.
+  const sessionResumed = connects.slice(1).every((l) => l.sessionPresent === true);
   const stop = await gateway.stop();
   await publisher.close();
-  return row('mosquitto restarted', { acked: publisher.acked.size, gatewayReconnects: reconnects, ...result, ok: result.lost === 0 && result.auditClean && stop.code === 0 });
+  return row('mosquitto restarted', {
+    acked: publisher.acked.size,
+    gatewayReconnects: reconnects,
+    sessionResumed,
+    ...result,
+    ok: result.lost === 0 && result.auditClean && stop.code === 0 && sessionResumed,
+  });
 }
 
 async function sigtermUnderLoad(ctx) {
@@ -215,7 +224,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'seconds', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'seconds', 'sessionResumed', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
@@ -230,6 +239,9 @@ async function main() {
   log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}`);
   const kafkaDir = mkdtempSync(join(tmpdir(), 'etg-faults-kafka-'));
   const mqttDir = mkdtempSync(join(tmpdir(), 'etg-faults-mqtt-'));
+  // Started as root, Mosquitto drops to the `mosquitto` user and then could not write its persistence file
+  // (nor its log) into a root-owned folder: the sessions would silently not survive the restart.
+  chmodSync(mqttDir, 0o777);
   const ctx = { mqttDir };
   ctx.kafka = await startBroker({ port: await findFreePort(), dataDir: kafkaDir });
   ctx.mqtt = await startMosquitto({ dataDir: mqttDir, persistence: true });
