@@ -3,9 +3,9 @@
  * /metrics exposition (parsed), /readyz and /healthz, token authentication, the config rules of `http:`, and the
  * gateway-health event. The Input objects here are the injected seam (the interface), not fakes of a transport.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteBuffer } from '../src/buffer/sqlite-buffer.js';
 import { BufferConfig } from '../src/config/schema.js';
@@ -245,6 +245,13 @@ describe('Observability over HTTP (real listener, real SQLite buffer)', () => {
     expect(after.value('etg_buffer_pending_events', { family: 'deadLetter' })).toBe(1);
     expect(after.value('etg_modbus_requests_total', { input: 'bus', unit_id: '1' })).toBe(7);
     expect(after.value('etg_gateway_ready')).toBe(1);
+
+    // The Grafana dashboard queries only series the gateway exports (etg_mqtt_* come from the MQTT input).
+    const dashboard = readFileSync(resolve(import.meta.dirname, '../docs/grafana-dashboard.json'), 'utf8');
+    const exported = new Set(after.families.flatMap((f) => (f.type === 'HISTOGRAM' ? [f.name, `${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`] : [f.name])));
+    const queried = new Set([...dashboard.matchAll(/\betg_[a-z0-9_]+/g)].map((m) => m[0]));
+    expect(queried.size).toBeGreaterThan(10);
+    for (const name of queried) if (!name.startsWith('etg_mqtt_')) expect(exported, name).toContain(name);
 
     const statusBody = (await (await get('/api/status')).json()) as { devices: { deviceId: string; state: string; events: number }[]; inputs: { name: string; connected: boolean | null }[] };
     expect(statusBody.devices).toEqual([expect.objectContaining({ deviceId: 'meter-1', state: 'online', events: 4 })]);
