@@ -40,6 +40,7 @@ export class VitalsMonitor {
   #consumer: Consumer | undefined;
   #producer: Producer | undefined;
   #silenceTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
   readonly counters = { readings: 0, duplicates: 0, stale: 0, invalid: 0, alarms: 0 };
 
   constructor(loaded: LoadedConfig, log: Log) {
@@ -61,6 +62,8 @@ export class VitalsMonitor {
     // Alarms decided before a crash and not yet acknowledged go first.
     await this.#mutex.run(() => this.#flushOutbox());
 
+    await this.#waitForTopics(kafka, config.kafka.readings);
+    if (this.#stopping) return;
     const consumer = kafka.consumer({ groupId: config.kafka.groupId, maxWaitTimeInMs: 250, sessionTimeout: 10_000, heartbeatInterval: 1000 });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.#log('info', 'joined the consumer group', { groupId: payload.groupId, memberId: payload.memberId }));
@@ -71,21 +74,38 @@ export class VitalsMonitor {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
-        if (batch.messages.length === 0) return;
-        await this.#mutex.run(() => this.#handleBatch(batch.messages));
+      eachBatch: async ({ batch, resolveOffset }) => {
         const last = batch.messages[batch.messages.length - 1];
         if (!last) return;
+        await this.#mutex.run(() => this.#handleBatch(batch.messages));
         resolveOffset(last.offset);
-        await commitOffsetsIfNecessary({
-          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
-        });
+        // Committed only now: the batch's state is in SQLite and its alarms are acknowledged by Kafka.
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
       },
     });
     this.#silenceTimer = setInterval(() => {
       void this.#mutex.run(() => this.#checkSilence()).catch((err: Error) => this.#log('warn', 'silence check failed; retrying', { err: err.message }));
     }, config.silenceCheckInterval);
     this.#log('info', 'vitals-monitor started', { readings: config.kafka.readings, alerts: config.kafka.alerts, rules: rules.map((r) => r.name) });
+  }
+
+  /** The gateway creates its topics on its first send; until then there is nothing to subscribe to. */
+  async #waitForTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      let reported = false;
+      while (!this.#stopping) {
+        const known = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !known.has(t));
+        if (missing.length === 0) return;
+        if (!reported) this.#log('info', 'waiting for the readings topics to exist', { missing });
+        reported = true;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   async #handleBatch(messages: readonly { offset: string; key: Buffer | null; value: Buffer | null; headers?: Record<string, unknown> }[]): Promise<void> {
@@ -180,6 +200,7 @@ export class VitalsMonitor {
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     clearInterval(this.#silenceTimer);
     // disconnect() waits for the batch in progress, which commits its offsets.
     await this.#consumer?.disconnect().catch(() => undefined);
