@@ -35,4 +35,30 @@ export const DEMO_EXTRAS = [
       };
     },
   },
+  // Serial: a pulse oximeter speaking Masimo-style "ASCII 1" on a pseudo-terminal (src/simulators/serial.ts, needs
+  // socat), one record a second; every 30 s a short desaturation raises and clears the spo2-low alarm.
+  {
+    name: 'serial',
+    async start({ root, say }) {
+      const { pathToFileURL } = await import('node:url');
+      const { startSerialSimulator } = await import(pathToFileURL(`${root}/dist/simulators/serial.js`).href);
+      let simulator;
+      try {
+        simulator = await startSerialSimulator({ driver: 'pulse-oximeter-ascii', configDir: root });
+      } catch (err) {
+        say(`serial    skipped: ${err.message}`);
+        return undefined;
+      }
+      const episode = [91, 88, 86, 85, 87, 90, 94].map((spo2, i) => ({ spo2, hr: 84 + i * 4, alarm: spo2 < 90 ? 0x02 : 0 }));
+      const timer = setInterval(() => void simulator.play(episode), 30_000);
+      say(`serial    ${simulator.describe()}`);
+      return {
+        inputs: [{ type: 'serial', name: 'demo-serial', port: simulator.path, driver: 'pulse-oximeter-ascii', deviceId: 'bed-7-oximeter', timezone: 'UTC' }],
+        stop: async () => {
+          clearInterval(timer);
+          await simulator.stop();
+        },
+      };
+    },
+  },
 ];
