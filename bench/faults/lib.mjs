@@ -238,12 +238,13 @@ export async function waitForQuiet(bootstrap, topic, bufferPath, expected, { tim
  * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
  * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
  */
-export async function checkDelivery(bootstrap, topic, acked) {
+export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
   const checker = new AuditChecker();
   const numbers = new Map(); // n -> Set of event ids
   let records = 0;
   let sameId = 0;
   let gapCount = 0;
+  const gapByDevice = new Map();
   const ids = new Set();
   await readTopicWindow({
     brokers: [bootstrap],
@@ -258,7 +259,10 @@ export async function checkDelivery(bootstrap, topic, acked) {
         return;
       }
       ids.add(e.id);
-      if (e.type === 'gap') gapCount += e.count;
+      if (e.type === 'gap') {
+        gapCount += e.count;
+        gapByDevice.set(e.deviceId, (gapByDevice.get(e.deviceId) ?? 0) + e.count);
+      }
       if (e.type !== 'reading') return;
       let set = numbers.get(e.value);
       if (!set) numbers.set(e.value, (set = new Set()));
@@ -267,9 +271,12 @@ export async function checkDelivery(bootstrap, topic, acked) {
   });
   let lost = 0;
   const lostSample = [];
+  const lostByDevice = new Map();
   for (const n of acked) {
     if (numbers.has(n)) continue;
     lost += 1;
+    const device = `dev-${n % devices}`;
+    lostByDevice.set(device, (lostByDevice.get(device) ?? 0) + 1);
     if (lostSample.length < 10) lostSample.push(n);
   }
   let redelivered = 0;
@@ -282,6 +289,11 @@ export async function checkDelivery(bootstrap, topic, acked) {
     redeliveredTo = Math.max(redeliveredTo ?? n, n);
   }
   const audit = checker.report();
+  // Gap events must account for exactly the readings that are missing, device by device.
+  const gapDevices = new Set([...gapByDevice.keys(), ...lostByDevice.keys()].filter((d) => d.startsWith('dev-')));
+  const gapsMatchLoss = [...gapDevices].every((d) => (gapByDevice.get(d) ?? 0) === (lostByDevice.get(d) ?? 0));
+  const undeclaredLost = [...lostByDevice].reduce((sum, [d, n]) => sum + Math.max(0, n - (gapByDevice.get(d) ?? 0)), 0);
+  const otherGapCount = [...gapByDevice].filter(([d]) => !d.startsWith('dev-')).reduce((sum, [, n]) => sum + n, 0);
   return {
     records,
     lost,
@@ -295,7 +307,10 @@ export async function checkDelivery(bootstrap, topic, acked) {
     seqReused: audit.totals.seqConflicts,
     auditClean: audit.clean,
     gapEvents: audit.streams.reduce((s, r) => s + r.gapEvents, 0),
-    /** Readings the gap events say were dropped. */
-    gapCount,
+    /** Events the gap events say were dropped: for the publisher's devices, and for others (the gateway's own health events). */
+    gapCount: gapCount - otherGapCount,
+    otherGapCount,
+    gapsMatchLoss,
+    undeclaredLost,
   };
 }

@@ -128,7 +128,10 @@ async function finishCapped(ctx, g) {
     // Every acknowledged reading is in Kafka or declared by a gap event, and the audit finds no undeclared hole.
     return row(`cap ${CAP_EVENTS}, drop-oldest, kafka down`, {
       ...common,
-      ok: result.gapCount > 0 && result.lost === result.gapCount && result.auditMissing === 0 && result.outOfOrder === 0 && stop.code === 0,
+      // Here "lost" is what no gap event declared; the declared drops are in "dropped".
+      dropped: result.lost,
+      lost: result.undeclaredLost,
+      ok: result.gapCount > 0 && result.gapsMatchLoss && result.auditMissing === 0 && result.outOfOrder === 0 && stop.code === 0,
     });
   }
   // block: nothing dropped, and the backlog stayed at the cap (plus at most one commit group).
@@ -224,7 +227,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'seconds', 'sessionResumed', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
