@@ -2,7 +2,8 @@
 // Kafka topic, read back from Kafka. Starts a Kafka broker (KRaft, from the Maven jars) when none answers on
 // 127.0.0.1:9092 and a private Mosquitto when none answers on 127.0.0.1:1883; Ctrl-C stops everything it started.
 //
-// Options: --seconds N (stop by itself after N seconds; used by the demo's test), --kafka-port N, --mqtt-port N.
+// Options: --seconds N (stop by itself after N seconds; used by the demo's test), --kafka-port N, --mqtt-port N,
+// --tail (show every event as `telemetry-gateway tail` prints it instead of the per-topic table).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -22,10 +23,11 @@ const { values: args } = parseArgs({
     'kafka-port': { type: 'string', default: process.env.KAFKA_PORT ?? '9092' },
     'mqtt-port': { type: 'string', default: '1883' },
     help: { type: 'boolean', short: 'h' },
+    tail: { type: 'boolean' },
   },
 });
 if (args.help) {
-  console.log('usage: npm run demo [-- --seconds N] [--kafka-port 9092] [--mqtt-port 1883]');
+  console.log('usage: npm run demo [-- --seconds N] [--kafka-port 9092] [--mqtt-port 1883] [--tail]');
   process.exit(0);
 }
 const kafkaPort = Number(args['kafka-port']);
@@ -150,6 +152,20 @@ const simulator = setInterval(() => {
   if (tick % 15 === 0) void publisher.publishAsync('demo/zigbee2mqtt/broken_sensor', '{"temperature": 21.', { qos: 1 });
 }, 1000);
 cleanups.push(() => clearInterval(simulator));
+
+// 5a. --tail: the operator's view instead of the table below, one line per event, from `telemetry-gateway tail`.
+if (args.tail) {
+  const tailArgs = ['tail', '--brokers', bootstrap, '--prefix', prefix];
+  say(`\ntelemetry-gateway ${tailArgs.join(' ')}; Ctrl-C stops the demo\n`);
+  const tail = spawn(process.execPath, [join(root, 'dist', 'cli.js'), ...tailArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const tailExit = new Promise((r) => tail.once('exit', r));
+  cleanups.push(async () => {
+    if (tail.exitCode === null) tail.kill('SIGINT');
+    await tailExit;
+  });
+  if (args.seconds !== undefined) setTimeout(() => void shutdown(0), Number(args.seconds) * 1000);
+  await new Promise(() => {}); // until Ctrl-C or --seconds: shutdown() ends the process
+}
 
 // 5. Read everything back from Kafka and print, once a second, what reached each topic.
 const consumer = kafka.consumer({ groupId: `demo-reader-${process.pid}`, maxWaitTimeInMs: 250 });
