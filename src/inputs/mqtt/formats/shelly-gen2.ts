@@ -100,6 +100,24 @@ export class ShellyGen2Decoder implements FormatDecoder {
     return { drafts: this.#apply(deviceId, components, rpc.method === 'NotifyFullStatus' ? 'full' : 'delta', sourceTime, message, ctx) };
   }
 
+  /** Only the mapped fields of mapped components are remembered: what a device sends besides cannot grow the state. */
+  #keepMapped(state: State): State {
+    const kept: State = {};
+    let components = 0;
+    for (const [componentKey, component] of Object.entries(state)) {
+      const fields = this.#fields.get(componentKey.split(':')[0] ?? '');
+      if (fields === undefined || !isRecord(component)) continue;
+      if (++components > MAX_COMPONENTS) break;
+      const slim: State = {};
+      for (const { path } of fields) {
+        const value = readFieldPath(component, path);
+        if (!isMissing(value)) setPath(slim, path, value);
+      }
+      kept[componentKey] = slim;
+    }
+    return kept;
+  }
+
   /**
    * Merges a change onto the device's state and publishes every mapped field the change touched: its new value,
    * or a bad reading when the field disappeared. `full` replaces the whole state, `component` one component.
@@ -109,7 +127,7 @@ export class ShellyGen2Decoder implements FormatDecoder {
     const after: State = mode === 'full' ? structuredClone(change) : structuredClone(before);
     if (mode === 'delta') mergeInto(after, change);
     if (mode === 'component') for (const [k, v] of Object.entries(change)) after[k] = structuredClone(v);
-    this.#states.set(deviceId, after);
+    this.#states.set(deviceId, this.#keepMapped(after));
 
     const drafts: EventDraft[] = [];
     const problems: string[] = [];
@@ -139,6 +157,24 @@ export class ShellyGen2Decoder implements FormatDecoder {
     }
     if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
     return drafts;
+  }
+}
+
+/** Components kept per device at most (a device chooses its component keys; state must stay bounded). */
+const MAX_COMPONENTS = 64;
+
+/** Sets a value at a path of string keys, creating objects on the way. */
+function setPath(target: State, path: FieldPath, value: unknown): void {
+  let current = target;
+  for (const [i, part] of path.entries()) {
+    const key = String(part);
+    if (i === path.length - 1) {
+      current[key] = value;
+      return;
+    }
+    const next = current[key];
+    if (!isRecord(next)) current[key] = {};
+    current = current[key] as State;
   }
 }
 

@@ -62,7 +62,8 @@ interface NodeSession {
   lastSeq: number | undefined;
   lastReceivedAt: string;
   node: Aliases;
-  devices: Map<string, Aliases>;
+  /** Devices born on this node (bounded like the nodes: device names come from the publisher). */
+  devices: BoundedMap<string, Aliases>;
 }
 
 function emptyAliases(): Aliases {
@@ -166,10 +167,12 @@ export class SparkplugBDecoder implements FormatDecoder {
   readonly #driver: SparkplugDriverT;
   readonly #sessions: BoundedMap<string, NodeSession>;
   readonly #status: StatusTracker;
+  readonly #deviceLimit: number;
 
   constructor(driver: SparkplugDriverT, options: FormatOptionsT = {}) {
     this.#driver = driver;
     const limit = options.maxDevices ?? driver.maxDevices;
+    this.#deviceLimit = limit;
     this.#sessions = new BoundedMap(limit);
     this.#status = new StatusTracker(limit);
   }
@@ -218,7 +221,7 @@ export class SparkplugBDecoder implements FormatDecoder {
     if (type === 'NBIRTH') {
       const bdSeqMetric = metrics.find((m) => m.name === 'bdSeq');
       const bdSeq = bdSeqMetric ? toBigInt(bdSeqMetric.longValue as number | LongLike | null | undefined) ?? (bdSeqMetric.intValue ?? undefined) : undefined;
-      session = { bdSeq: bdSeq === undefined ? undefined : String(bdSeq), lastSeq: seq, lastReceivedAt: ctx.receivedAt, node: emptyAliases(), devices: new Map() };
+      session = { bdSeq: bdSeq === undefined ? undefined : String(bdSeq), lastSeq: seq, lastReceivedAt: ctx.receivedAt, node: emptyAliases(), devices: new BoundedMap(this.#deviceLimit) };
       this.#sessions.set(nodeKey, session);
       const status = this.#status.transition(nodeKey, 'online', `NBIRTH${session.bdSeq === undefined ? '' : ` bdSeq ${session.bdSeq}`}`, ctx, payloadTime);
       if (status) drafts.push(status);
@@ -237,7 +240,7 @@ export class SparkplugBDecoder implements FormatDecoder {
     if (type === 'DBIRTH') {
       if (session === undefined) {
         // A device birth without its node's birth (the gateway started mid-session): learn it, no seq check yet.
-        session = { bdSeq: undefined, lastSeq: seq, lastReceivedAt: ctx.receivedAt, node: emptyAliases(), devices: new Map() };
+        session = { bdSeq: undefined, lastSeq: seq, lastReceivedAt: ctx.receivedAt, node: emptyAliases(), devices: new BoundedMap(this.#deviceLimit) };
         this.#sessions.set(nodeKey, session);
       }
       aliases = emptyAliases();
