@@ -43,11 +43,11 @@ if (args.serve !== undefined) {
   const { ModbusSimulator } = await load('simulators/modbus.js');
   const { ModbusDriverSchema } = await load('inputs/modbus/driver.js');
   const driver = ModbusDriverSchema.parse(benchDriver(REGISTERS));
-  const sim = new ModbusSimulator({ units: Array.from({ length: DEVICES }, (_, i) => ({ unitId: i + 1, driver })), port: Number(args.serve) || 0 });
+  const sim = new ModbusSimulator({ units: Array.from({ length: DEVICES }, (_, i) => ({ unitId: i + 1, driver })), port: Number(args.serve) || 0, recordRequests: false });
   await sim.start();
   process.send?.({ port: sim.port });
   process.on('message', async (m) => {
-    if (m === 'count') process.send?.({ served: sim.served.length });
+    if (m === 'count') process.send?.({ served: sim.servedCount });
     if (m === 'stop') {
       await sim.stop();
       process.exit(0);

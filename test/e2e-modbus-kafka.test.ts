@@ -35,12 +35,12 @@ describe('Modbus → gateway process → buffer → Kafka, end to end', () => {
             type: 'modbus',
             name: 'rs485-1',
             transport: { kind: 'tcp', host: '127.0.0.1', port: simulator.port },
-            timeout: '150ms',
+            timeout: '400ms',
             offlineAfter: 2,
             devices: [
-              { id: 'room-th', driver: 'xy-md02', unitId: 1, pollInterval: '500ms' },
-              { id: 'main-meter', driver: 'eastron-sdm120', unitId: 2, pollGroups: { default: '500ms', energy: '1s' } },
-              { id: 'dead-th', driver: 'xy-md02', unitId: 3, pollInterval: '500ms' },
+              { id: 'room-th', driver: 'xy-md02', unitId: 1, pollInterval: '1s' },
+              { id: 'main-meter', driver: 'eastron-sdm120', unitId: 2, pollGroups: { default: '1s', energy: '2s' } },
+              { id: 'dead-th', driver: 'xy-md02', unitId: 3, pollInterval: '1s' },
             ],
           },
         ],
@@ -86,6 +86,6 @@ describe('Modbus → gateway process → buffer → Kafka, end to end', () => {
     expect(transitions('room-th')).toEqual(['unknown→online']);
     expect(transitions('main-meter')).toEqual(['unknown→online']);
     expect(transitions('dead-th')).toEqual(['unknown→degraded', 'degraded→offline']);
-    expect(statuses.find((s) => s.deviceId === 'dead-th' && s.status === 'offline')?.reason).toContain('no answer within 150 ms');
+    expect(statuses.find((s) => s.deviceId === 'dead-th' && s.status === 'offline')?.reason).toContain('no answer within 400 ms');
   });
 });

@@ -84,10 +84,10 @@ describe('Modbus input against a Modbus TCP server', () => {
     const sim = await simulator([1, 2, 3, 4].map((unitId) => ({ unitId, driver: xy, fixed })));
     sim.setFault(3, { kind: 'silent' });
     sim.setFault(4, { kind: 'exception', code: 2 });
-    const interval = 400;
+    const interval = 800;
     const { input, sink } = await started({
       transport: { kind: 'tcp', host: '127.0.0.1', port: sim.port },
-      timeout: '150ms',
+      timeout: '300ms',
       retries: 1,
       offlineAfter: 2,
       devices: [1, 2, 3, 4].map((unitId) => ({ id: `th-${unitId}`, driver: 'xy-md02', unitId, pollInterval: interval })),
@@ -96,7 +96,7 @@ describe('Modbus input against a Modbus TCP server', () => {
 
     // Their transitions, with the reason: degraded after the first failed poll, offline after offlineAfter.
     expect(sink.statuses('th-3').map((s) => `${s.previous}→${s.status}`)).toEqual(['unknown→degraded', 'degraded→offline']);
-    expect(sink.statuses('th-3')[1]?.reason).toContain('2 consecutive poll(s) failed: no answer within 150 ms');
+    expect(sink.statuses('th-3')[1]?.reason).toContain('2 consecutive poll(s) failed: no answer within 300 ms');
     expect(sink.statuses('th-4').map((s) => `${s.previous}→${s.status}`)).toEqual(['unknown→degraded', 'degraded→offline']);
     expect(sink.statuses('th-4')[0]?.reason).toContain('exception 2 ILLEGAL_DATA_ADDRESS');
     // Their metrics are bad, never a number.

@@ -108,10 +108,10 @@ describe('Modbus input against pymodbus (a third-party server)', () => {
       reconnect: { initial: '100ms', max: '500ms' },
       devices: DEVICES,
     });
-    await waitFor('readings from both devices', () => sink.readings('th').some((r) => r.quality === 'good') && sink.readings('meter', 'total_active_energy').some((r) => r.quality === 'good'), {
+    const good = (device: string, metric: string) => sink.readings(device, metric).filter((r) => r.quality === 'good');
+    await waitFor('good readings of every request', () => good('th', 'temperature').length > 0 && good('meter', 'voltage').length > 0 && good('meter', 'total_active_energy').length > 0, {
       timeoutMs: 30_000,
     });
-    const good = (device: string, metric: string) => sink.readings(device, metric).filter((r) => r.quality === 'good');
     expect(good('th', 'temperature')[0]?.value).toBe(30.5);
     expect(good('meter', 'voltage')[0]?.value).toBe(230.2);
     expect(good('meter', 'total_active_energy')[0]?.value).toBe(1532.4);

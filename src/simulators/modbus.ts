@@ -38,6 +38,8 @@ export interface ModbusSimulatorOptions {
   /** Serve RTU on a pseudo-terminal instead of TCP. */
   rtu?: boolean;
   baudRate?: number;
+  /** Keep every request in `served` (tests); off for long-running simulators, which only count. */
+  recordRequests?: boolean;
 }
 
 export interface ServedRequest {
@@ -138,8 +140,10 @@ export class ModbusSimulator {
   readonly #options: ModbusSimulatorOptions;
   readonly #images = new Map<number, SimulatedImage>();
   readonly #faults = new Map<number, UnitFault>();
-  /** Every request frame received, in order. */
+  /** Every request frame received, in order (unless recordRequests is false). */
   readonly served: ServedRequest[] = [];
+  /** Request frames received. */
+  servedCount = 0;
   #tcp: InstanceType<typeof ServerTCP> | undefined;
   #serial: InstanceType<typeof ServerSerial> | undefined;
   #socat: ChildProcess | undefined;
@@ -232,6 +236,8 @@ export class ModbusSimulator {
 
   #record(pdu: Buffer): void {
     if (pdu.length < 6) return;
+    this.servedCount += 1;
+    if (this.#options.recordRequests === false) return;
     this.served.push({ unitId: pdu[0] ?? 0, functionCode: pdu[1] ?? 0, start: pdu.readUInt16BE(2), count: pdu.readUInt16BE(4) });
   }
 
@@ -316,6 +322,7 @@ export const modbusSimulatorFactory: SimulatorFactory = async (driverRef, option
     units: [{ unitId: options.unitId ?? 1, driver }],
     ...(options.port === undefined ? {} : { port: options.port }),
     rtu: options.rtu ?? false,
+    recordRequests: false,
   });
   for (const fault of options.faults) {
     const [kind, code] = fault.split(':');

@@ -50,6 +50,13 @@ export interface ModbusInputStats extends BusStats {
 
 const LAG_WINDOW = 10_000;
 
+/** A fraction in [0, 1) derived from a name (FNV-1a), the same on every start. */
+function stableFraction(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return hash / 0x1_0000_0000;
+}
+
 export class ModbusInput implements Input {
   readonly name: string;
   readonly #config: ModbusInputConfigT;
@@ -93,13 +100,15 @@ export class ModbusInput implements Input {
       logger: this.#log,
     });
     await this.#bus.start();
-    // Stagger the first polls over (at most) one second so many devices do not all start at the same instant.
+    // Stagger the first polls over (at most) one second so many devices do not all start at the same instant;
+    // the input name shifts the pattern, so many single-device inputs (Modbus TCP devices) spread out as well.
     const now = this.#deps.clock.now();
     const all = devices.flatMap((device) => device.groups.map((group) => ({ device, group })));
+    const shift = stableFraction(this.name);
     this.#loops = all.map(({ device, group }, i) => ({
       device,
       group,
-      nextDue: now + Math.floor((i / all.length) * Math.min(group.intervalMs, 1000)),
+      nextDue: now + Math.floor((((i / all.length) + shift) % 1) * Math.min(group.intervalMs, 1000)),
       timer: undefined,
       running: undefined,
       missed: undefined,
