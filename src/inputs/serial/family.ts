@@ -38,7 +38,9 @@ function describeField(f: FieldSpecT): string {
   const where = f.from ?? (f.parts ?? []).map((p) => `frame ${p.frame} byte ${p.byte}${p.mask === 255 ? '' : ` & 0x${p.mask.toString(16)}`}${p.shift ? ` << ${p.shift}` : ''}`).join(' | ');
   const transform = f.scale !== 1 || f.offset !== 0 ? ` ×${f.scale}${f.offset >= 0 ? '+' : ''}${f.offset}` : '';
   const sentinels = f.sentinels.length ? `, no value: ${f.sentinels.join(' ')}` : '';
-  return `${where} → ${f.metric} [${f.unit ?? '-'}]${transform}${f.code ? ` code ${f.code}` : ''}${sentinels}`;
+  const coordinate = f.transform === 'nmea-coordinate' ? ` (ddmm.mmmm with ${f.hemisphere ?? '?'} → degrees)` : '';
+  const bad = f.badWhen ? `, bad when ${f.badWhen.from} is ${f.badWhen.in.join('/')}` : '';
+  return `${where}${coordinate} → ${f.metric} [${f.unit ?? '-'}]${transform}${f.code ? ` code ${f.code}` : ''}${sentinels}${bad}`;
 }
 
 export const serialFamily: InputFamily<SerialInputConfigT> = {
@@ -58,10 +60,10 @@ export const serialFamily: InputFamily<SerialInputConfigT> = {
     const line = effectiveLineSettings(d, input);
     const lines = [
       `serial ${input.name}: ${input.port} (${describeLine(line)}), device ${input.deviceId}, driver ${d.name} (${loaded.file})`,
-      `  framing: ${describeFraming(d)}; reopen every ${input.reopen.initial}-${input.reopen.max} ms while missing; device clock zone ${input.timezone}`,
+      `  framing: ${describeFraming(d)}; reopen every ${input.reopen.initial}-${input.reopen.max} ms while the port is missing`,
     ];
     for (const record of d.records) {
-      lines.push(`  record ${record.name}${record.when ? ` when /${record.when}/` : ''}: ${record.parse.type}${record.timestamp ? `, time from ${record.timestamp.from.join('+')} (${record.timestamp.format})` : ''}`);
+      lines.push(`  record ${record.name}${record.when ? ` when /${record.when}/` : ''}: ${record.parse.type}${record.timestamp ? `, device time from ${record.timestamp.from.join('+')} (${record.timestamp.format}, zone ${record.timestamp.zone ?? input.timezone})` : ', no device time'}`);
       for (const f of record.fields) lines.push(`    ${describeField(f)}`);
       for (const flags of record.alarms) {
         lines.push(`    alarms from ${flags.from ?? 'status bits'}: ${flags.bits.map((b) => `0x${b.mask.toString(16)} ${b.alarm} (${b.severity})`).join(', ')}`);
