@@ -98,6 +98,7 @@ export interface ReadingFields {
   quality?: Quality;
   sourceTime: string | null;
   source: string;
+  code?: string;
 }
 
 export function reading(f: ReadingFields, ctx: DecodeContext): EventDraft {
@@ -110,6 +111,7 @@ export function reading(f: ReadingFields, ctx: DecodeContext): EventDraft {
     value: f.value,
     unit: f.unit,
     quality: f.quality ?? (f.value === null ? 'bad' : 'good'),
+    ...(f.code === undefined ? {} : { code: f.code }),
     source: f.source,
   };
 }

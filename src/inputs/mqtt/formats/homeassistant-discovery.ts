@@ -41,6 +41,8 @@ interface Entity {
   metric: string;
   type: ValueType;
   unit: string | null;
+  /** Home Assistant device_class (temperature, humidity, battery, …), published as the reading's code. */
+  deviceClass: string | undefined;
   template: CompiledTemplate;
   payloadOn: string;
   payloadOff: string;
@@ -161,6 +163,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
       metric: typeof config.unique_id === 'string' && config.unique_id !== '' ? config.unique_id : objectId,
       type,
       unit: ucum(unitText, this.#driver.units),
+      deviceClass: typeof config.device_class === 'string' && config.device_class !== '' ? config.device_class : undefined,
       template,
       payloadOn: typeof config.payload_on === 'string' ? config.payload_on : 'ON',
       payloadOff: typeof config.payload_off === 'string' ? config.payload_off : 'OFF',
@@ -223,7 +226,8 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
         problems.push(`${entity.metric}: expected a ${entity.type}, got ${describeValue(raw)}`);
         continue;
       }
-      drafts.push(reading({ deviceId: entity.deviceId, metric: entity.metric, value, unit: entity.unit, sourceTime: null, source: message.topic }, ctx));
+      const code = entity.deviceClass === undefined ? {} : { code: entity.deviceClass };
+      drafts.push(reading({ deviceId: entity.deviceId, metric: entity.metric, value, unit: entity.unit, sourceTime: null, source: message.topic, ...code }, ctx));
     }
     if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
     return { drafts };
