@@ -228,20 +228,24 @@ describe('Observability over HTTP (real listener, real SQLite buffer)', () => {
     expect(before.family('etg_process_cpu_seconds_total')?.type).toBe('COUNTER');
 
     await sink.append([status('meter-1', 'online', 'answering'), reading('meter-1', 230.1), reading('meter-1', 230.4), deadLetter('meter-1')]);
+    // Device ids come from the outside (MQTT topics): quotes, backslashes and line feeds are escaped.
+    await sink.append([reading('odd "name"\\x\ny', 1)]);
     figures.requests = 7;
     // Buffer statistics are SQL counts cached for a second; the observer's counters are immediate.
     const after = await waitFor('the buffer figures of the new events', async () => {
       const e = parseExposition(await (await get('/metrics')).text());
-      return e.value('etg_buffer_pending_events', { family: 'readings' }) === 2 ? e : undefined;
+      return e.value('etg_buffer_pending_events', { family: 'readings' }) === 3 ? e : undefined;
     });
-    expect(after.value('etg_events_ingested_total', { input: 'bus', type: 'reading' })).toBe(2);
+    expect(after.value('etg_events_ingested_total', { input: 'bus', type: 'reading' })).toBe(3);
     expect(after.value('etg_events_ingested_total', { input: 'bus', type: 'device-status' })).toBe(1);
     expect(after.value('etg_device_events_ingested_total', { input: 'bus', device: 'meter-1' })).toBe(4);
+    expect(after.sample('etg_device_events_ingested_total', { input: 'bus', device: 'odd "name"\\x\ny' })).toBe(1);
+    expect(after.value('etg_device_state', { input: 'bus', device: 'odd "name"\\x\ny', state: 'online' })).toBe(1);
     expect(after.value('etg_dead_letters_total', { input: 'bus' })).toBe(1);
     expect(after.value('etg_device_state', { input: 'bus', device: 'meter-1', state: 'online' })).toBe(1);
     expect(after.value('etg_device_state', { input: 'bus', device: 'meter-1', state: 'unknown' })).toBe(0);
     expect(after.value('etg_device_last_reading_timestamp_seconds', { input: 'bus', device: 'meter-1' })).toBeGreaterThan(1.7e9);
-    expect(after.value('etg_buffer_pending_events', { family: 'readings' })).toBe(2);
+    expect(after.value('etg_buffer_pending_events', { family: 'readings' })).toBe(3);
     expect(after.value('etg_buffer_pending_events', { family: 'deadLetter' })).toBe(1);
     expect(after.value('etg_modbus_requests_total', { input: 'bus', unit_id: '1' })).toBe(7);
     expect(after.value('etg_gateway_ready')).toBe(1);
@@ -254,7 +258,10 @@ describe('Observability over HTTP (real listener, real SQLite buffer)', () => {
     for (const name of queried) if (!name.startsWith('etg_mqtt_')) expect(exported, name).toContain(name);
 
     const statusBody = (await (await get('/api/status')).json()) as { devices: { deviceId: string; state: string; events: number }[]; inputs: { name: string; connected: boolean | null }[] };
-    expect(statusBody.devices).toEqual([expect.objectContaining({ deviceId: 'meter-1', state: 'online', events: 4 })]);
+    expect(statusBody.devices).toEqual([
+      expect.objectContaining({ deviceId: 'meter-1', state: 'online', events: 4 }),
+      expect.objectContaining({ deviceId: 'odd "name"\\x\ny', state: 'online', events: 1 }),
+    ]);
     expect(statusBody.inputs).toEqual([expect.objectContaining({ name: 'bus', connected: true })]);
   });
 

@@ -203,17 +203,18 @@ export class EventObserver {
 
   /** State and last reading, as soon as an input hands them over (before the commit: the page shows what arrives). */
   #observeDrafts(input: string, drafts: readonly EventDraft[]): void {
+    const now = this.#options.clock.now();
     for (const draft of drafts) {
       // Dead letters never create a device (their ids come from undecodable input); they count on known ones.
       if (draft.type === 'dead-letter') continue;
       const device = this.#deviceFor(input, draft.deviceId);
       if (!device) continue;
       if (draft.type === 'device-status') {
-        if (device.state !== draft.status) device.stateSince = this.#options.clock.now();
+        if (device.state !== draft.status) device.stateSince = now;
         device.state = draft.status;
         device.reason = draft.reason;
       } else if (draft.type === 'reading') {
-        device.lastReadingAt = this.#options.clock.now();
+        device.lastReadingAt = now;
         device.lastMetric = draft.metric;
         device.lastValue = draft.value;
         device.lastUnit = draft.unit;
@@ -222,15 +223,17 @@ export class EventObserver {
           // Devices whose input reports no status (most MQTT sensors) count as online once they deliver.
           device.state = 'online';
           device.reason = 'delivering readings';
-          device.stateSince = this.#options.clock.now();
+          device.stateSince = now;
         }
       }
     }
   }
 
   #committed(input: string, counters: InputCounters, drafts: readonly EventDraft[]): void {
+    let readings = 0;
     for (const draft of drafts) {
-      counters.eventsByType.set(draft.type, (counters.eventsByType.get(draft.type) ?? 0) + 1);
+      if (draft.type === 'reading') readings += 1;
+      else counters.eventsByType.set(draft.type, (counters.eventsByType.get(draft.type) ?? 0) + 1);
       const device = this.#devices.get(draft.deviceId);
       if (device) device.events += 1;
       else this.#otherEvents.set(input, (this.#otherEvents.get(input) ?? 0) + 1);
@@ -245,5 +248,6 @@ export class EventObserver {
         counters.missingEvents += draft.count;
       }
     }
+    if (readings > 0) counters.eventsByType.set('reading', (counters.eventsByType.get('reading') ?? 0) + readings);
   }
 }
