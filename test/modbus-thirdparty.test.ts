@@ -199,4 +199,15 @@ describe('cross-check with mbpoll (Debian package)', () => {
     expect(humidity).toBeGreaterThanOrEqual(415);
     expect(humidity).toBeLessThanOrEqual(545);
   });
+
+  it('`telemetry-gateway simulate --driver xy-md02 --rtu` serves RTU on the pseudo-terminal it prints; mbpoll -m rtu reads it', async () => {
+    const sim = spawnChild(process.execPath, [CLI, 'simulate', '--driver', 'xy-md02', '--rtu', '--unit-id', '4']);
+    const path = await waitFor('the printed pty path', () => /modbus RTU simulator on (\S+) \(9600 8N1\): unit 4 XY-MD02/.exec(sim.output.join(''))?.[1], { timeoutMs: 15_000 });
+    const { stdout } = await run('mbpoll', ['-m', 'rtu', '-b', '9600', '-P', 'none', '-a', '4', '-t', '3', '-0', '-r', '1', '-c', '2', '-1', '-o', '2', path]);
+    const [temperature = 0, humidity = 0] = [...stdout.matchAll(/^\[(\d+)\]:\s+(-?\d+)/gm)].map((m) => Number(m[2]));
+    expect(temperature).toBeGreaterThanOrEqual(195);
+    expect(temperature).toBeLessThanOrEqual(235);
+    expect(humidity).toBeGreaterThanOrEqual(415);
+    expect(humidity).toBeLessThanOrEqual(545);
+  });
 });
