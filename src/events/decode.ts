@@ -174,7 +174,12 @@ export function decodeEvent(record: EventRecord, options: DecodeOptions = {}): T
   const event = result.data;
   if (options.checkHeaders ?? true) checkHeaders(record, event);
   if (record.key !== undefined && record.key !== null) {
-    const key = asText(record.key);
+    let key: string;
+    try {
+      key = asText(record.key);
+    } catch {
+      throw invalid(`event ${event.id}: the record key is not UTF-8 text; the gateway keys records by deviceId`);
+    }
     if (key !== event.deviceId) throw invalid(`event ${event.id}: record key "${key}" is not the event's deviceId "${event.deviceId}"`);
   }
   return event;

@@ -11,7 +11,7 @@
  * - the only duplicate that can reach the alerts topic is an alarm produced just before a crash and produced again
  *   after it, with the same event id (at-least-once; consumers deduplicate on id).
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
 import { decodeEvent, encodeEvent, SCHEMA_VERSION, type AlarmEvent, type ReadingEvent } from 'edge-telemetry-gateway/events';
 import type { LoadedConfig } from './config.js';
@@ -108,14 +108,14 @@ export class VitalsMonitor {
     }
   }
 
-  async #handleBatch(messages: readonly { offset: string; key: Buffer | null; value: Buffer | null; headers?: Record<string, unknown> }[]): Promise<void> {
+  async #handleBatch(messages: readonly KafkaMessage[]): Promise<void> {
     const store = this.#store as MonitorStore;
     const engine = this.#engine as RuleEngine;
     const now = Date.now();
     const readings: ReadingEvent[] = [];
     for (const m of messages) {
       try {
-        const event = decodeEvent({ key: m.key, value: m.value, headers: m.headers as Parameters<typeof decodeEvent>[0]['headers'] });
+        const event = decodeEvent(m);
         if (event.type === 'reading') readings.push(event);
       } catch (err) {
         this.counters.invalid += 1;
