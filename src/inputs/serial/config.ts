@@ -31,7 +31,13 @@ export const SerialInputConfig = z
       .strict()
       .default({ initial: 500, max: 2000 }),
     silenceTimeout: Duration.default(0).describe('Report the device degraded after this long without bytes while the port is open; 0 = never'),
-    maxFrameBytes: z.number().int().min(16).max(1_048_576).default(4096).describe('Largest chunk kept from one read; bounds memory'),
+    maxFrameBytes: z
+      .number()
+      .int()
+      .min(16)
+      .max(1_048_576)
+      .default(4096)
+      .describe("Caps every record length the driver allows (lines, length-field and start/end frames); bounds the memory held per port"),
     deadLetterBytes: z.number().int().min(0).default(1024).describe('How much of an undecodable record the dead letter keeps'),
   })
   .strict()

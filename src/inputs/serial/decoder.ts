@@ -41,6 +41,8 @@ export class SerialDecoder {
   /** Frames of the packet being assembled (packet drivers). */
   #packet: Buffer[] = [];
   #packetOffset = 0;
+  /** The frames held were seen before any packet start (the stream began mid-packet). */
+  #packetUnplaced = false;
   readonly stats: DecoderStats = { bytes: 0, records: 0, readings: 0, alarms: 0, deadLetters: 0, checksumErrors: 0, ignored: 0 };
 
   constructor(driver: SerialDriverT, options: DecoderOptions) {
@@ -115,8 +117,6 @@ export class SerialDecoder {
       this.#record(bytes, this.#packetOffset, receivedAtMs, drafts);
     }
   }
-
-  #packetUnplaced = false;
 
   #incompletePacket(why: string, receivedAtMs: number): EventDraft {
     const frames = this.#packet.length;
