@@ -122,7 +122,7 @@ describe('/readyz of a running gateway', () => {
         http: { port },
         health: { interval: 0 },
         kafka: { brokers: [`127.0.0.1:${brokerPort}`], connectionTimeout: '20s', requestTimeout: '20s', retry: { initial: '200ms', max: '1s' } },
-        shutdown: { drainTimeout: '15s' },
+        shutdown: { drainTimeout: '5s' },
       },
     });
     const gateway = new GatewayProcess(file);
