@@ -64,7 +64,14 @@ describe('driver files and config checks', () => {
     const dir = mkdtempSync(join(tmpdir(), 'etg-mqtt-drv-'));
     mkdirSync(join(dir, 'devices'));
     writeFileSync(join(dir, 'devices', 'my-z2m.yaml'), stringify({ kind: 'mqtt', format: 'zigbee2mqtt', topics: ['z2m/#'], keys: { temperature: { unit: 'Cel', type: 'float' } } }));
-    const file = configWith(dir, [{ driver: 'my-z2m' }, { driver: 'no-such-driver' }, { driver: 'zigbee2mqtt', options: { timeZone: 'Europe/Berlin' } }, { driver: 'tasmota', options: { timeZone: 'Mars/Olympus' } }]);
+    writeFileSync(join(dir, 'devices', 'a-serial-driver.yaml'), stringify({ kind: 'serial', framing: 'lines' }));
+    const file = configWith(dir, [
+      { driver: 'my-z2m' },
+      { driver: 'no-such-driver' },
+      { driver: 'zigbee2mqtt', options: { timeZone: 'Europe/Berlin' } },
+      { driver: 'tasmota', options: { timeZone: 'Mars/Olympus' } },
+      { driver: 'a-serial-driver' },
+    ]);
     const problems = problemsOf(() => loadConfig(file));
     expect(problems[0]).toBe('GW_CONFIG_INVALID');
     expect(problems).toContain(
@@ -73,6 +80,9 @@ describe('driver files and config checks', () => {
     expect(problems.find((p) => p.startsWith('inputs[0].subscriptions[1].driver: GW_DRIVER_NOT_FOUND: driver "no-such-driver" not found'))).toBeDefined();
     expect(problems).toContain('inputs[0].subscriptions[2].options.timeZone: not an option of the zigbee2mqtt format (only tasmota)');
     expect(problems).toContain('inputs[0].subscriptions[3].options.timeZone: unknown time zone "Mars/Olympus" (use an IANA name like Europe/Berlin or UTC)');
+    expect(problems).toContain(
+      `inputs[0].subscriptions[4].driver: GW_DRIVER_INVALID: ${join(dir, 'devices', 'a-serial-driver.yaml')}: kind: expected kind: mqtt (this driver file belongs to another input family)`,
+    );
 
     // The same through the CLI: exit 1 and every problem printed.
     const failed = await run(process.execPath, [CLI, 'check-config', '--config', file]).then(

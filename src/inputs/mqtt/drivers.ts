@@ -115,8 +115,14 @@ export const FormatOptions = z
   .strict();
 export type FormatOptionsT = z.infer<typeof FormatOptions>;
 
+/** A driver file of the MQTT family: `kind` is checked first, so a Modbus or serial driver gets a clear message. */
+export const MqttDriverFile = z
+  .object({ kind: z.literal('mqtt', { error: 'expected kind: mqtt (this driver file belongs to another input family)' }) })
+  .loose()
+  .pipe(MqttDriver);
+
 export function loadMqttDriver(ref: string, context: InputContext): LoadedDriver<MqttDriverT> {
-  return loadDriverFile(ref, MqttDriver, context.driverSearchPaths, context.configDir);
+  return loadDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir);
 }
 
 /** Whether a time zone name is one this Node.js knows. */
