@@ -44,8 +44,10 @@ interface PollLoop {
 export interface ModbusInputStats extends BusStats {
   polls: number;
   overruns: number;
-  /** Start lag of recent polls (actual start − due time), ms; the last 10 000. */
+  /** Start lag of recent polls (actual start − due time), ms; the last 10 000 or so. */
   recentLagMs: readonly number[];
+  /** Due time to completion (every request answered or failed, readings handed to the buffer), ms; the last 10 000 or so. */
+  recentCompletionMs: readonly number[];
 }
 
 const LAG_WINDOW = 10_000;
@@ -68,6 +70,7 @@ export class ModbusInput implements Input {
   #polls = 0;
   #overruns = 0;
   #lags: number[] = [];
+  #completions: number[] = [];
 
   constructor(config: ModbusInputConfigT, deps: InputDeps) {
     this.name = config.name;
@@ -78,7 +81,7 @@ export class ModbusInput implements Input {
 
   get stats(): ModbusInputStats {
     const bus = this.#bus?.stats ?? { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
-    return { ...bus, polls: this.#polls, overruns: this.#overruns, recentLagMs: this.#lags };
+    return { ...bus, polls: this.#polls, overruns: this.#overruns, recentLagMs: this.#lags, recentCompletionMs: this.#completions };
   }
 
   /** Loads the drivers, connects the bus (the first attempt only; failures retry in the background) and starts polling. */
@@ -150,6 +153,8 @@ export class ModbusInput implements Input {
       });
       loop.running = running.finally(() => {
         loop.running = undefined;
+        this.#completions.push(Date.now() - due);
+        if (this.#completions.length > LAG_WINDOW) this.#completions = this.#completions.slice(-LAG_WINDOW / 2);
       });
     }
     this.#schedule(loop);
