@@ -113,6 +113,8 @@ export function writeTestConfig(options: TestConfigOptions): { file: string; dir
       requestTimeout: '10s',
     },
     shutdown: { drainTimeout: '10s' },
+    // Several gateways run at once in the suite: each gets a free port for its HTTP listener.
+    http: { port: 0 },
     inputs: [
       {
         type: 'mqtt',
