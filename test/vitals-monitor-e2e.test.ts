@@ -1,8 +1,9 @@
 /**
  * The example sink end to end: the pulse-oximeter simulator (scripted desaturation) → real pseudo-terminal → the
  * gateway process (serial input) → Kafka → examples/vitals-monitor (its own process, built with its own tsconfig)
- * → alarm events on the alerts topic. Then the same reading records are produced again (same ids), once while the
- * monitor runs and once while it is stopped and restarted: still exactly one alarm for the episode.
+ * → alarm events on the alerts topic: one active and one cleared per desaturation episode, also when the monitor is
+ * restarted in the middle of an episode. Then the same reading records are produced again (same ids), once while
+ * the monitor runs and once while it is stopped and restarted: still exactly those alarms.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -103,12 +104,10 @@ describe('vitals-monitor: one alarm per desaturation episode, through the gatewa
     // The example is compiled like a consumer project: its own tsconfig, against this package's build.
     await promisify(execFile)(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'examples/vitals-monitor')], { cwd: root });
 
-    // 3 s normal, 14 s at 85 % (more than the rule's 10 s), then normal again (the last values repeat).
-    const script = [
-      ...Array.from({ length: 3 }, () => ({ spo2: 97, hr: 72 })),
-      ...Array.from({ length: 14 }, () => ({ spo2: 85, hr: 76 })),
-      { spo2: 96, hr: 72 },
-    ];
+    // One record a second: 3 s normal, episode 1 = 14 s at 85 % (more than the rule's 10 s), 6 s normal,
+    // episode 2 = 24 s at 86 % (the monitor is restarted in it), then normal again (the last values repeat).
+    const records = (n: number, spo2: number, hr: number): { spo2: number; hr: number }[] => Array.from({ length: n }, () => ({ spo2, hr }));
+    const script = [...records(3, 97, 72), ...records(14, 85, 76), ...records(6, 96, 72), ...records(24, 86, 78), { spo2: 96, hr: 72 }];
     simulator = await startSerialSimulator({ driver: 'pulse-oximeter-ascii', configDir: root, script });
     const { file, dir } = writeTestConfig({
       gatewayId,
@@ -157,7 +156,6 @@ describe('vitals-monitor: one alarm per desaturation episode, through the gatewa
   }
 
   it('raises spo2-low once for the episode, then clears it', async () => {
-    await simulator.scriptDone;
     await monitor.waitForLog('alarm produced', (l) => l.alarm === 'spo2-low' && l.state === 'cleared');
     const raised = await alarms();
     expect(raised.map((a) => [a.deviceId, a.alarm, a.state])).toEqual([
@@ -171,23 +169,35 @@ describe('vitals-monitor: one alarm per desaturation episode, through the gatewa
     expect(active?.seq).toBe(0);
   });
 
+  it('does not raise the episode again when restarted in the middle of it (rule state is durable)', async () => {
+    await monitor.waitForLog('alarm produced', (l) => l.alarm === 'spo2-low' && l.state === 'active' && l.value === 86);
+    expect(await monitor.stop()).toBe(0);
+    monitor = new MonitorProcess(monitorConfig);
+    await monitor.waitForLog('vitals-monitor started');
+    // The rest of episode 2 (more than 10 s of low readings) reaches the restarted monitor; then SpO2 recovers.
+    await simulator.scriptDone;
+    await monitor.waitForLog('alarm produced', (l) => l.alarm === 'spo2-low' && l.state === 'cleared');
+    expect(monitor.logs.filter((l) => l.msg === 'alarm produced').map((l) => l.state)).toEqual(['cleared']);
+    expect((await alarms()).map((a) => `${a.state}:${String(a.value)}:${a.seq}`)).toEqual(['active:85:0', 'cleared:96:1', 'active:86:2', 'cleared:96:3']);
+  });
+
   it('raises nothing more when the same readings are produced again while it runs', async () => {
     const { replayed, until } = await replayReadings();
-    expect(replayed).toBeGreaterThanOrEqual(18 * 3); // spo2, pulse-rate and perfusion-index per record
+    expect(replayed).toBeGreaterThanOrEqual(48 * 3); // spo2, pulse-rate and perfusion-index per record
     await waitFor('the monitor to commit past the replayed records', () => committedAtLeast(kafka, groupId, readingsTopic, until), { timeoutMs: 60_000 });
-    expect((await alarms()).map((a) => a.state)).toEqual(['active', 'cleared']);
+    expect((await alarms()).map((a) => a.state)).toEqual(['active', 'cleared', 'active', 'cleared']);
   });
 
   it('raises nothing more after a restart with the readings replayed while it was down', async () => {
     expect(await monitor.stop()).toBe(0);
     const stopped = monitor.logs.find((l) => l.msg === 'vitals-monitor stopped');
     expect(stopped?.duplicates).toBeGreaterThan(0);
-    expect(stopped?.alarms).toBe(2);
+    expect(stopped?.alarms).toBe(1); // this process (since the restart in episode 2) produced only its clearing
     const { until } = await replayReadings();
     monitor = new MonitorProcess(monitorConfig);
     await monitor.waitForLog('vitals-monitor started');
     await waitFor('the restarted monitor to commit past the replayed records', () => committedAtLeast(kafka, groupId, readingsTopic, until), { timeoutMs: 60_000 });
-    expect((await alarms()).map((a) => `${a.alarm}:${a.state}`)).toEqual(['spo2-low:active', 'spo2-low:cleared']);
+    expect((await alarms()).map((a) => `${a.alarm}:${a.state}`)).toEqual(['spo2-low:active', 'spo2-low:cleared', 'spo2-low:active', 'spo2-low:cleared']);
     expect(monitor.logs.some((l) => l.msg === 'alarm produced')).toBe(false);
   });
 });
