@@ -2,9 +2,11 @@
  * Kafka over TLS with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a second, private broker with a SASL_SSL
  * listener and certificates made here. The gateway delivers over TLS+SCRAM; a wrong password and an untrusted
  * certificate fail with GW_KAFKA_AUTH / GW_KAFKA_TLS while the events stay buffered, and all of them arrive once
- * the configuration is fixed.
+ * the configuration is fixed. Secrets fed in through every source (environment, file, systemd credential) never
+ * appear in any log line, error, check-config output, metric, status page, buffer file or Kafka record.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -15,7 +17,7 @@ import { GatewayError } from '../src/errors.js';
 import { KafkajsTransport } from '../src/forwarder/kafka-transport.js';
 import { createLogger } from '../src/util/logger.js';
 import { makeTestPki, type TestPki } from './support/certs.js';
-import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { CLI, GatewayProcess, sensorSubscription, writeTestConfig } from './support/gateway-process.js';
 import { readTopic } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
@@ -229,6 +231,145 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
     } finally {
       await publisher.close();
       rmSync(credentials, { recursive: true, force: true });
+    }
+  });
+  /** Runs the CLI; resolves with its exit code and output whatever the code. */
+  function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+        const code = err ? Number((err as { code?: unknown }).code ?? 1) : 0;
+        resolve({ code, output: `${stdout}\n${stderr}` });
+      });
+    });
+  }
+
+  it('secrets from env, file and credential never appear in logs, errors, check-config, metrics, pages, the buffer or Kafka', async () => {
+    const gatewayId = uniqueName('leak');
+    const prefix = `${gatewayId}.`;
+    const dir = mkdtempSync(join(tmpdir(), 'etg-leak-'));
+    const user = USERS['scram-sha-512'];
+    const secrets = {
+      kafkaRight: user.password,
+      kafkaWrong: 'leak-Wrong-Kafka-5e1f0c',
+      mqtt: 'leak-Mqtt-Password-93ad27',
+      http: 'leak-Http-Token-0c6b4e',
+    };
+    writeFileSync(join(dir, 'http-token'), `${secrets.http}\n`);
+    const env = { CREDENTIALS_DIRECTORY: dir, ETG_LEAK_MQTT_PASSWORD: secrets.mqtt };
+    const httpPort = await findFreePort();
+    const configFor = (http: Record<string, unknown>) => {
+      const { file } = writeTestConfig({
+        gatewayId,
+        brokers: [secureBootstrap],
+        mqttUrl,
+        topicPrefix: prefix,
+        bufferPath: join(dir, 'buffer.db'),
+        overrides: {
+          shutdown: { drainTimeout: '1s' },
+          kafka: {
+            brokers: [secureBootstrap],
+            topics: { prefix },
+            retry: { initial: '200ms', max: '1s' },
+            connectionTimeout: '2s',
+            tls: { ca: { file: pki.caCert } },
+            sasl: { mechanism: 'scram-sha-512', username: user.name, password: { credential: 'kafka-password' } },
+          },
+          http,
+          // The suite's Mosquitto accepts any login: the password still travels through the input.
+          inputs: [
+            {
+              type: 'mqtt',
+              name: 'site',
+              url: mqttUrl,
+              clientId: `${gatewayId}-site`,
+              username: 'gateway',
+              password: { env: 'ETG_LEAK_MQTT_PASSWORD' },
+              reconnect: { initial: '200ms', max: '1s' },
+              subscriptions: [sensorSubscription(`${gatewayId}/sensors`)],
+            },
+          ],
+        },
+      });
+      return file;
+    };
+    const file = configFor({ host: '127.0.0.1', port: httpPort, token: { file: join(dir, 'http-token') } });
+    const outputs: { where: string; text: string }[] = [];
+    const fetchAll = async (phase: string) => {
+      const auth = { Authorization: `Bearer ${secrets.http}` };
+      for (const path of ['/metrics', '/api/status', '/', '/healthz', '/readyz']) {
+        const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, { headers: auth });
+        expect(res.status, `${phase} ${path}`).toBeLessThan(500);
+        expect(res.status, `${phase} ${path}`).not.toBe(401);
+        outputs.push({ where: `${phase} GET ${path}`, text: await res.text() });
+      }
+      const denied = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { Authorization: 'Bearer nope' } });
+      expect(denied.status).toBe(401);
+      outputs.push({ where: `${phase} GET /metrics denied`, text: `${JSON.stringify([...denied.headers])}\n${await denied.text()}` });
+    };
+    const gatewayOutput = (phase: string, gateway: GatewayProcess) =>
+      outputs.push({ where: `${phase} gateway stdout/stderr`, text: [...gateway.logs.map((l) => JSON.stringify(l)), ...gateway.stderr].join('\n') });
+
+    try {
+      writeFileSync(join(dir, 'kafka-password'), secrets.kafkaWrong);
+
+      // check-config: text and JSON (secrets as their origin only), and the errors it reports.
+      const text = await cli(['check-config', '--config', file], env);
+      expect(text.code).toBe(0);
+      const json = await cli(['check-config', '--json', '--config', file], env);
+      expect(json.code).toBe(0);
+      expect(json.output).toContain('[redacted credential:kafka-password]');
+      expect(json.output).toContain('[redacted env:ETG_LEAK_MQTT_PASSWORD]');
+      const missing = await cli(['check-config', '--config', file], { CREDENTIALS_DIRECTORY: dir, ETG_LEAK_MQTT_PASSWORD: '' });
+      expect(missing.code).toBe(1);
+      expect(missing.output).toContain('GW_SECRET_MISSING');
+      // Listening beyond loopback without a token is refused before anything starts.
+      const open = await cli(['check-config', '--config', configFor({ host: '0.0.0.0', port: httpPort })], env);
+      expect(open.code).toBe(1);
+      expect(open.output).toMatch(/GW_CONFIG_INVALID[\s\S]*http\.token: required when host is not a loopback address/);
+      outputs.push(
+        { where: 'check-config', text: text.output },
+        { where: 'check-config --json', text: json.output },
+        { where: 'check-config secret missing', text: missing.output },
+        { where: 'check-config open listener', text: open.output },
+      );
+
+      // The gateway with the wrong Kafka password: refused, buffering; metrics and pages while it fails.
+      const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
+      try {
+        let gateway = new GatewayProcess(file, env);
+        await gateway.started();
+        await gateway.waitForLog('mqtt connected');
+        await publisher.publishMany(`${gatewayId}/sensors`, 0, 5, 1);
+        await waitFor('GW_KAFKA_AUTH', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_AUTH'));
+        await fetchAll('wrong password');
+        expect(await gateway.stop()).toBe(0);
+        gatewayOutput('wrong password', gateway);
+
+        // The right password: delivered; metrics and pages again.
+        writeFileSync(join(dir, 'kafka-password'), secrets.kafkaRight);
+        gateway = new GatewayProcess(file, env);
+        await gateway.started();
+        const records = await readTopic(broker.bootstrap, `${prefix}readings`, 10);
+        await fetchAll('right password');
+        expect(await gateway.stop()).toBe(0);
+        gatewayOutput('right password', gateway);
+        outputs.push({ where: 'kafka records', text: JSON.stringify(records) });
+      } finally {
+        await publisher.close();
+      }
+      for (const suffix of ['', '-wal', '-shm']) {
+        const path = join(dir, `buffer.db${suffix}`);
+        if (existsSync(path)) outputs.push({ where: `buffer.db${suffix}`, text: readFileSync(path).toString('latin1') });
+      }
+
+      expect(outputs.length).toBeGreaterThan(10);
+      for (const { where, text } of outputs) {
+        for (const [name, value] of Object.entries(secrets)) {
+          expect(text.includes(value), `${name} secret in ${where}`).toBe(false);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
