@@ -134,6 +134,30 @@ describe('Modbus RTU and RTU over TCP against our simulator (modbus-serial Serve
     expect(sim.requestsFor(7).every((r) => r.functionCode === 4 && r.start === 1 && r.count === 2)).toBe(true);
   });
 
+  it('RTU unplug and replug: the port disappears, the device goes offline, the bus reopens the same path', async () => {
+    const link = join(mkdtempSync(join(tmpdir(), 'etg-replug-')), 'ttyUSB-sim');
+    const xy = shippedDriver('xy-md02');
+    const first = new ModbusSimulator({ rtu: true, rtuLink: link, units: [{ unitId: 1, driver: xy, fixed: { temperature: 20, humidity: 40 } }] });
+    await first.start();
+    const sink = await startInput({
+      transport: { kind: 'rtu', path: link },
+      timeout: '300ms',
+      offlineAfter: 2,
+      reconnect: { initial: '100ms', max: '400ms' },
+      devices: [{ id: 'th', driver: 'xy-md02', unitId: 1, pollInterval: '200ms' }],
+    });
+    await waitFor('online', () => sink.statuses('th').at(-1)?.status === 'online', { timeoutMs: 30_000 });
+    await first.stop(); // unplugged: the pseudo-terminal is gone
+    await waitFor('offline', () => sink.statuses('th').at(-1)?.status === 'offline', { timeoutMs: 30_000 });
+    const second = new ModbusSimulator({ rtu: true, rtuLink: link, units: [{ unitId: 1, driver: xy, fixed: { temperature: 25, humidity: 40 } }] });
+    await second.start(); // plugged in again at the same path
+    cleanups.push(() => second.stop());
+    await waitFor('online again with the new values', () => sink.statuses('th').at(-1)?.status === 'online' && sink.readings('th', 'temperature').some((r) => r.value === 25), {
+      timeoutMs: 30_000,
+    });
+    expect(sink.statuses('th').map((s) => s.status)).toEqual(['online', 'degraded', 'offline', 'online']);
+  });
+
   it('RTU over TCP: a serial device server (socat TCP ↔ pty) in front of the RTU simulator', async () => {
     const sim = new ModbusSimulator({ rtu: true, units: [{ unitId: 3, driver: shippedDriver('eastron-sdm120'), fixed: { voltage: 229.9 } }] });
     await sim.start();

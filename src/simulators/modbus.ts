@@ -38,6 +38,8 @@ export interface ModbusSimulatorOptions {
   /** Serve RTU on a pseudo-terminal instead of TCP. */
   rtu?: boolean;
   baudRate?: number;
+  /** RTU: where to link the gateway side's pseudo-terminal (default: a fresh temp folder). */
+  rtuLink?: string;
   /** Keep every request in `served` (tests); off for long-running simulators, which only count. */
   recordRequests?: boolean;
 }
@@ -244,7 +246,7 @@ export class ModbusSimulator {
   async #startRtu(vector: object): Promise<void> {
     this.#ptyDir = mkdtempSync(join(tmpdir(), 'etg-modbus-pty-'));
     const serverPath = join(this.#ptyDir, 'simulator');
-    this.#clientPath = join(this.#ptyDir, 'gateway');
+    this.#clientPath = this.#options.rtuLink ?? join(this.#ptyDir, 'gateway');
     // socat links two pseudo-terminals: what one side writes, the other reads, like a null-modem cable.
     this.#socat = spawn('socat', [`pty,raw,echo=0,link=${serverPath}`, `pty,raw,echo=0,link=${this.#clientPath}`], { stdio: 'ignore' });
     const socatFailed = new Promise<never>((_, reject) => {

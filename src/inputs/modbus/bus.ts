@@ -134,6 +134,8 @@ export class ModbusBus {
   async stop(): Promise<void> {
     this.#state = 'stopped';
     clearTimeout(this.#reconnectTimer);
+    // A connection attempt in flight would otherwise open a port after we closed it.
+    await this.#connecting;
     await this.#tail.catch(() => undefined);
     await this.#closeClient();
   }
