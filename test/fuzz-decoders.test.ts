@@ -204,6 +204,7 @@ describe('fuzzing the MQTT decoders (100,000 inputs each)', () => {
           const result = routeMessage(routes, topic, payload, ctx(new Date(Date.UTC(2026, 10, 27, 10) + n * 1000).toISOString()));
           for (const d of result.drafts) {
             checkDraft(d, payload.length, 512);
+            ensure(d.deviceId === sanitizeDeviceId(d.deviceId), `device id ${JSON.stringify(d.deviceId)} is sanitized`);
             drafts += 1;
             if (d.type === 'dead-letter') deadLetters += 1;
           }
