@@ -73,7 +73,7 @@ export const ReadingEventSchema = z
     ...common,
     type: z.literal('reading'),
     metric: z.string().describe('Metric name, e.g. temperature'),
-    value: ReadingValueSchema.describe('Measured value; null when quality is bad'),
+    value: ReadingValueSchema.describe('Measured value; null when quality is bad; integers beyond ±(2^53−1) (e.g. Sparkplug UInt64) are decimal strings, never rounded numbers'),
     unit: z.string().nullable().describe('UCUM unit code, e.g. Cel, %, /min; null when dimensionless or unknown'),
     quality: QualitySchema,
     code: z.string().optional().describe('Device-specific code, e.g. an IEEE 11073 MDC reference id'),
