@@ -151,7 +151,8 @@ else
   if [ "$DEPS" = copy ]; then
     [ -d "$SRC/node_modules" ] || die "--deps copy: $SRC/node_modules does not exist (npm ci in the source tree first)"
     note "dependencies: copying $SRC/node_modules and pruning dev dependencies"
-    cp -a "$SRC/node_modules" "$stage/node_modules"
+    mkdir "$stage/node_modules"
+    cp -a "$SRC/node_modules/." "$stage/node_modules/"
     (cd "$stage" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
   else
     note "dependencies: npm ci --omit=dev (downloads prebuilt native modules for $(uname -m))"

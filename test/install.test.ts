@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,8 +8,22 @@ import { parse, stringify } from 'yaml';
 import { uniqueName, waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
-const INSTALL = resolve(import.meta.dirname, '../systemd/install.sh');
+const REPO = resolve(import.meta.dirname, '..');
 const NAME = 'edge-telemetry-gateway';
+
+/**
+ * A frozen copy of what install.sh installs from (the working tree is shared and rebuilt by others while tests
+ * run: installing twice from it would see real changes). node_modules is a link to the checkout's.
+ */
+function sourceSnapshot(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'etg-install-src-'));
+  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'package.json', 'package-lock.json']) {
+    if (existsSync(join(REPO, entry))) cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+const INSTALL = join(sourceSnapshot(), 'systemd/install.sh');
 
 /*
  * install.sh into a scratch root (--destdir), as an image build would use it. Production dependencies come from
