@@ -105,9 +105,9 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 function streamArb(corpus: readonly Buffer[]): fc.Arbitrary<{ bytes: Buffer; chunk: number }> {
-  const random = fc.uint8Array({ maxLength: 96 }).map((a) => Buffer.from(a));
+  const random = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
   const mutated = fc
-    .tuple(fc.array(fc.integer({ min: 0, max: corpus.length - 1 }), { minLength: 1, maxLength: 3 }), fc.array(mutationArb, { maxLength: 6 }))
+    .tuple(fc.array(fc.integer({ min: 0, max: corpus.length - 1 }), { minLength: 1, maxLength: 2 }), fc.array(mutationArb, { maxLength: 6 }))
     .map(([picks, mutations]) => mutate(Buffer.concat(picks.map((i) => corpus[i] ?? Buffer.alloc(0))), mutations));
   return fc.record({ bytes: fc.oneof(random, mutated, mutated), chunk: fc.integer({ min: 1, max: MAX_CHUNK }) });
 }
