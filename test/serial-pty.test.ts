@@ -155,6 +155,19 @@ describe('serial input on a pseudo-terminal', () => {
     expect(sink.statuses.map((s) => s.status)).toEqual(['offline', 'online']);
   });
 
+  it('a device that goes quiet with the port open is degraded after silenceTimeout, online again with data', async () => {
+    const sink = new CollectingSink();
+    const sim = await simulator({ driver: 'pulse-oximeter-ascii', recordsPerSecond: 20 });
+    await input(sim.path, 'pulse-oximeter-ascii', sink, { silenceTimeout: '400ms' });
+    await waitFor('readings', () => sink.readings.length > 0);
+    sim.setSilent(true);
+    await waitFor('degraded', () => sink.statuses.find((s) => s.status === 'degraded'), { timeoutMs: 5_000 });
+    expect(sink.statuses.find((s) => s.status === 'degraded')?.reason).toMatch(/^no data for \d+(\.\d)? s with the port open$/);
+    sim.setSilent(false);
+    await waitFor('online again', () => sink.statuses.length >= 3, { timeoutMs: 5_000 });
+    expect(sink.statuses.map((s) => `${s.previous}→${s.status}: ${s.reason.split(' ')[0] ?? ''}`)).toEqual(['unknown→online: port', 'online→degraded: no', 'degraded→online: data']);
+  });
+
   it('a scripted desaturation episode arrives as scripted, with its alarm transitions', async () => {
     const sink = new CollectingSink();
     const episode: SimulatedValues[] = [

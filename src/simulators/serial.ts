@@ -62,6 +62,8 @@ export interface SerialSimulator extends RunningSimulator {
    * last record was written. Afterwards its last values repeat.
    */
   play(script: readonly SimulatedValues[]): Promise<void>;
+  /** The device stays plugged in but stops sending (true) or sends again (false); records are not queued meanwhile. */
+  setSilent(silent: boolean): void;
   /** The device is unplugged: the pty pair goes away (the gateway's port disappears). */
   unplug(): Promise<void>;
   /** The device is plugged in again: a new pty pair at the same path; writing resumes. */
@@ -330,6 +332,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   let droppedBytes = 0;
   let lastValues: SimulatedValues = {};
   let plugged = true;
+  let silent = false;
   let stopped = false;
   let resolveScript: () => void = () => undefined;
   const scriptDone = new Promise<void>((resolve) => (resolveScript = resolve));
@@ -370,7 +373,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
 
   const tick = (): void => {
     if (stopped) return;
-    if (queue.length === 0) nextRecord();
+    if (queue.length === 0 && !silent) nextRecord();
     const chunk = queue.shift();
     if (chunk && plugged) droppedBytes += pty.write(chunk);
     ticks += 1;
@@ -407,6 +410,9 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
       values.setScript(script);
       if (script.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => (resolvePlay = resolve));
+    },
+    setSilent(value) {
+      silent = value;
     },
     async unplug() {
       if (!plugged) return;
