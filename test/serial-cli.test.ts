@@ -4,17 +4,27 @@
  * whose path it prints and which carries the device's records.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SerialPort } from 'serialport';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { CLI } from './support/gateway-process.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = tempDir();
+  tempDirs.push(dir);
+  return dir;
+}
 
 function configWith(dir: string, inputs: unknown[]): string {
   const file = join(dir, 'gateway.yaml');
@@ -24,7 +34,7 @@ function configWith(dir: string, inputs: unknown[]): string {
 
 describe('serial through the CLI', () => {
   it('check-config prints port, line settings, framing and fields', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'etg-serial-cli-'));
+    const dir = tempDir();
     const file = configWith(dir, [
       { type: 'serial', name: 'bed-3', port: '/dev/serial/by-id/usb-FTDI-if00-port0', driver: 'pulse-oximeter-df2', deviceId: 'bed-3-oximeter', stopBits: 2 },
     ]);
@@ -35,7 +45,7 @@ describe('serial through the CLI', () => {
   });
 
   it('check-config fails on a broken driver file with file, path and reason', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'etg-serial-cli-'));
+    const dir = tempDir();
     mkdirSync(join(dir, 'devices'));
     writeFileSync(
       join(dir, 'devices', 'my-scale.yaml'),

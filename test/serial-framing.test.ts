@@ -1,5 +1,5 @@
 /** Pure parts of the serial input: checksums, framers, field parsing, timestamps, driver-file validation. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -194,6 +194,7 @@ describe('driver files and input config', () => {
     expect(problems).toContain(`driver: ${join(dir, 'broken.yaml')}: records[0].fields[0].parts[0].byte: past the end of the 5-byte frame`);
     expect(problems).toContain(`driver: ${join(dir, 'broken.yaml')}: records[0].fields[1].parts: binary records need parts (where the number is)`);
     expect(serialFamily.check?.({ ...input, driver: 'missing' }, { configDir: dir, driverSearchPaths: [dir] })[0]).toMatch(/^driver: GW_DRIVER_NOT_FOUND: driver "missing" not found/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('describe prints port, line settings (input overrides driver), framing and fields', () => {
