@@ -21,7 +21,7 @@ afterAll(() => {
 });
 
 function tempDir(): string {
-  const dir = tempDir();
+  const dir = mkdtempSync(join(tmpdir(), 'etg-serial-cli-'));
   tempDirs.push(dir);
   return dir;
 }
