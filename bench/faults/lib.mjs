@@ -104,6 +104,8 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
       requestTimeout: '10s',
     },
     shutdown: { drainTimeout: '10s', ...shutdown },
+    // Several gateways run at once (the capped ones next to the outage one): each takes a free HTTP port.
+    http: { port: 0 },
     inputs: [
       {
         type: 'mqtt',

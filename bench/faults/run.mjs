@@ -87,11 +87,14 @@ async function crashTrial(ctx, trial) {
   const result = await checkDelivery(ctx.kafka.bootstrap, cfg.readingsTopic, publisher.acked);
   const stop = await gateway.stop();
   await publisher.close();
+  // MQTT connections beyond the first of each process: every reconnect makes the broker redeliver what was unacknowledged.
+  const extraConnects = [first, gateway].reduce((sum, g) => sum + Math.max(0, g.logs.filter((l) => l.msg === 'mqtt connected').length - 1), 0);
   return row('crash (SIGKILL gateway)', {
     trial,
     acked: publisher.acked.size,
     killedAt: killAt,
     pendingAtKill: pendingBefore ?? 0,
+    extraConnects,
     ...result,
     seconds: Math.round(elapsedS),
     ok: result.lost === 0 && result.auditClean && result.auditMissing === 0 && stop.code === 0,
@@ -227,7 +230,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'seconds', 'sessionResumed', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));

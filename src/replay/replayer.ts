@@ -112,18 +112,27 @@ export class Replayer {
     let carry: ReplayEvent[] = [];
     let afterPos = 0;
     let exhausted = false;
+    const readAhead = (): void => {
+      if (carry.length >= pageSize || exhausted) return;
+      const page = next(afterPos, pageSize - carry.length);
+      if (page.length < pageSize - carry.length) exhausted = true;
+      if (page.length > 0) afterPos = (page[page.length - 1] as ReplayEvent).pos;
+      carry = carry.concat(page);
+    };
     try {
-      for (;;) {
-        if (carry.length < pageSize && !exhausted) {
-          const page = next(afterPos, pageSize - carry.length);
-          if (page.length < pageSize - carry.length) exhausted = true;
-          if (page.length > 0) afterPos = (page[page.length - 1] as ReplayEvent).pos;
-          carry = carry.concat(page);
-        }
-        if (carry.length === 0) break;
+      readAhead();
+      while (carry.length > 0) {
         const batch = this.#cut(carry);
         carry = carry.slice(batch.length);
-        await this.#sendWithRetry(transport, batch, summary);
+        const sending = this.#sendWithRetry(transport, batch, summary);
+        // The request is on its way: read the next page while Kafka works on it.
+        try {
+          readAhead();
+        } catch (err) {
+          await sending.catch(() => undefined);
+          throw err;
+        }
+        await sending;
         this.#progress.update(summary.sent, counted.total, Date.now() - started);
         if (rate !== undefined) {
           const due = sendStart + (summary.sent / rate) * 1000;
