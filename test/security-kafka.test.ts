@@ -36,6 +36,8 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
   let broker: BrokerHandle;
   let dataDir: string;
   let secureBootstrap: string;
+  /** SSL listener that requires a client certificate signed by the test CA (mutual TLS, no SASL). */
+  let mtlsBootstrap: string;
 
   beforeAll(async () => {
     pki = makeTestPki();
@@ -43,11 +45,16 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
     const port = await findFreePort();
     const saslPort = await findFreePort();
     secureBootstrap = `127.0.0.1:${saslPort}`;
+    const sslPort = await findFreePort();
+    mtlsBootstrap = `127.0.0.1:${sslPort}`;
     broker = await startBroker({
       port,
       dataDir,
       heapMb: 384,
-      listeners: [{ name: 'SASL_SSL', port: saslPort, protocol: 'SASL_SSL' }],
+      listeners: [
+        { name: 'SASL_SSL', port: saslPort, protocol: 'SASL_SSL' },
+        { name: 'SSL', port: sslPort, protocol: 'SSL' },
+      ],
       scramCredentials: [
         { mechanism: 'SCRAM-SHA-256', name: USERS['scram-sha-256'].name, password: USERS['scram-sha-256'].password },
         { mechanism: 'SCRAM-SHA-512', name: USERS['scram-sha-512'].name, password: USERS['scram-sha-512'].password },
@@ -61,6 +68,9 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
         'ssl.keystore.location': pki.serverKeystore,
         'ssl.keystore.password': pki.keystorePassword,
         'ssl.key.password': pki.keystorePassword,
+        'listener.name.ssl.ssl.client.auth': 'required',
+        'listener.name.ssl.ssl.truststore.type': 'PEM',
+        'listener.name.ssl.ssl.truststore.location': pki.caCert,
       },
     });
   });
@@ -123,6 +133,36 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
       expect(records.map((r) => r.value)).toEqual([`hello ${mechanism}`]);
     });
   }
+
+  it('delivers over mutual TLS with a client certificate (SSL listener that requires one, no SASL)', async () => {
+    const { t } = transport({ brokers: [mtlsBootstrap], tls: { ca: { file: pki.caCert }, cert: { file: pki.clientCert }, key: { file: pki.clientKey } } }, {});
+    const topic = uniqueName('sec-mtls');
+    try {
+      await t.connect();
+      await t.send([{ topic, messages: [{ key: 'dev-1', value: 'hello mtls', headers: {} }] }]);
+    } finally {
+      await t.close();
+    }
+    const records = await readTopic(broker.bootstrap, topic, 1);
+    expect(records.map((r) => r.value)).toEqual(['hello mtls']);
+  });
+
+  it('without the client certificate the SSL listener refuses the connection: GW_KAFKA_TLS hints at kafka.tls.cert/key', async () => {
+    const { t } = transport({ brokers: [mtlsBootstrap], tls: { ca: { file: pki.caCert } } }, {});
+    let failure: unknown;
+    try {
+      await t.connect();
+      await t.send([{ topic: uniqueName('sec-nocert'), messages: [{ key: 'k', value: 'v', headers: {} }] }]);
+    } catch (err) {
+      failure = err;
+    } finally {
+      await t.close();
+    }
+    // The broker answers the handshake with a bad_certificate alert.
+    expect(failure).toBeInstanceOf(GatewayError);
+    expect((failure as GatewayError).code).toBe('GW_KAFKA_TLS');
+    expect((failure as GatewayError).message).toContain('kafka.tls.cert and kafka.tls.key');
+  });
 
   it('a wrong password fails with GW_KAFKA_AUTH naming the user and where the password comes from, never the password', async () => {
     const { t, lines } = transport(

@@ -92,7 +92,7 @@ export function classifyKafkaError(err: unknown, security: KafkaSecurity | undef
     code = 'GW_KAFKA_TLS';
     const tls = security?.tls;
     message = tls?.enabled
-      ? `TLS to Kafka ${at} failed (${reason}): check that kafka.tls.ca${tls.ca ? ` (${tls.ca.origin})` : ' (unset: system CAs)'} is the CA that signed the broker certificate, that the certificate names the broker host${tls.servername ? ` or ${tls.servername}` : ''} and is valid now, and that the port is the broker's SSL/SASL_SSL listener`
+      ? `TLS to Kafka ${at} failed (${reason}): check that kafka.tls.ca${tls.ca ? ` (${tls.ca.origin})` : ' (unset: system CAs)'} is the CA that signed the broker certificate, that the certificate names the broker host${tls.servername ? ` or ${tls.servername}` : ''} and is valid now, and that the port is the broker's SSL/SASL_SSL listener${tls.cert ? '' : '; a broker that requires client certificates needs kafka.tls.cert and kafka.tls.key'}`
       : `TLS handshake problem with Kafka ${at} (${reason}): the port may be a TLS listener; set kafka.tls.enabled with the broker CA`;
   }
   if (code === undefined || message === undefined) return undefined;
