@@ -149,6 +149,8 @@ interface Statements {
   droppable: Statement;
   deleteByPos: Statement;
   oldestDelivered: Statement;
+  syncNormal: Statement;
+  syncFull: Statement;
 }
 
 export class SqliteBuffer {
@@ -257,6 +259,8 @@ export class SqliteBuffer {
       oldestDelivered: db.prepare(
         'SELECT pos, length(payload) AS bytes FROM events WHERE delivered_at IS NOT NULL ORDER BY delivered_at, pos LIMIT ?',
       ),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
     this.#loadSequences();
     const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
@@ -545,15 +549,24 @@ export class SqliteBuffer {
     const now = this.#options.clock.now();
     let bytes = 0;
     let count = 0;
-    db.transaction(() => {
-      for (const e of events) {
-        // 0 changes: drop-oldest deleted it meanwhile (it is then covered by a gap event) — nothing to count.
-        const changes = (keep ? s.markDelivered.run(now, e.pos) : s.deleteDelivered.run(e.pos)).changes;
-        if (changes === 0) continue;
-        count += 1;
-        bytes += e.payload.length;
-      }
-    })();
+    // No fsync of its own for a delivered mark: a mark lost in a power cut only makes the forwarder send those
+    // events again (same ids: a duplicate, which the delivery contract allows), and the WAL is append-only, so the
+    // next FULL commit syncs this one too and a crash still leaves a prefix of the commits. Appends keep FULL.
+    const relaxed = this.#options.synchronous === 'FULL';
+    if (relaxed) s.syncNormal.run();
+    try {
+      db.transaction(() => {
+        for (const e of events) {
+          // 0 changes: drop-oldest deleted it meanwhile (it is then covered by a gap event) — nothing to count.
+          const changes = (keep ? s.markDelivered.run(now, e.pos) : s.deleteDelivered.run(e.pos)).changes;
+          if (changes === 0) continue;
+          count += 1;
+          bytes += e.payload.length;
+        }
+      })();
+    } finally {
+      if (relaxed) s.syncFull.run();
+    }
     this.#inFlightMaxPos.clear();
     this.#pending -= count;
     this.#pendingBytes -= bytes;

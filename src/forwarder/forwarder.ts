@@ -94,6 +94,8 @@ export class Forwarder {
   #connected = false;
   /** Lowered after the broker refused a batch as too large (its message.max.bytes is below our maxBytes). */
   #maxBytes: number;
+  /** Average estimated record size of the last batch read (0: none yet), to size the next read. */
+  #eventBytes = 0;
   #stats: ForwarderStats = { sentEvents: 0, sentBatches: 0, failedSends: 0, connected: false, lastError: null };
 
   constructor(source: ForwarderSource, transport: KafkaTransport, options: ForwarderOptions, logger: Logger) {
@@ -195,17 +197,26 @@ export class Forwarder {
   }
 
   #takeBatch(): StoredEvent[] {
-    const { drain, maxEvents } = this.#options;
+    const { drain } = this.#options;
+    // Read about as many events as fit in maxBytes rather than maxEvents and then cutting: with typical readings
+    // (~550 bytes each) 5,000 rows read meant 1,600 sent, and the rows read for nothing were the forwarder's
+    // largest cost while draining a backlog.
+    const fitting = this.#eventBytes > 0 ? Math.ceil((this.#maxBytes / this.#eventBytes) * 1.1) + 8 : this.#options.maxEvents;
+    const limit = Math.max(1, Math.min(this.#options.maxEvents, fitting));
     const events =
       drain.mode === 'live-first'
-        ? this.#source.readPendingLiveFirst(maxEvents, drain.liveWindow, drain.backlogShare)
-        : this.#source.readPending(maxEvents);
+        ? this.#source.readPendingLiveFirst(limit, drain.liveWindow, drain.backlogShare)
+        : this.#source.readPending(limit);
     let bytes = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as StoredEvent;
       bytes += e.payload.length + e.deviceId.length + 200;
-      if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
+      if (bytes > this.#maxBytes && i > 0) {
+        this.#eventBytes = bytes / (i + 1);
+        return events.slice(0, i);
+      }
     }
+    if (events.length > 0) this.#eventBytes = bytes / events.length;
     return events;
   }
 
