@@ -1,11 +1,13 @@
 // Buffer append rate against its ceiling, in the same process and run: raw better-sqlite3 inserts of the same
-// payloads, batched per transaction with the same durability, vs SqliteBuffer.append (group commit, seq, ids).
+// rows (same table and index, the same full event payload with envelope, id, seq), batched per transaction with the
+// same durability, vs SqliteBuffer.append (group commit, seq counters, ids). Prints one JSON line.
 //   node bench/buffer-append.mjs [--events 200000] [--batch 500] [--sync FULL]
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { v7 as uuidv7 } from 'uuid';
 import { SqliteBuffer } from '../dist/buffer/sqlite-buffer.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, batch: { type: 'string', default: '500' }, sync: { type: 'string', default: 'FULL' }, runs: { type: 'string', default: '3' } } });
@@ -18,19 +20,26 @@ function raw() {
   const db = new Database(join(dir, 'raw.db'));
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${values.sync}`);
-  db.exec('CREATE TABLE events (pos INTEGER PRIMARY KEY, id TEXT, device_id TEXT, payload TEXT)');
-  const insert = db.prepare('INSERT INTO events (id, device_id, payload) VALUES (?, ?, ?)');
-  const tx = db.transaction((rows) => {
-    for (const r of rows) insert.run(r.id, r.deviceId, r.payload);
+  db.exec(`CREATE TABLE events (pos INTEGER PRIMARY KEY, id TEXT NOT NULL, device_id TEXT NOT NULL, type TEXT NOT NULL, family TEXT NOT NULL,
+    seq INTEGER NOT NULL, priority INTEGER NOT NULL, event_time TEXT NOT NULL, received_at INTEGER NOT NULL, payload TEXT NOT NULL, delivered_at INTEGER);
+    CREATE INDEX events_pending ON events (priority, pos) WHERE delivered_at IS NULL;`);
+  const insert = db.prepare('INSERT INTO events (id, device_id, type, family, seq, priority, event_time, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const seqs = new Map();
+  const tx = db.transaction((drafts) => {
+    const now = Date.now();
+    for (const d of drafts) {
+      const seq = seqs.get(d.deviceId) ?? 0;
+      seqs.set(d.deviceId, seq + 1);
+      const id = uuidv7();
+      const payload = JSON.stringify({ schemaVersion: 2, id, gatewayId: 'bench', seq, ...d });
+      insert.run(id, d.deviceId, d.type, 'readings', seq, 2, d.sourceTime ?? d.receivedAt, now, payload);
+    }
   });
   const started = performance.now();
   for (let i = 0; i < EVENTS; i += BATCH) {
-    const rows = [];
-    for (let j = i; j < Math.min(EVENTS, i + BATCH); j++) {
-      const d = draft(j);
-      rows.push({ id: crypto.randomUUID(), deviceId: d.deviceId, payload: JSON.stringify(d) });
-    }
-    tx(rows);
+    const drafts = [];
+    for (let j = i; j < Math.min(EVENTS, i + BATCH); j++) drafts.push(draft(j));
+    tx(drafts);
   }
   const rate = EVENTS / ((performance.now() - started) / 1000);
   db.close();

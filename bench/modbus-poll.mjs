@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '5' },
     layout: { type: 'string', default: 'both' },
     serve: { type: 'string' },
+    json: { type: 'boolean', default: false },
   },
 });
 const DEVICES = Number(args.devices);
@@ -144,6 +145,10 @@ async function main() {
     buffer.close();
     server.send('stop');
     await new Promise((r) => server.once('exit', r));
+  }
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(results)}\n`);
+    process.exit(0);
   }
   const cpus = os.cpus();
   process.stdout.write(

@@ -1,4 +1,4 @@
-// Load generator (a separate process): publishes QoS 1 JSON messages to <base>/dev-<n % devices> with the publish
+// Load generator (a separate process): publishes QoS 1 JSON messages to <base>/<prefix><n % devices> (prefix dev-) with the publish
 // time in the payload, as fast as the broker acknowledges (window of in-flight publishes) or at a fixed rate.
 // Prints one JSON line with what it did.
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '50' },
     rate: { type: 'string', default: '0' },
     window: { type: 'string', default: '1000' },
+    prefix: { type: 'string', default: 'dev-' },
   },
 });
 const count = Number(values.count);
@@ -32,7 +33,7 @@ for (let n = 0; n < count; n++) {
   while (inFlight >= windowSize) await new Promise((r) => (resolveRoom = r));
   inFlight += 1;
   const payload = `{"n":${n},"temperature":${20 + (n % 100) / 10},"humidity":${40 + (n % 50)},"t":${Date.now()}}`;
-  client.publish(`${values.base}/dev-${n % devices}`, payload, { qos: 1 }, () => {
+  client.publish(`${values.base}/${values.prefix}${n % devices}`, payload, { qos: 1 }, () => {
     acked += 1;
     inFlight -= 1;
     resolveRoom?.();
