@@ -63,6 +63,9 @@ export async function startMosquitto(options) {
     'log_type error',
     'log_type warning',
     'log_type notice',
+    // Started as root, mosquitto drops to the `mosquitto` user and then cannot write its persistence file or log
+    // into our (root-owned) folder: sessions would silently not survive a restart. Test brokers stay root.
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
     ...(options.extraConfig ?? []),
   ];
   writeFileSync(configFile, `${lines.join('\n')}\n`);
