@@ -148,6 +148,7 @@ interface Statements {
   readBacklogAtPriority: Statement;
   droppable: Statement;
   deleteByPos: Statement;
+  pendingGaps: Statement;
   oldestDelivered: Statement;
   syncNormal: Statement;
   syncFull: Statement;
@@ -256,6 +257,9 @@ export class SqliteBuffer {
         'SELECT pos, device_id, family, seq, received_at, event_time, length(payload) AS bytes FROM events WHERE delivered_at IS NULL AND priority = ? AND type = ? AND pos > ? ORDER BY pos LIMIT ?',
       ),
       deleteByPos: db.prepare('DELETE FROM events WHERE pos = ?'),
+      pendingGaps: db.prepare(
+        "SELECT pos, payload, length(payload) AS bytes FROM events WHERE delivered_at IS NULL AND type = 'gap' AND device_id = ? AND pos > ? ORDER BY pos",
+      ),
       oldestDelivered: db.prepare(
         'SELECT pos, length(payload) AS bytes FROM events WHERE delivered_at IS NOT NULL ORDER BY delivered_at, pos LIMIT ?',
       ),
@@ -470,9 +474,28 @@ export class SqliteBuffer {
         }
       }
     }
+    const dropped = events;
     let gapBytes = 0;
     const receivedAt = new Date(now).toISOString();
     for (const stream of byStream.values()) {
+      // One gap per device, not one per round: earlier buffer-full gaps of this device that are still pending (and
+      // not being sent) are folded into the new one. Otherwise a long outage would fill the buffer with gap events,
+      // which are never dropped. Their own seq (readings counter) falls inside the merged range.
+      if (stream.family === 'readings') {
+        const older = s.pendingGaps.all(stream.deviceId, this.#inFlightMaxPos.get(PRIORITY_OF_TYPE.gap) ?? -1) as { pos: number; payload: string; bytes: number }[];
+        for (const row of older) {
+          const g = JSON.parse(row.payload) as { reason?: string; family?: string; count: number; seq: number; fromSeq?: number; toSeq?: number; fromTime: string; toTime: string };
+          if (g.reason !== 'buffer-full' || (g.family ?? 'readings') !== 'readings') continue;
+          s.deleteByPos.run(row.pos);
+          events += 1;
+          bytes += row.bytes;
+          stream.count += g.count;
+          stream.fromSeq = Math.min(stream.fromSeq, g.fromSeq ?? g.seq);
+          stream.toSeq = Math.max(stream.toSeq, g.toSeq ?? g.seq, g.seq);
+          if (g.fromTime < stream.fromTime) stream.fromTime = g.fromTime;
+          if (g.toTime > stream.toTime) stream.toTime = g.toTime;
+        }
+      }
       const gap: EventDraft = {
         type: 'gap',
         deviceId: stream.deviceId,
@@ -488,7 +511,7 @@ export class SqliteBuffer {
       };
       gapBytes += this.#stamp(gap, now, touched).bytes;
     }
-    this.#counters.droppedEvents += events;
+    this.#counters.droppedEvents += dropped;
     this.#counters.gapEvents += byStream.size;
     return { events, bytes, gapEvents: byStream.size, gapBytes };
   }
