@@ -29,5 +29,7 @@ fi
 if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
 fi
+# --system-only: packages and services only (CI installs npm dependencies itself right after).
+[ "${1:-}" = "--system-only" ] && exit 0
 [ -d node_modules ] || npm ci --no-audit --no-fund
 node -e "const D=require('better-sqlite3'); new D(':memory:').close()" || { echo 'better-sqlite3 does not load: run npm rebuild better-sqlite3' >&2; exit 1; }
