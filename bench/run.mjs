@@ -4,7 +4,7 @@
 //
 //   node bench/run.mjs [--quick] [--runs 3] [--messages 100000] [--backlog 1000000] [--rate-seconds 10]
 //                      [--fleet-messages 5000] [--only mqtt,sqlite,kafka,naive,gateway,rates,drain,modbus,fleet]
-//                      [--prof DIR] [--no-write]
+//                      [--prof DIR] [--cli dist/cli.js: another build's CLI, for before/after] [--commit-linger MS] [--batch-linger MS] [--no-write]
 //
 // Load generators (MQTT publishers, kcat, the buffer filler, the Modbus simulator) run in their own processes.
 // --prof DIR starts every gateway with --cpu-prof into DIR and prints its top self-time functions.
@@ -34,6 +34,9 @@ const { values: args } = parseArgs({
     'fleet-messages': { type: 'string' },
     only: { type: 'string' },
     prof: { type: 'string' },
+    cli: { type: 'string' },
+    'commit-linger': { type: 'string' },
+    'batch-linger': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -178,8 +181,12 @@ function gatewayConfig({ id, prefix, base, bufferPath, synchronous = SYNC }) {
   return {
     gateway: { id },
     logging: { level: 'info' },
-    buffer: { path: bufferPath, synchronous },
-    kafka: { brokers: [broker.bootstrap], topics: { prefix } },
+    buffer: { path: bufferPath, synchronous, ...(args['commit-linger'] ? { commitLinger: Number(args['commit-linger']) } : {}) },
+    kafka: {
+      brokers: [broker.bootstrap],
+      topics: { prefix },
+      ...(args['batch-linger'] ? { batch: { maxEvents: 5000, maxBytes: 900_000, linger: Number(args['batch-linger']) } } : {}),
+    },
     inputs: [
       {
         type: 'mqtt',
@@ -209,7 +216,7 @@ async function startGateway(options) {
   const nodeArgs = args.prof ? ['--cpu-prof', '--cpu-prof-dir', args.prof, '--cpu-prof-name', `gateway-${options.label ?? 'gw'}-${unique}.cpuprofile`] : [];
   const spawnedAt = performance.now();
   let readyAt = 0;
-  const gw = runProcess(process.execPath, [...nodeArgs, join(root, 'dist', 'cli.js'), 'run', '--config', file], {
+  const gw = runProcess(process.execPath, [...nodeArgs, args.cli ?? join(root, 'dist', 'cli.js'), 'run', '--config', file], {
     onLine: (line) => {
       if (readyAt === 0 && line.includes('"msg":"gateway started"')) readyAt = performance.now();
     },
@@ -548,7 +555,7 @@ row(`**Fleet** ${FLEET_GATEWAYS} gateways × ${DEVICES} devices → 1 broker, 12
 });
 
 const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
-const command = `npm run bench --${quick ? ' --quick' : ''}${args.runs ? ` --runs ${RUNS}` : ''}${args.messages ? ` --messages ${MESSAGES}` : ''}${args.backlog ? ` --backlog ${BACKLOG}` : ''}${args.only ? ` --only ${args.only}` : ''}`;
+const command = `npm run bench --${quick ? ' --quick' : ''}${args.runs ? ` --runs ${RUNS}` : ''}${args.messages ? ` --messages ${MESSAGES}` : ''}${args.backlog ? ` --backlog ${BACKLOG}` : ''}${args.only ? ` --only ${args.only}` : ''}${args['commit-linger'] ? ` --commit-linger ${args['commit-linger']}` : ''}${args['batch-linger'] ? ` --batch-linger ${args['batch-linger']}` : ''}`;
 const header = [
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}; Kafka single KRaft broker and Mosquitto on the same machine (loopback).`,
   `Load average (1/5/15 min) when the suite started: ${machineLoad.map((l) => l.toFixed(1)).join(' / ')}; the last column is the 1-min load at the start of the row's runs (other engineers' test runs share these 2 cores).`,
