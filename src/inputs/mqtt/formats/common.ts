@@ -4,6 +4,7 @@
  */
 import type { EventDraft, Quality, ReadingValue } from '../../../events/schema.js';
 import { deadLetter, type DecodeContext } from '../mapping.js';
+import { compileFieldPath, type FieldPath } from '../../../util/field-path.js';
 
 export type { DecodeContext } from '../mapping.js';
 
@@ -160,6 +161,17 @@ export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok:
   } catch (err) {
     return { ok: false, problem: `invalid JSON: ${(err as Error).message}` };
   }
+}
+
+/**
+ * A driver's key → mapping table with each key compiled as a field path (`ENERGY.Power`, `aenergy.total`).
+ * Keys that are not valid paths were already reported by the driver schema; they are left out here.
+ */
+export function compileKeyedPaths<M>(table: Readonly<Record<string, M>>): { key: string; path: FieldPath; mapping: M }[] {
+  return Object.entries(table).flatMap(([key, mapping]) => {
+    const path = compileFieldPath(key);
+    return path === undefined ? [] : [{ key, path, mapping }];
+  });
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -6,7 +6,7 @@
  * Components are `type:index` (switch:0, temperature:100); the driver maps their fields (apower, aenergy.total).
  */
 import type { EventDraft } from '../../../events/schema.js';
-import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
+import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
 import type { FieldMappingT, FormatOptionsT, ShellyGen2DriverT } from '../drivers.js';
 import {
   BoundedMap,
@@ -23,6 +23,7 @@ import {
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
+  compileKeyedPaths,
 } from './common.js';
 
 type State = Record<string, unknown>;
@@ -45,13 +46,7 @@ export class ShellyGen2Decoder implements FormatDecoder {
     this.#states = new BoundedMap(limit);
     this.#status = new StatusTracker(limit);
     this.#fields = new Map(
-      Object.entries(driver.components).map(([type, fields]) => [
-        type,
-        Object.entries(fields).flatMap(([key, mapping]) => {
-          const path = compileFieldPath(key);
-          return path === undefined ? [] : [{ key, path, mapping }];
-        }),
-      ]),
+      Object.entries(driver.components).map(([type, fields]) => [type, compileKeyedPaths(fields)]),
     );
   }
 

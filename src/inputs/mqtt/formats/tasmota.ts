@@ -5,7 +5,7 @@
  * `TempUnit` (C/F) applies to every temperature in the message. Multi-phase meters send arrays (Power: [p1,p2,p3]).
  */
 import type { EventDraft } from '../../../events/schema.js';
-import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
+import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
 import type { FieldMappingT, FormatOptionsT, TasmotaDriverT } from '../drivers.js';
 import {
   coerce,
@@ -21,6 +21,7 @@ import {
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
+  compileKeyedPaths,
 } from './common.js';
 import { localTimeToUtc } from './zoned-time.js';
 
@@ -38,10 +39,7 @@ export class TasmotaDecoder implements FormatDecoder {
     this.#driver = driver;
     this.#zone = options.timeZone ?? driver.timeZone;
     this.#status = new StatusTracker(options.maxDevices ?? driver.maxDevices);
-    this.#statePaths = Object.entries(driver.state).flatMap(([key, mapping]) => {
-      const path = compileFieldPath(key);
-      return path === undefined ? [] : [{ path, key, mapping }];
-    });
+    this.#statePaths = compileKeyedPaths(driver.state);
   }
 
   dynamicTopics(): string[] {
