@@ -8,11 +8,24 @@ import { familyOf } from '../inputs/registry.js';
 export function describePlan(config: GatewayConfig, context: InputContext): string {
   const lines: string[] = [];
   lines.push(`gateway ${config.gateway.id}`);
+  const b = config.buffer;
   lines.push(
-    `buffer  ${config.buffer.path} (synchronous=${config.buffer.synchronous}, group commit ≤ ${config.buffer.commitLinger} ms / ${config.buffer.maxEventsPerCommit} events, retention ${config.buffer.retention / 3_600_000} h)`,
+    `buffer  ${b.path} (synchronous=${b.synchronous}, group commit ≤ ${b.commitLinger} ms / ${b.maxEventsPerCommit} events; bound ${b.maxEvents} events / ${b.maxBytes} bytes, when full ${b.whenFull}; retention ${b.retention / 3_600_000} h / ${b.retentionMaxBytes} bytes)`,
   );
+  const k = config.kafka;
+  const security = [
+    k.tls?.enabled ? `TLS${k.tls.ca ? ` with CA ${k.tls.ca.origin}` : ''}${k.tls.cert ? ', client certificate' : ''}` : 'no TLS',
+    k.sasl ? `SASL ${k.sasl.mechanism} as ${k.sasl.username} (password from ${k.sasl.password.origin})` : 'no SASL',
+  ].join(', ');
   lines.push(
-    `kafka   ${config.kafka.brokers.join(', ')} (acks=all, idempotent, batch ≤ ${config.kafka.batch.maxEvents} events / ${config.kafka.batch.maxBytes} bytes, linger ${config.kafka.batch.linger} ms, compression ${config.kafka.compression})`,
+    `kafka   ${k.brokers.join(', ')} (acks=all, idempotent, batch ≤ ${k.batch.maxEvents} events / ${k.batch.maxBytes} bytes, linger ${k.batch.linger} ms, compression ${k.compression}, drain ${k.drain.mode}; ${security})`,
+  );
+  const h = config.http;
+  const healthLine = config.health.interval > 0 ? `; gateway-health every ${config.health.interval / 1000} s` : '; no gateway-health events';
+  lines.push(
+    h.enabled
+      ? `http    ${h.host}:${h.port} /metrics /healthz /readyz and the status page (${h.token ? `token from ${h.token.origin}` : 'no token: loopback only'})${healthLine}`
+      : `http    off${healthLine}`,
   );
   lines.push('topics');
   for (const family of EVENT_FAMILIES) {
