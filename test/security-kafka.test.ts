@@ -259,6 +259,11 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
       await gateway.started();
       const records = await readTopic(broker.bootstrap, `${prefix}readings`, 200, 90_000);
       expect(await gateway.stop()).toBe(0);
+      // Operators' tools reach the secured broker the way the gateway does, from its config.
+      const audit = await cli(['audit', '--config', config(pki.caCert), '--topic', `${prefix}readings`], env);
+      expect(audit.output).toContain('OK: missing undeclared 0');
+      expect(audit.code).toBe(0);
+      expect(audit.output).not.toContain(user.password);
       logs.push(...gateway.logs.map((l) => JSON.stringify(l)), ...gateway.stderr);
       const events = records.map((r) => JSON.parse(r.value) as ReadingEvent);
       expect(new Set(events.map((e) => e.id)).size).toBe(200);

@@ -4,12 +4,14 @@
  * Uses a throw-away consumer group that never commits offsets: auditing leaves no trace on the cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { AuditRecord } from './checker.js';
 
 export interface TopicReadOptions {
   brokers: string[];
+  /** TLS/SASL for secured brokers (see src/security/kafka-security.ts). */
+  security?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
   topic: string;
   /** Start at the first record whose timestamp is at or after this time (epoch ms); default the beginning. */
   sinceMs?: number;
@@ -41,6 +43,7 @@ export async function readTopicWindow(options: TopicReadOptions): Promise<TopicR
   const kafka = new Kafka({
     clientId: options.clientId ?? 'etg-audit',
     brokers: options.brokers,
+    ...options.security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 5000,
     retry: { retries: 3 },

@@ -5,9 +5,11 @@ import { parseDuration } from '../util/duration.js';
 import { GatewayError } from '../errors.js';
 import { parseTimeArg } from '../replay/time-arg.js';
 import { parseBrokers } from './replay.js';
+import { kafkaConnectionFromConfig } from './common.js';
 
 interface AuditCliOptions {
-  brokers: string;
+  brokers?: string;
+  config?: string;
   topic: string;
   since?: string;
   json?: boolean;
@@ -45,13 +47,18 @@ export function formatAuditReport(topic: string, r: AuditReport): string {
 }
 
 async function audit(options: AuditCliOptions): Promise<void> {
-  const brokers = parseBrokers(options.brokers);
+  const connection = kafkaConnectionFromConfig(options.config);
+  if (options.brokers === undefined && connection.brokers === undefined) {
+    throw new GatewayError('GW_USAGE', 'audit needs --brokers host:port[,host:port] or --config FILE (a gateway config)');
+  }
+  const brokers = options.brokers !== undefined ? parseBrokers(options.brokers) : (connection.brokers ?? []);
   const sinceMs = options.since !== undefined ? parseTimeArg('--since', options.since, Date.now()) : undefined;
   const timeoutMs = parseDuration(options.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) throw new GatewayError('GW_USAGE', `--timeout "${options.timeout}": expected a duration such as 10m`);
   const checker = new AuditChecker();
   await readTopicWindow({
     brokers,
+    security: connection.security,
     topic: options.topic,
     ...(sinceMs !== undefined ? { sinceMs } : {}),
     timeoutMs,
@@ -69,7 +76,8 @@ export function registerAudit(program: Command): void {
     .description(
       'Consumer-side check of a topic: per device the received count, seq ranges missing and not declared by gap events, duplicates, out-of-order records (exit 2 when data is missing undeclared; with --strict also on out-of-order or reused seq)',
     )
-    .requiredOption('--brokers <list>', 'host:port[,host:port...]')
+    .option('--brokers <list>', 'host:port[,host:port...] (or take them from --config)')
+    .option('-c, --config <file>', "a gateway config: use its brokers and TLS/SASL settings (--brokers still wins)")
     .requiredOption('--topic <name>', 'topic to audit (e.g. telemetry.readings)')
     .option('--since <time>', 'start at this time instead of the beginning: ISO time or a duration meaning that long ago (2h)')
     .option('--json', 'print the full report as JSON')

@@ -10,7 +10,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import { EventDecodeError, decodeEvent } from '../events/decode.js';
 import { EVENT_TYPES, type EventType, type TelemetryEvent } from '../events/schema.js';
-import { fail } from './common.js';
+import { fail, kafkaConnectionFromConfig } from './common.js';
 import { formatEventLine } from './tail-format.js';
 
 /** The gateway's topic names under the default topic config (kafka.topics in the gateway config). */
@@ -19,7 +19,8 @@ export const DEFAULT_TOPIC_SUFFIXES = ['readings', 'alarms', 'device-status', 'g
 interface TailFlags {
   brokers?: string[];
   topic?: string[];
-  prefix: string;
+  config?: string;
+  prefix?: string;
   device?: string[];
   type?: string[];
   metric?: string[];
@@ -67,10 +68,12 @@ function writeLine(line: string): void {
 }
 
 async function tail(flags: TailFlags): Promise<void> {
-  const brokers = flags.brokers ?? ['127.0.0.1:9092'];
+  const connection = kafkaConnectionFromConfig(flags.config);
+  const brokers = flags.brokers ?? connection.brokers ?? ['127.0.0.1:9092'];
+  const prefix = flags.prefix ?? connection.prefix ?? 'telemetry.';
   const bad = brokers.filter((b) => !/^[^\s:]+:\d{1,5}$/.test(b));
   if (bad.length > 0) throw new GatewayError('GW_USAGE', `--brokers ${bad.join(', ')}: expected host:port`);
-  const topics = flags.topic ? [...new Set(flags.topic)] : DEFAULT_TOPIC_SUFFIXES.map((s) => `${flags.prefix}${s}`);
+  const topics = flags.topic ? [...new Set(flags.topic)] : DEFAULT_TOPIC_SUFFIXES.map((s) => `${prefix}${s}`);
   const filter: TailFilter = { devices: new Set(flags.device), types: parseTypes(flags.type ?? []), metrics: new Set(flags.metric) };
 
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -81,6 +84,7 @@ async function tail(flags: TailFlags): Promise<void> {
   const kafka = new Kafka({
     clientId: 'telemetry-gateway-tail',
     brokers,
+    ...connection.security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 5000,
     retry: { retries: 3 },
@@ -168,7 +172,8 @@ export function registerTail(program: Command): void {
     .description('Show the events on Kafka as they arrive, one line per event (time, device, metric, value with unit, quality); read-only, commits nothing')
     .option('-b, --brokers <host:port>', 'Kafka bootstrap brokers (repeatable or comma-separated; default 127.0.0.1:9092)', collect)
     .option('-t, --topic <name>', 'topic to read (repeatable; default: the five gateway topics under --prefix)', collect)
-    .option('--prefix <prefix>', 'topic prefix of the gateway (kafka.topics.prefix)', 'telemetry.')
+    .option('-c, --config <file>', "a gateway config: use its brokers, TLS/SASL settings and topic prefix (flags still win)")
+    .option('--prefix <prefix>', 'topic prefix of the gateway (kafka.topics.prefix; default telemetry.)')
     .option('-d, --device <id>', 'only events of this device (repeatable)', repeat)
     .option('--type <type>', `only events of this type (repeatable): ${EVENT_TYPES.join(', ')}`, collect)
     .option('-m, --metric <name>', 'only readings and alarms of this metric (repeatable)', repeat)
