@@ -22,7 +22,7 @@ describe('bad input never stops the gateway', () => {
     const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
   });
 
   afterAll(async () => {

@@ -37,7 +37,7 @@ describe('delivery under faults (real processes, real brokers)', () => {
     let gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());
     await publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 5);
@@ -70,7 +70,7 @@ describe('delivery under faults (real processes, real brokers)', () => {
     let gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());
     const publishing = publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 10, 200);

@@ -70,7 +70,7 @@ describe('MQTT format drivers → buffer → Kafka, end to end', () => {
     });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     publisher = await mqtt.connectAsync(mqttUrl, { clientId: `${gatewayId}-pub`, clean: true, connectTimeout: 5000 });
   });
 

@@ -20,7 +20,7 @@ describe('MQTT → buffer → Kafka, end to end with real brokers', () => {
     const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
   });
 

@@ -102,7 +102,7 @@ describe('decodeEvent on what the gateway itself publishes (gateway process → 
     const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
   });
 

@@ -43,7 +43,7 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     const listening = gateway.logs.find((l) => l.msg === 'http listening');
     expect(listening).toMatchObject({ host: '127.0.0.1', port, auth: 'none (loopback)' });
 
@@ -128,7 +128,7 @@ describe('/readyz of a running gateway', () => {
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());
     await publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 5);
@@ -164,7 +164,7 @@ describe('/readyz of a running gateway', () => {
     const gateway = new ShellGateway(['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"', process.execPath, CLI, 'run', '--config', file]);
     cleanups.push(() => gateway.kill());
     await gateway.waitForLog('gateway started');
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     expect((await readyz(port)).status).toBe(200);
     const pid = String(gateway.child.pid);
 

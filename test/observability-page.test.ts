@@ -44,7 +44,7 @@ describe('status page in headless Chromium', () => {
     });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     profile = mkdtempSync(join(tmpdir(), 'etg-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {

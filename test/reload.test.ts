@@ -124,7 +124,7 @@ describe('SIGHUP reload of a running gateway, end to end with real brokers', () 
     config = parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
     gateway = new GatewayProcess(configFile);
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
   });
 

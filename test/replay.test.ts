@@ -125,7 +125,7 @@ describe('telemetry-gateway replay', () => {
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();
-    await gateway.waitForLog('mqtt connected');
+    await gateway.waitForLog('mqtt subscribed');
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());
 

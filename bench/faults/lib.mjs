@@ -67,7 +67,7 @@ export class GatewayProcess {
 
   async ready() {
     await this.waitForLog('gateway started');
-    await this.waitForLog('mqtt connected');
+    await this.waitForLog('mqtt subscribed');
   }
 
   /** SIGKILL, no warning; resolves when the process is gone. */
