@@ -17,6 +17,7 @@ import { GatewayError } from '../errors.js';
 import { SerialDriver, type SerialDriverT, type SimulationSpecT } from '../inputs/serial/driver.js';
 import { withNmeaChecksum, writeBinaryChecksum } from '../inputs/serial/framing/checksums.js';
 import type { RunningSimulator, SimulatorFactory } from './registry.js';
+import { zoneFormatter } from '../util/time-zone.js';
 
 export const SERIAL_FAULTS = ['partial-first-record', 'garbage', 'bad-checksum', 'sentinels'] as const;
 export type SerialFault = (typeof SERIAL_FAULTS)[number];
@@ -89,16 +90,7 @@ function pad(n: number, width: number): string {
 /** Formats a time with tokens YYYY YY MM DD HH mm ss SSS SS, in `zone`. */
 export function formatDeviceTime(ms: number, format: string, zone: string): string {
   const parts: Record<string, string> = {};
-  for (const p of new Intl.DateTimeFormat('en-US', {
-    timeZone: zone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(ms))) {
+  for (const p of zoneFormatter(zone).formatToParts(new Date(ms))) {
     parts[p.type] = p.value;
   }
   const millis = ((ms % 1000) + 1000) % 1000;

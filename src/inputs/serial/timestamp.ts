@@ -3,6 +3,7 @@
  * Serial devices state their local wall time without a zone (Masimo) or UTC (NMEA); the zone is configured.
  */
 import type { TimestampSpecT } from './driver.js';
+import { zoneOffset } from '../../util/time-zone.js';
 
 const TOKENS: readonly [string, string][] = [
   ['YYYY', '(?<YYYY>\\d{4})'],
@@ -37,44 +38,6 @@ export function compileTimestamp(spec: TimestampSpecT, defaultZone: string): Com
     i += 1;
   }
   return { fields: spec.from, pattern: new RegExp(`^${source}$`), zone: spec.zone ?? defaultZone };
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-/** Offsets by zone and quarter hour (zone transitions happen on quarter hours); Intl formatting is slow. */
-const offsets = new Map<string, number>();
-const QUARTER_HOUR = 900_000;
-
-/** Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. */
-function zoneOffset(utcMs: number, zone: string): number {
-  if (zone === 'UTC' || zone === 'Etc/UTC') return 0;
-  const key = `${zone}@${Math.floor(utcMs / QUARTER_HOUR)}`;
-  const cached = offsets.get(key);
-  if (cached !== undefined) return cached;
-  const offset = computeZoneOffset(utcMs, zone);
-  if (offsets.size > 10_000) offsets.clear();
-  offsets.set(key, offset);
-  return offset;
-}
-
-function computeZoneOffset(utcMs: number, zone: string): number {
-  let formatter = formatters.get(zone);
-  if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(zone, formatter);
-  }
-  const parts: Record<string, number> = {};
-  for (const p of formatter.formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  const wall = Date.UTC(parts.year ?? 1970, (parts.month ?? 1) - 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0);
-  return wall - Math.floor(utcMs / 1000) * 1000;
 }
 
 /** UTC milliseconds of a wall-clock time in `zone`. */
