@@ -4,12 +4,12 @@
  * events reach Kafka; /readyz stays 200 while Kafka is unreachable (saying so), turns 503 while the gateway
  * stops, and turns 503 and back to 200 when the buffer's disk is full and then has room again.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../scripts/mosquitto.mjs';
 import type { GatewayHealthEvent } from '../src/events/schema.js';
-import { CLI, GatewayProcess, writeTestConfig, type LogLine } from './support/gateway-process.js';
+import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readTopic, readTopicWithKcat } from './support/kafka.js';
 import { parseExposition, type Exposition } from './support/prometheus.js';
 import { SensorPublisher } from './support/publisher.js';
@@ -161,7 +161,7 @@ describe('/readyz of a running gateway', () => {
     const port = await freePort();
     const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, overrides: { http: { port }, health: { interval: 0 } } });
     // SIGXFSZ ignored (inherited through exec), so a write past RLIMIT_FSIZE fails with EFBIG like a full disk.
-    const gateway = new ShellGateway(['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"', process.execPath, CLI, 'run', '--config', file]);
+    const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
     cleanups.push(() => gateway.kill());
     await gateway.waitForLog('gateway started');
     await gateway.waitForLog('mqtt subscribed');
@@ -187,46 +187,3 @@ describe('/readyz of a running gateway', () => {
     expect(await gateway.stop()).toBe(0);
   });
 });
-
-/** The gateway started through a wrapper command (here: a shell that sets a signal disposition first). */
-class ShellGateway {
-  readonly child: ChildProcess;
-  readonly logs: LogLine[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(command: string[]) {
-    this.child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } });
-    let partial = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.logs.push({ level: 0, msg: line });
-        }
-      }
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-  }
-
-  waitForLog(msg: string): Promise<LogLine> {
-    return waitFor(`gateway log "${msg}"`, () => {
-      if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
-      return this.logs.find((l) => l.msg === msg);
-    });
-  }
-
-  async stop(): Promise<number | null> {
-    this.child.kill('SIGTERM');
-    return this.exited;
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}

@@ -20,8 +20,10 @@ export class GatewayProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], {
+  /** `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first). */
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []) {
+    const command = [...wrapper, process.execPath, CLI, 'run', '--config', configFile];
+    this.child = spawn(command[0] as string, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
