@@ -121,7 +121,7 @@ export class Gateway {
     );
     this.#forwarder.start();
 
-    const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, logger, clock };
+    const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, receipts: buffer, logger, clock };
     this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, this.#observed(inputConfig.name, deps)));
     for (const input of this.#inputs) await input.start();
     observability.setInputsStarted(true);
@@ -205,7 +205,7 @@ export class Gateway {
     });
 
     // Inputs of a new config use the running gateway id: a gateway id change needs a restart.
-    const deps = { ...context, gatewayId: applied.config.gateway.id, sink: buffer, logger, clock };
+    const deps = { ...context, gatewayId: applied.config.gateway.id, sink: buffer, receipts: buffer, logger, clock };
     const next = new Map<string, AppliedInput>();
     const failed: ReloadResult['failed'] = [];
     for (const entry of plan.next) {

@@ -219,3 +219,75 @@ describe('SqliteBuffer', () => {
     buffer.close();
   });
 });
+
+describe('SqliteBuffer receipts (the ledger push inputs use to recognise resends)', () => {
+  const receipt = (key: string, digest = `d-${key}`) => ({ source: 'mqtt:session-1', key, digest });
+
+  it('commits a receipt with its events, numbers receipts in arrival order per source, and keeps them across a restart', async () => {
+    const { buffer, path } = open();
+    const first = buffer.append([reading('a', 1)], receipt('7'));
+    // Before its commit, find() answers with the queued receipt, whose promise is that commit.
+    const queued = buffer.find('mqtt:session-1', '7');
+    expect(queued).toMatchObject({ digest: 'd-7', number: 1, committedAt: null });
+    await queued?.committed;
+    await first;
+    await buffer.append([reading('a', 2)], receipt('8'));
+    await buffer.append([reading('b', 1)], { source: 'hl7:listener', key: 'MON1|C1', digest: 'x' });
+    expect(buffer.find('mqtt:session-1', '8')).toMatchObject({ digest: 'd-8', number: 2 });
+    expect(buffer.find('hl7:listener', 'MON1|C1')).toMatchObject({ number: 1 });
+    expect(buffer.find('mqtt:session-1', '9')).toBeUndefined();
+    buffer.close();
+
+    const reopened = open({ path }).buffer;
+    expect(reopened.latestNumber('mqtt:session-1')).toBe(2);
+    expect(reopened.find('mqtt:session-1', '7')).toMatchObject({ digest: 'd-7', number: 1, committedAt: Date.parse('2026-11-27T10:00:00Z') });
+    // The same key again (an MQTT packet id reused by a new message) replaces the receipt and takes the next number.
+    await reopened.append([reading('a', 3)], receipt('7', 'other'));
+    expect(reopened.find('mqtt:session-1', '7')).toMatchObject({ digest: 'other', number: 3 });
+    expect(reopened.pendingCount).toBe(4);
+    reopened.close();
+  });
+
+  it('records a receipt without events (a resend acknowledged again) and adds nothing to send', async () => {
+    const { buffer } = open();
+    await buffer.append([reading('a', 1)], receipt('1'));
+    await buffer.append([], receipt('1'));
+    expect(buffer.find('mqtt:session-1', '1')).toMatchObject({ number: 2 });
+    expect(buffer.pendingCount).toBe(1);
+    expect(buffer.readPending(10)).toHaveLength(1);
+    buffer.close();
+  });
+
+  it('stores neither events nor receipt when the commit fails', async () => {
+    const { buffer, path } = open();
+    // Another connection holds the write lock longer than the buffer's busy timeout: the commit fails.
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const failed = buffer.append([reading('a', 1)], receipt('5'));
+    await expect(failed).rejects.toThrow(/buffer commit failed/);
+    other.exec('ROLLBACK');
+    other.close();
+    expect(buffer.find('mqtt:session-1', '5')).toBeUndefined();
+    expect(buffer.pendingCount).toBe(0);
+    expect(buffer.readPending(10)).toHaveLength(0);
+    buffer.close();
+  }, 30_000);
+
+  it('forgets the receipts of one source committed before a time, and no others', async () => {
+    const { buffer, clock, path } = open();
+    await buffer.append([reading('a', 1)], { source: 'hl7:a', key: 'k1', digest: 'x' });
+    await buffer.append([reading('a', 2)], { source: 'hl7:b', key: 'k1', digest: 'x' });
+    clock.t += 60_000;
+    await buffer.append([reading('a', 3)], { source: 'hl7:a', key: 'k2', digest: 'x' });
+    expect(buffer.purge('hl7:a', clock.t)).toBe(1);
+    expect(buffer.find('hl7:a', 'k1')).toBeUndefined();
+    expect(buffer.find('hl7:a', 'k2')).toBeDefined();
+    expect(buffer.find('hl7:b', 'k1')).toBeDefined();
+    // Numbers never go back: the receipt holding a source's highest number is kept, so a restart continues above it.
+    expect(buffer.purge('hl7:a', clock.t + 1)).toBe(0);
+    buffer.close();
+    const reopened = open({ path }).buffer;
+    expect(reopened.latestNumber('hl7:a')).toBe(2);
+    reopened.close();
+  });
+});

@@ -10,6 +10,7 @@ import { MqttInput } from '../src/inputs/mqtt/mqtt-input.js';
 import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
 import { uniqueName, waitFor } from './support/wait.js';
+import { noReceipts } from './support/receipts.js';
 
 /** A sink whose commits complete only when the test says so (the seam the buffer normally fills). */
 class GatedSink implements IngestSink {
@@ -54,7 +55,7 @@ describe('MQTT input: PUBACK after commit', () => {
       reconnect: { initial: 100, max: 500 },
       subscriptions: [{ topic: `${topic}/+`, deviceId: '{1}', format: 'number', metrics: [{ metric: 'n' }] }],
     });
-    return new MqttInput(config, { configDir: '.', driverSearchPaths: [], gatewayId: 'gw', sink, logger: createLogger('silent'), clock: systemClock });
+    return new MqttInput(config, { configDir: '.', driverSearchPaths: [], gatewayId: 'gw', sink, receipts: noReceipts, logger: createLogger('silent'), clock: systemClock });
   }
 
   it('holds PUBACKs until the commit, keeps reading meanwhile, and the broker redelivers what was never committed', async () => {

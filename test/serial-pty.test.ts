@@ -16,6 +16,7 @@ import { fillTemplate, SerialRecordEncoder, startSerialSimulator, type SerialSim
 import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
 import { waitFor } from './support/wait.js';
+import { noReceipts } from './support/receipts.js';
 
 type Reading = Omit<ReadingEvent, 'schemaVersion' | 'id' | 'gatewayId' | 'seq'>;
 type Status = Omit<DeviceStatusEvent, 'schemaVersion' | 'id' | 'gatewayId' | 'seq'>;
@@ -57,6 +58,7 @@ async function input(port: string, driver: string, sink: IngestSink, extra: Reco
   const serial = new SerialInput(config, {
     gatewayId: 'gw',
     sink,
+    receipts: noReceipts,
     logger: createLogger('silent'),
     clock: systemClock,
     configDir: SHIPPED_DRIVERS_DIR,

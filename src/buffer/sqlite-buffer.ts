@@ -13,6 +13,10 @@
  *   pause: backpressure), `drop-oldest` deletes the oldest routine events (readings, gateway health) in the same
  *   transaction and records a `gap` event per device and family for exactly what it deleted. Alarms, device
  *   status, gaps and dead letters are never dropped.
+ * - Receipts: a push input (MQTT, HL7) records which source message an append came from (`SourceReceipt`) in the
+ *   same transaction as the message's events, so after a crash it can tell a resend of a committed message (its
+ *   acknowledgment was lost) from a new one and acknowledge the resend again without a second event. See
+ *   `ReceiptLedger` (src/inputs/input.ts) for the contract.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -28,6 +32,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
+import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
 
 export type WhenFull = 'block' | 'drop-oldest';
 
@@ -86,10 +91,23 @@ export interface BufferCounters {
 
 interface QueueEntry {
   drafts: readonly EventDraft[];
+  /** The source message these drafts came from, numbered at append time (arrival order per source). */
+  receipt: NumberedReceipt | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
   hasAlarm: boolean;
   blocked: boolean;
+}
+
+interface NumberedReceipt extends SourceReceipt {
+  number: number;
+}
+
+/** A receipt handed to append() and not yet committed; find() answers with it so a resend waits for that commit. */
+interface QueuedReceipt {
+  digest: string;
+  number: number;
+  committed: Promise<void>;
 }
 
 interface DroppedRow {
@@ -125,6 +143,15 @@ CREATE TABLE IF NOT EXISTS sequences (
   PRIMARY KEY (device_id, family)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipts (
+  source       TEXT    NOT NULL,
+  key          TEXT    NOT NULL,
+  digest       TEXT    NOT NULL,
+  number       INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL,
+  PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS receipts_age ON receipts (source, committed_at);
 `;
 
 const BUFFER_FORMAT = '2';
@@ -152,9 +179,13 @@ interface Statements {
   oldestDelivered: Statement;
   syncNormal: Statement;
   syncFull: Statement;
+  upsertReceipt: Statement;
+  findReceipt: Statement;
+  latestReceipt: Statement;
+  purgeReceipts: Statement;
 }
 
-export class SqliteBuffer {
+export class SqliteBuffer implements ReceiptLedger {
   readonly #options: BufferOptions;
   #db: Database.Database | undefined;
   #stmts: Statements | undefined;
@@ -175,6 +206,10 @@ export class SqliteBuffer {
   readonly #inFlightMaxPos = new Map<number, number>();
   /** First pos of each recent commit, for the live-first read (which events are fresh). */
   #recentCommits: { at: number; firstPos: number }[] = [];
+  /** Receipts appended and not yet committed, by `source \0 key`. */
+  readonly #queuedReceipts = new Map<string, QueuedReceipt>();
+  /** Highest receipt number handed out per source (loaded from the file on first use). */
+  readonly #receiptNumbers = new Map<string, number>();
   readonly #counters: BufferCounters = { committedEvents: 0, commits: 0, droppedEvents: 0, gapEvents: 0, blockedAppends: 0, purgedEvents: 0 };
 
   constructor(options: BufferOptions) {
@@ -265,6 +300,15 @@ export class SqliteBuffer {
       ),
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      upsertReceipt: db.prepare(
+        'INSERT INTO receipts (source, key, digest, number, committed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET digest = excluded.digest, number = excluded.number, committed_at = excluded.committed_at',
+      ),
+      findReceipt: db.prepare('SELECT digest, number, committed_at AS committedAt FROM receipts WHERE source = ? AND key = ?'),
+      latestReceipt: db.prepare('SELECT COALESCE(MAX(number), 0) AS n FROM receipts WHERE source = ?'),
+      // The receipt with the source's highest number stays: it keeps the numbering going up across restarts.
+      purgeReceipts: db.prepare(
+        'DELETE FROM receipts WHERE source = @source AND committed_at < @before AND number < (SELECT MAX(number) FROM receipts WHERE source = @source)',
+      ),
     };
     this.#loadSequences();
     const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
@@ -302,12 +346,23 @@ export class SqliteBuffer {
    * Accepts events; resolves once they are committed (durable), rejects when the commit failed (nothing of the
    * group was stored; the caller must not acknowledge its source). Under `block`, resolves only once there is room.
    */
-  append(drafts: readonly EventDraft[]): Promise<void> {
+  append(drafts: readonly EventDraft[], receipt?: SourceReceipt): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('GW_BUFFER_WRITE', 'the buffer is closed'));
-    if (drafts.length === 0) return Promise.resolve();
+    if (drafts.length === 0 && receipt === undefined) return Promise.resolve();
+    const numbered = receipt === undefined ? undefined : { ...receipt, number: this.latestNumber(receipt.source) + 1 };
+    if (numbered) this.#receiptNumbers.set(numbered.source, numbered.number);
     const done = new Promise<void>((resolve, reject) => {
-      this.#queue.push({ drafts, resolve, reject, hasAlarm: drafts.some((d) => d.type === 'alarm'), blocked: false });
+      this.#queue.push({ drafts, receipt: numbered, resolve, reject, hasAlarm: drafts.some((d) => d.type === 'alarm'), blocked: false });
     });
+    if (numbered) {
+      const key = receiptKey(numbered.source, numbered.key);
+      const queued: QueuedReceipt = { digest: numbered.digest, number: numbered.number, committed: done };
+      this.#queuedReceipts.set(key, queued);
+      const forget = (): void => {
+        if (this.#queuedReceipts.get(key) === queued) this.#queuedReceipts.delete(key);
+      };
+      done.then(forget, forget);
+    }
     this.#queuedEvents += drafts.length;
     if (this.#queuedEvents >= this.#options.maxEventsPerCommit) this.flush();
     else this.#schedule();
@@ -362,9 +417,10 @@ export class SqliteBuffer {
     const entries = this.#takeCommittable();
     if (entries.length === 0) return; // block policy: waiting for the forwarder to make room
     const drafts = entries.flatMap((e) => e.drafts);
+    const receipts = entries.flatMap((e) => (e.receipt ? [e.receipt] : []));
     this.#queuedEvents -= drafts.length;
     try {
-      this.#commit(drafts);
+      this.#commit(drafts, receipts);
     } catch (err) {
       // Nothing of the group was stored: counters go back to what the file says, callers are told.
       this.#loadSequences();
@@ -402,7 +458,7 @@ export class SqliteBuffer {
     return { bytes: payload.length, pos: Number(result.lastInsertRowid) };
   }
 
-  #commit(drafts: readonly EventDraft[]): void {
+  #commit(drafts: readonly EventDraft[], receipts: readonly NumberedReceipt[]): void {
     const db = this.#database();
     const s = this.#statements();
     const { maxEvents, maxBytes } = this.#options;
@@ -428,12 +484,14 @@ export class SqliteBuffer {
         addedBytes += result.gapBytes;
       }
       for (const [key, { deviceId, family }] of touched) s.upsertSeq.run(deviceId, family, this.#nextSeq.get(key));
+      for (const r of receipts) s.upsertReceipt.run(r.source, r.key, r.digest, r.number, receivedAtMs);
     })();
     this.#pending += added - dropped.events;
     this.#pendingBytes += addedBytes - dropped.bytes;
     this.#counters.committedEvents += drafts.length;
     this.#counters.commits += 1;
-    this.#recentCommits.push({ at: receivedAtMs, firstPos });
+    // A commit of receipts only (a resend acknowledged again) stores no event: nothing fresh for live-first.
+    if (firstPos >= 0) this.#recentCommits.push({ at: receivedAtMs, firstPos });
     if (this.#recentCommits.length > 4096) this.#recentCommits.splice(0, 2048);
   }
 
@@ -650,6 +708,29 @@ export class SqliteBuffer {
     return free;
   }
 
+  /** See ReceiptLedger.find: a queued (not yet committed) receipt first, else the committed one. */
+  find(source: string, key: string): FoundReceipt | undefined {
+    const queued = this.#queuedReceipts.get(receiptKey(source, key));
+    if (queued) return { digest: queued.digest, number: queued.number, committedAt: null, committed: queued.committed };
+    const row = this.#statements().findReceipt.get(source, key) as { digest: string; number: number; committedAt: number } | undefined;
+    return row && { ...row, committed: Promise.resolve() };
+  }
+
+  /** See ReceiptLedger.latestNumber. */
+  latestNumber(source: string): number {
+    let n = this.#receiptNumbers.get(source);
+    if (n === undefined) {
+      n = (this.#statements().latestReceipt.get(source) as { n: number }).n;
+      this.#receiptNumbers.set(source, n);
+    }
+    return n;
+  }
+
+  /** See ReceiptLedger.purge. */
+  purge(source: string, before: number): number {
+    return this.#statements().purgeReceipts.run({ source, before }).changes;
+  }
+
   stats(): BufferStats {
     const db = this.#database();
     const byFamily = db
@@ -691,4 +772,8 @@ export class SqliteBuffer {
       this.#stmts = undefined;
     }
   }
+}
+
+function receiptKey(source: string, key: string): string {
+  return `${source}\u0000${key}`;
 }

@@ -2,9 +2,51 @@ import type { EventDraft } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
+/**
+ * The source message an append came from, for push inputs that acknowledge their sender (MQTT PUBACK, HL7 ACK).
+ * `source` scopes the keys (e.g. one MQTT session, one HL7 listener), `key` names the message within it (MQTT
+ * packet id, HL7 sending application + control id), `digest` fingerprints its content (topic + payload hash).
+ */
+export interface SourceReceipt {
+  source: string;
+  key: string;
+  digest: string;
+}
+
+/** A receipt as the ledger holds it. */
+export interface FoundReceipt {
+  digest: string;
+  /** Per-source number given at append time: the order in which the messages arrived. */
+  number: number;
+  /** When it was committed (epoch ms); null while its commit is still pending. */
+  committedAt: number | null;
+  /** Resolves once the receipt (and the events of its append) are committed; rejects if that commit failed. */
+  committed: Promise<void>;
+}
+
+/**
+ * Which source messages were committed, kept in the buffer file in the same transaction as their events, so it
+ * survives a crash exactly as far as the events do. A push input asks it whether a message it receives again (a
+ * resend because our acknowledgment was lost) was already committed; then it acknowledges again and creates no
+ * second event. What counts as "the same message" and when a receipt may be forgotten is the input's rule (see
+ * src/inputs/mqtt/README.md and src/inputs/hl7/README.md); the ledger only stores, numbers and finds.
+ */
+export interface ReceiptLedger {
+  /** The receipt last appended under source + key: one still being committed first, else the committed one. */
+  find(source: string, key: string): FoundReceipt | undefined;
+  /** Highest receipt number handed out for `source` (0 when none); survives restarts. */
+  latestNumber(source: string): number;
+  /** Forgets the receipts of `source` committed before `before` (epoch ms); returns how many. */
+  purge(source: string, before: number): number;
+}
+
 /** Where inputs hand their events: resolves once they are durable (the buffer's group commit). */
 export interface IngestSink {
-  append(drafts: readonly EventDraft[]): Promise<void>;
+  /**
+   * Resolves once the drafts (and the receipt, if given, in the same transaction) are committed. An append with
+   * no drafts and a receipt records only the receipt (a resend acknowledged again).
+   */
+  append(drafts: readonly EventDraft[], receipt?: SourceReceipt): Promise<void>;
   /** Commits what was handed over so far without waiting for the linger time. */
   flush(): void;
 }
@@ -21,6 +63,8 @@ export interface InputContext {
 export interface InputDeps extends InputContext {
   gatewayId: string;
   sink: IngestSink;
+  /** Receipts of committed source messages (the buffer), for inputs that must recognise resends. */
+  receipts: ReceiptLedger;
   logger: Logger;
   clock: Clock;
 }

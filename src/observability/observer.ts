@@ -81,11 +81,11 @@ export class EventObserver {
   sinkFor(input: string, inner: IngestSink): IngestSink {
     this.#countersOf(input);
     return {
-      append: (drafts) => {
+      append: (drafts, receipt) => {
         const counters = this.#countersOf(input);
         counters.inFlight += drafts.length;
         this.#observeDrafts(input, drafts);
-        return inner.append(drafts).then(
+        return inner.append(drafts, receipt).then(
           () => {
             counters.inFlight -= drafts.length;
             counters.lastCommitFailed = false;

@@ -6,6 +6,7 @@ import type { IngestSink } from '../../src/inputs/input.js';
 import { ModbusInputConfig } from '../../src/inputs/modbus/config.js';
 import { ModbusDriverSchema, type ModbusDriver } from '../../src/inputs/modbus/driver.js';
 import { ModbusInput } from '../../src/inputs/modbus/modbus-input.js';
+import { noReceipts } from './receipts.js';
 
 export type ReadingDraft = Extract<EventDraft, { type: 'reading' }>;
 export type StatusDraft = Extract<EventDraft, { type: 'device-status' }>;
@@ -55,6 +56,7 @@ export function modbusInput(raw: Record<string, unknown>): { input: ModbusInput;
   const input = new ModbusInput(config, {
     gatewayId: 'test',
     sink,
+    receipts: noReceipts,
     logger: createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent'),
     clock: systemClock,
     configDir: SHIPPED_DRIVERS_DIR,
