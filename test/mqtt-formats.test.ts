@@ -82,7 +82,7 @@ describe('driver files and config checks', () => {
     expect(problems).toContain('<dir>/gateway.yaml:15:21: inputs[0].subscriptions[2].options.timeZone: not an option of the zigbee2mqtt format (only tasmota)');
     expect(problems).toContain('<dir>/gateway.yaml:18:21: inputs[0].subscriptions[3].options.timeZone: unknown time zone "Mars/Olympus" (use an IANA name like Europe/Berlin or UTC)');
     expect(problems).toContain(
-      '<dir>/devices/a-serial-driver.yaml:1:7: kind: GW_DRIVER_INVALID: expected kind: mqtt (this driver file belongs to another input family) (driver file of inputs[0].subscriptions[4].driver)',
+      '<dir>/gateway.yaml:19:17: inputs[0].subscriptions[4].driver: driver "a-serial-driver" has kind: serial (<dir>/devices/a-serial-driver.yaml); this input needs kind: mqtt (drivers of that kind: homeassistant-discovery, my-z2m, shelly-gen2, sparkplug-b, tasmota, zigbee2mqtt)',
     );
 
     // The same through the CLI: exit 1 and every problem printed.

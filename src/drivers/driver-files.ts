@@ -130,6 +130,21 @@ export function readDriverFile<S extends z.ZodType>(
     return { ok: false, problems: source.syntaxErrors.map((e) => invalid([], `not valid YAML: ${e.message}`, e.position, e.excerpt)) };
   }
   if (source.empty) return { ok: false, problems: [invalid([], 'the driver file is empty')] };
+  // A driver of another family is a wrong reference in the config, not a broken driver file.
+  const declared = typeof source.value === 'object' && source.value !== null ? (source.value as { kind?: unknown }).kind : undefined;
+  if (kind !== undefined && typeof declared === 'string' && declared !== kind) {
+    const others = availableDrivers(searchPaths, kind);
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'GW_CONFIG_INVALID',
+          path: [],
+          message: `driver "${ref}" has kind: ${declared} (${file}); this input needs kind: ${kind}${others.length > 0 ? ` (drivers of that kind: ${others.join(', ')})` : ''}`,
+        },
+      ],
+    };
+  }
   const result = schema.safeParse(source.value, PARSE_OPTIONS);
   if (!result.success) {
     const problems = issueProblems(result.error.issues, 'GW_DRIVER_INVALID', source.positionOf);
