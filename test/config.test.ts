@@ -127,6 +127,15 @@ describe('configuration', () => {
     ]);
   });
 
+  it('names record keys that are not valid names, quoting keys that would not read as a path', () => {
+    const device = { id: 'd', driver: 'xy-md02', pollGroups: { 'a b': '1s' }, overrides: { temperature: { byteOrder: 'ABDC' } } };
+    expect(problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [{ type: 'modbus', name: 'm', transport: { kind: 'tcp', host: 'h' }, devices: [device] }] })).toEqual([
+      'GW_CONFIG_INVALID',
+      'inputs[0].devices[0].pollGroups["a b"]: invalid key: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)',
+      'inputs[0].devices[0].overrides.temperature.byteOrder: expected ABCD, CDAB, BADC or DCBA, got "ABDC"',
+    ]);
+  });
+
   it('reports each unknown key on its own, with "did you mean" or the keys allowed there', () => {
     expect(problems({ gateway: { id: 'g' }, buffer: { pth: 'x.db' }, kafka: { brokers: ['k:1'], brokrs: [] }, inputz: [] })).toEqual([
       'GW_CONFIG_INVALID',
@@ -244,6 +253,7 @@ describe('configuration', () => {
     const empty = 'the file is empty (no settings, only comments or blank lines): a config needs at least gateway.id and kafka.brokers; start from config/gateway.example.yaml';
     expect(reportOf(dir, '')).toBe(`GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)\n  - <dir>/gateway.yaml: ${empty}`);
     expect(reportOf(dir, '# all commented out\n#gateway:\n\n')).toBe(`GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)\n  - <dir>/gateway.yaml: ${empty}`);
+    expect(reportOf(dir, 'gateway\n')).toContain('<dir>/gateway.yaml:1:1: the top level must be a mapping of sections (gateway:, kafka:, inputs:, …), but the file holds a single value (string)');
     expect(reportOf(dir, '- gateway\n- kafka\n')).toBe(
       [
         'GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)',
