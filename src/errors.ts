@@ -38,17 +38,21 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   /** Extra lines shown to the user below the message (e.g. every config error). */
   readonly details: readonly string[];
+  /** Remarks printed after the details and not counted among them (e.g. what could not be checked yet). */
+  readonly notes: readonly string[];
 
-  constructor(code: ErrorCode, message: string, options: { details?: readonly string[]; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { details?: readonly string[]; notes?: readonly string[]; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.details = options.details ?? [];
+    this.notes = options.notes ?? [];
   }
 
-  /** The text printed by the CLI: code, message, then one indented line per detail. */
+  /** The text printed by the CLI: code, message, one item per detail (its further lines indented), then the notes. */
   format(): string {
-    return [`${this.code}: ${this.message}`, ...this.details.map((d) => `  - ${d}`)].join('\n');
+    const items = this.details.map((d) => `  - ${d.split('\n').join('\n    ')}`);
+    return [`${this.code}: ${this.message}`, ...items, ...this.notes.map((n) => `  ${n}`)].join('\n');
   }
 }
 

@@ -44,8 +44,8 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     cleanups.push(() => gateway.kill());
     await gateway.started();
     await gateway.waitForLog('mqtt subscribed');
-    const listening = gateway.logs.find((l) => l.msg === 'http listening');
-    expect(listening).toMatchObject({ host: '127.0.0.1', port, auth: 'none (loopback)' });
+    const listening = gateway.logs.find((l) => l.msg === `status page: http://127.0.0.1:${port}/`);
+    expect(listening).toMatchObject({ host: '127.0.0.1', port, url: `http://127.0.0.1:${port}/`, auth: 'none (loopback)' });
 
     const before = await metrics(port);
     expect(before.sum('etg_events_ingested_total')).toBe(0);

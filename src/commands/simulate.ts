@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
-import { driverSearchPaths, findDriverFile } from '../drivers/driver-files.js';
+import { driverNotFound, driverSearchPaths, findDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
 import { SIMULATORS, type SimulatorOptions } from '../simulators/registry.js';
 import { fail } from './common.js';
@@ -20,7 +20,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   const configDir = process.cwd();
   const searchPaths = driverSearchPaths(configDir);
   const file = findDriverFile(flags.driver, searchPaths, configDir);
-  if (!file) throw new GatewayError('GW_DRIVER_NOT_FOUND', `driver "${flags.driver}" not found`, { details: [`looked in: ${searchPaths.join(', ')}`] });
+  if (!file) throw new GatewayError('GW_DRIVER_NOT_FOUND', driverNotFound(flags.driver, searchPaths, configDir).message);
   const definition = parse(readFileSync(file, 'utf8')) as { kind?: unknown } | null;
   const kind = typeof definition?.kind === 'string' ? definition.kind : undefined;
   const factory = kind === undefined ? undefined : SIMULATORS[kind];

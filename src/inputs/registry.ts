@@ -3,6 +3,7 @@
  * runtime and its README, and plugs in here with one entry: how to check its config beyond the schema (driver
  * files), how to describe it in the `check-config` plan, and how to create it.
  */
+import type { ConfigProblem } from '../config/problems.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Input, InputContext, InputDeps } from './input.js';
 import { mqttFamily } from './mqtt/family.js';
@@ -15,10 +16,11 @@ type InputConfigOf<T extends InputType> = Extract<InputConfigAny, { type: T }>;
 
 export interface InputFamily<C> {
   /**
-   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems as
-   * `path: reason` with the path relative to the input (e.g. `devices[1].driver: ...`); empty when all is well.
+   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems with
+   * paths relative to the input (e.g. `['devices', 1, 'driver']`); empty when all is well. The loader runs it in
+   * the same pass as the schema, on the valid part of an input that has schema problems.
    */
-  check?(config: C, context: InputContext): string[];
+  check?(config: C, context: InputContext): ConfigProblem[];
   /** Lines of the `check-config` plan for this input (never secret values). */
   describe(config: C, context: InputContext & { gatewayId: string }): string[];
   create(config: C, deps: InputDeps): Input;

@@ -130,7 +130,8 @@ export class Observability {
     try {
       const address = await server.listen();
       this.#address = { host: address.address, port: address.port };
-      this.#log.info({ host: address.address, port: address.port, auth: this.#options.http.token ? 'token' : 'none (loopback)' }, 'http listening');
+      const url = statusPageUrl(address.address, address.port);
+      this.#log.info({ host: address.address, port: address.port, url, auth: this.#options.http.token ? 'token' : 'none (loopback)' }, `status page: ${url}`);
     } catch (err) {
       // Metrics are not worth stopping data collection for: keep running, say so, try again later.
       this.#log.error(
@@ -173,4 +174,9 @@ export class Observability {
       this.#log.error({ code: 'GW_BUFFER_WRITE', err: errorMessage(err) }, 'could not commit a gateway-health event');
     });
   }
+}
+
+/** The address a browser opens for a listener (IPv6 in brackets; 0.0.0.0 and :: are every address of this machine). */
+export function statusPageUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
 }

@@ -1,5 +1,5 @@
-import { GatewayError } from '../../errors.js';
-import { loadDriverFile } from '../../drivers/driver-files.js';
+import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
+import { configProblem, type ConfigProblem } from '../../config/problems.js';
 import type { InputContext } from '../input.js';
 import type { InputFamily } from '../registry.js';
 import { describeTransport } from './bus.js';
@@ -8,16 +8,8 @@ import { ModbusDriverSchema, type ModbusDriver } from './driver.js';
 import { ModbusInput } from './modbus-input.js';
 import { describeRequest, planDevice } from './planner.js';
 
-type DriverLoad = { ok: true; file: string; driver: ModbusDriver } | { ok: false; problems: string[] };
-
-function loadDriver(ref: string, context: InputContext): DriverLoad {
-  try {
-    const { file, driver } = loadDriverFile(ref, ModbusDriverSchema, context.driverSearchPaths, context.configDir);
-    return { ok: true, file, driver };
-  } catch (err) {
-    if (err instanceof GatewayError) return { ok: false, problems: [`${err.code}: ${err.message}`, ...err.details] };
-    throw err;
-  }
+function loadDriver(ref: string, context: InputContext): DriverRead<ModbusDriver> {
+  return readDriverFile(ref, ModbusDriverSchema, context.driverSearchPaths, context.configDir, 'modbus');
 }
 
 function formatMs(ms: number): string {
@@ -30,14 +22,14 @@ function formatMs(ms: number): string {
 
 export const modbusFamily: InputFamily<ModbusInputConfigT> = {
   check(input, context) {
-    const problems: string[] = [];
+    const problems: ConfigProblem[] = [];
     input.devices.forEach((device, i) => {
       const loaded = loadDriver(device.driver, context);
       if (!loaded.ok) {
-        problems.push(...loaded.problems.map((p) => `devices[${i}].driver: ${p}`));
+        problems.push(...loaded.problems.map((p) => ({ ...p, path: ['devices', i, 'driver'] })));
         return;
       }
-      problems.push(...planDevice(loaded.driver, device).problems.map((p) => `devices[${i}].${p}`));
+      problems.push(...planDevice(loaded.driver, device).problems.map((p) => configProblem(['devices', i, ...p.path], p.message)));
     });
     return problems;
   },
@@ -50,7 +42,7 @@ export const modbusFamily: InputFamily<ModbusInputConfigT> = {
     for (const device of c.devices) {
       const loaded = loadDriver(device.driver, context);
       if (!loaded.ok) {
-        lines.push(`  device ${device.id} unit ${device.unitId}: driver ${device.driver} not usable (${loaded.problems[0] ?? ''})`);
+        lines.push(`  device ${device.id} unit ${device.unitId}: driver ${device.driver} not usable (${loaded.problems[0]?.message ?? ''})`);
         continue;
       }
       lines.push(`  device ${device.id} unit ${device.unitId}: ${loaded.driver.model} (driver ${loaded.file})`);

@@ -1,7 +1,9 @@
-import { GatewayError } from '../../errors.js';
+import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
+import { configProblem, type ConfigProblem } from '../../config/problems.js';
+import type { InputContext } from '../input.js';
 import type { InputFamily } from '../registry.js';
 import type { MqttInputConfigT } from './config.js';
-import { isKnownTimeZone, loadMqttDriver, type MqttDriverT } from './drivers.js';
+import { isKnownTimeZone, MqttDriverFile, type MqttDriverT } from './drivers.js';
 import { MqttInput } from './mqtt-input.js';
 import { driverTopics } from './router.js';
 
@@ -12,38 +14,33 @@ const OPTION_FORMATS: Readonly<Record<string, readonly string[]>> = {
   maxDevices: ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery'],
 };
 
-function loadDriver(ref: string, context: Parameters<NonNullable<InputFamily<MqttInputConfigT>['check']>>[1]): { driver?: MqttDriverT; file?: string; problems: string[] } {
-  try {
-    const { driver, file } = loadMqttDriver(ref, context);
-    return { driver, file, problems: [] };
-  } catch (err) {
-    if (!(err instanceof GatewayError)) throw err;
-    // GW_DRIVER_INVALID details already read `file: path: reason`; GW_DRIVER_NOT_FOUND details say where we looked.
-    if (err.code === 'GW_DRIVER_INVALID' && err.details.length > 0) return { problems: err.details.map((d) => `${err.code}: ${d}`) };
-    return { problems: [[`${err.code}: ${err.message}`, ...err.details].join('; ')] };
-  }
+function loadDriver(ref: string, context: InputContext): DriverRead<MqttDriverT> {
+  return readDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir, 'mqtt');
 }
 
 export const mqttFamily: InputFamily<MqttInputConfigT> = {
   check(input, context) {
-    const problems: string[] = [];
+    const problems: ConfigProblem[] = [];
     input.subscriptions.forEach((sub, j) => {
       if (sub.driver === undefined) return;
-      const { driver, problems: driverProblems } = loadDriver(sub.driver, context);
-      problems.push(...driverProblems.map((p) => `subscriptions[${j}].driver: ${p}`));
-      if (driver === undefined) return;
+      const loaded = loadDriver(sub.driver, context);
+      if (!loaded.ok) {
+        problems.push(...loaded.problems.map((p) => ({ ...p, path: ['subscriptions', j, 'driver'] })));
+        return;
+      }
+      const { driver } = loaded;
       for (const [option, value] of Object.entries(sub.options ?? {})) {
         if (value !== undefined && !(OPTION_FORMATS[option] ?? []).includes(driver.format)) {
-          problems.push(`subscriptions[${j}].options.${option}: not an option of the ${driver.format} format (only ${(OPTION_FORMATS[option] ?? []).join(', ')})`);
+          problems.push(configProblem(['subscriptions', j, 'options', option], `not an option of the ${driver.format} format (only ${(OPTION_FORMATS[option] ?? []).join(', ')})`));
         }
       }
       const zone = sub.options?.timeZone ?? (driver.format === 'tasmota' ? driver.timeZone : undefined);
       if (zone !== undefined && !isKnownTimeZone(zone)) {
-        problems.push(`subscriptions[${j}].options.timeZone: unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`);
+        problems.push(configProblem(['subscriptions', j, 'options', 'timeZone'], `unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`));
       }
       if (driver.format === 'zigbee2mqtt' || driver.format === 'homeassistant-discovery') {
         driverTopics(sub, driver).forEach((t) => {
-          if (!t.endsWith('/#')) problems.push(`subscriptions[${j}].topic: the ${driver.format} format needs a filter like <base>/# (got "${t}")`);
+          if (!t.endsWith('/#')) problems.push(configProblem(['subscriptions', j, 'topic'], `the ${driver.format} format needs a filter like <base>/# (got "${t}")`));
         });
       }
     });
@@ -57,8 +54,9 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     ];
     for (const sub of input.subscriptions) {
       if (sub.driver !== undefined) {
-        const { driver, file } = loadDriver(sub.driver, context);
-        if (driver === undefined) continue;
+        const loaded = loadDriver(sub.driver, context);
+        if (!loaded.ok) continue;
+        const { driver, file } = loaded;
         const options = Object.entries(sub.options ?? {}).map(([k, v]) => `${k} ${String(v)}`);
         lines.push(`  ${driver.format} (driver ${file}): subscribe ${driverTopics(sub, driver).join(', ')} qos ${sub.qos}${options.length > 0 ? `, ${options.join(', ')}` : ''}`);
         continue;
