@@ -59,8 +59,14 @@ export interface BrokerDropMonitorOptions {
   url: string;
   logger: Logger;
   clock: Clock;
-  /** How long to wait for any statistics before saying the broker publishes none (tests shorten it). */
-  unmonitoredAfterMs?: number;
+  /** Runs `fn` once after `ms` and returns a cancel function (a seam for tests; default: an unref'd setTimeout). */
+  schedule?: (fn: () => void, ms: number) => () => void;
+}
+
+function scheduleTimeout(fn: () => void, ms: number): () => void {
+  const timer = setTimeout(fn, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 type Role = 'counter' | 'rate' | 'heartbeat';
@@ -87,7 +93,7 @@ export class BrokerDropMonitor {
   #statsSeen = false;
   #unmonitoredLogged = false;
   #problem: DropProblem | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #cancelTimer: (() => void) | undefined;
 
   constructor(config: BrokerDropsConfigT, options: BrokerDropMonitorOptions) {
     this.#config = config;
@@ -122,16 +128,15 @@ export class BrokerDropMonitor {
         this.#unmonitored(`the broker refused the subscriptions ${refused.join(', ')} (an ACL denies $SYS to this user)`);
       }
     });
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      if (!this.#statsSeen) this.#unmonitored(`no statistics arrived on ${this.topics.join(', ')} within ${Math.round((this.#options.unmonitoredAfterMs ?? UNMONITORED_AFTER_MS) / 1000)} s`);
-    }, this.#options.unmonitoredAfterMs ?? UNMONITORED_AFTER_MS);
-    this.#timer.unref();
+    this.#cancelTimer?.();
+    this.#cancelTimer = (this.#options.schedule ?? scheduleTimeout)(() => {
+      if (!this.#statsSeen) this.#unmonitored(`no statistics arrived on ${this.topics.join(', ')} within ${UNMONITORED_AFTER_MS / 1000} s`);
+    }, UNMONITORED_AFTER_MS);
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
   }
 
   /** True when the topic is one of the broker statistics the monitor reads (not an event source). */
