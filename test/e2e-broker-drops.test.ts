@@ -112,7 +112,7 @@ describe('MQTT broker drops, against real Mosquitto', () => {
     const healthTopic = `${prefix}gateway-health`;
     const records = await waitFor('a gateway-health event after the statistics arrived', async () => {
       const events = (await readTopic(kafka, healthTopic, 1)).map((r) => JSON.parse(r.value) as GatewayHealthEvent);
-      return events.some((e) => e.figures.eventsInTotal >= MESSAGES * 2) ? events : undefined;
+      return events.some((e) => (e.figures.eventsInTotal ?? 0) >= MESSAGES * 2) ? events : undefined;
     }, { timeoutMs: 60_000, intervalMs: 500 });
     for (const e of records) {
       expect(e.status).toBe('ok');
