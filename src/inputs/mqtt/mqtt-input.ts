@@ -21,7 +21,7 @@ import type { Logger } from '../../util/logger.js';
 import type { Input, InputDeps, InputMetric, InputProblem } from '../input.js';
 import { BrokerDropMonitor } from './broker-drops.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
-import { classifyMqttError, mqttTlsOptions } from '../../security/mqtt-security.js';
+import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
@@ -114,9 +114,7 @@ export class MqttInput implements Input {
         sessionExpiryInterval: Math.min(0xffffffff, Math.round(c.sessionExpiry / 1000)),
         receiveMaximum: c.inflight,
       },
-      ...(c.username === undefined ? {} : { username: c.username }),
-      ...(c.password === undefined ? {} : { password: c.password.reveal() }),
-      ...mqttTlsOptions(c.tls, `inputs.${c.name}.tls`),
+      ...mqttLoginOptions(c),
       // A refused login (CONNACK error) is retried with backoff like a lost connection, not given up.
       reconnectOnConnackError: true,
     };
