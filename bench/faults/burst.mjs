@@ -127,10 +127,17 @@ export async function burstAgainst(ctx, profile, { messages, devices, log }) {
       gatewayDropped: sampler.last?.dropped ?? 0,
       degradedSeen: degradedFirst !== undefined,
       degradedEvent: degradedEvent !== undefined,
+      // The worst event-loop delay (p99 over 10 s windows) the gateway reported in its health events.
+      loopDelayP99Ms: Math.round(Math.max(0, ...healthEvents.map((e) => e.figures?.eventLoopDelayP99Ms ?? 0))),
       firstVisibleMs: lag(brokerFirst?.at, gatewayFirst),
       degradedMs: lag(brokerFirst?.at, degradedFirst),
       finalVisibleMs: lag(brokerFinal?.at, gatewayFinal),
       records: result.records,
+      duplicateSameId: result.duplicateSameId,
+      duplicateRedelivered: result.duplicateRedelivered,
+      // MQTT connections beyond the first: each makes the broker redeliver what was not acknowledged.
+      extraConnects: Math.max(0, gateway.logs.filter((l) => l.msg === 'mqtt connected').length - 1),
+      warnings: [...new Set(gateway.logs.filter((l) => l.level >= 40).map((l) => `${l.code ?? ''} ${l.err ?? l.msg}`.trim()))].join('; '),
       auditMissing: result.auditMissing,
       outOfOrder: result.outOfOrder,
       settled: quiet.settled,
