@@ -121,14 +121,14 @@ async function readStatistics(client: MqttClient, config: MqttInputConfigT, time
     seen.set(topic, payload.toString('utf8').trim());
     if (complete()) resolveDone();
   });
-  let refused: string[] = [];
+  let granted;
   try {
-    const granted = await client.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 0 as const }])));
-    refused = granted.filter((g) => g.qos >= 128).map((g) => g.topic);
+    granted = await client.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 0 as const }])));
   } catch (err) {
     add('warn', `subscribing to the broker's $SYS statistics failed: ${errorMessage(err)}`, 'GW_MQTT_DROPS_UNMONITORED');
     return;
   }
+  const refused = granted.filter((g) => g.qos >= 128).map((g) => g.topic);
   // Mosquitto's are retained and arrive at once; EMQX publishes its uptime once a minute (sys_interval).
   await Promise.race([done, deadline(timeoutMs)]);
   const first = (list: readonly string[]): [string, string] | undefined => [...seen].find(([t]) => matches(list, t));
