@@ -56,6 +56,6 @@ export function registerCheckConfig(program: Command): void {
     .option('--json', 'print the validated config (defaults filled in, secrets redacted) as JSON, with the probe results under "probe"')
     .option('--probe', "connect to each MQTT input's broker (throw-away client id, the input's login and TLS) and report session expiry, windows, version and drop counter")
     .option('--probe-timeout <duration>', 'how long to wait for a connection and for the broker\'s $SYS statistics', '12s')
-    .option('--probe-queue <messages>', "with --probe: measure the broker's queue per client by publishing this many QoS 1 messages to etg-probe/<gateway id>/… for a session that is away (a bounded queue drops the excess: a running gateway's drop monitor sees that too)")
+    .option('--probe-queue <messages>', "implies --probe: measure the broker's queue per client by publishing this many QoS 1 messages to etg-probe/<gateway id>/… for a session that is away (a bounded queue drops the excess: a running gateway's drop monitor sees that too)")
     .action(checkConfig);
 }
