@@ -4,7 +4,7 @@
 // saw acknowledged is in Kafka, per-device seq order holds (the audit), and duplicates are only re-sends of
 // the same event id or MQTT redeliveries. Prints a table; exits 1 on any loss or broken order.
 //
-//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block]
+//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block,burst]
 //                             [--json FILE]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findFreePort, startBroker } from '../../scripts/kafka-broker.mjs';
 import { startMosquitto } from '../../scripts/mosquitto.mjs';
+import { BURST_BROKERS, burstAgainst } from './burst.mjs';
 import {
   GatewayProcess,
   Publisher,
@@ -230,7 +231,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'publishRate', 'gatewayRate', 'brokerDropped', 'gatewayDropped', 'degradedSeen', 'degradedEvent', 'firstVisibleMs', 'degradedMs', 'finalVisibleMs', 'seconds', 'sessionResumed', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
@@ -265,6 +266,9 @@ async function main() {
     if (want('sigterm')) await attempt('SIGTERM under load', () => sigtermUnderLoad(ctx));
     if (want('mosquitto')) await attempt('mosquitto restarted', () => mosquittoRestart(ctx));
     if (want('kafka') || want('drop-oldest') || want('block')) await attempt('kafka outage', () => kafkaOutage(ctx));
+    if (want('burst')) {
+      for (const [profile, scenario] of BURST_BROKERS) await attempt(scenario, async () => row(scenario, await burstAgainst(ctx, profile, { messages: MESSAGES, devices: DEVICES, log })));
+    }
   } finally {
     await ctx.mqtt.stop().catch(() => undefined);
     await ctx.kafka.stop().catch(() => undefined);

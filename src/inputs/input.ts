@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js';
 import type { EventDraft } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -82,6 +83,24 @@ export interface Input {
   metrics?(): InputMetric[];
   /** Optional: device ids known from the config, listed on the status page before they send anything. */
   devices?(): readonly string[];
+  /**
+   * Optional: conditions that make the gateway `degraded` (data lost upstream, e.g. the MQTT broker dropped
+   * messages), read with the figures. An empty list when all is well. See src/observability/README.md.
+   */
+  problems?(): InputProblem[];
+}
+
+/** Something an input knows is wrong beyond its own reach; the gateway reports it as `degraded` while it lasts. */
+export interface InputProblem {
+  /** Stable code from src/errors.ts, documented in docs/errors.md. */
+  code: ErrorCode;
+  /** What happened and what to do, for people. */
+  message: string;
+  /** How many messages or events it concerns, when known. */
+  count?: number;
+  /** When it began and when it was last seen (gateway clock, ms). */
+  since: number;
+  lastSeen: number;
 }
 
 /**
@@ -95,4 +114,6 @@ export interface InputMetric {
   type: 'counter' | 'gauge';
   labels?: Readonly<Record<string, string>>;
   value: number;
+  /** Also summed over inputs into this figure of the gateway-health event (e.g. `brokerDroppedMessages`). */
+  healthFigure?: string;
 }

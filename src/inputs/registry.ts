@@ -5,6 +5,7 @@
  */
 import type { ConfigProblem } from '../config/problems.js';
 import type { GatewayConfig } from '../config/schema.js';
+import type { ErrorCode } from '../errors.js';
 import type { Input, InputContext, InputDeps } from './input.js';
 import { mqttFamily } from './mqtt/family.js';
 import { modbusFamily } from './modbus/family.js';
@@ -24,6 +25,33 @@ export interface InputFamily<C> {
   /** Lines of the `check-config` plan for this input (never secret values). */
   describe(config: C, context: InputContext & { gatewayId: string }): string[];
   create(config: C, deps: InputDeps): Input;
+  /**
+   * Optional (`check-config --probe`): connects to what the input would use and reports its limits that matter
+   * for not losing data. Never throws for an unreachable endpoint: that is a line of the report.
+   */
+  probe?(config: C, context: InputContext & { gatewayId: string }, options: ProbeOptions): Promise<ProbeReport>;
+}
+
+export interface ProbeOptions {
+  /** How long to wait for a connection and for what the endpoint publishes about itself. */
+  timeoutMs: number;
+  /** MQTT: measure the broker's queue per client with this many QoS 1 messages (opt-in: it publishes). */
+  queueMessages?: number;
+}
+
+export interface ProbeLine {
+  /** error: loses or risks losing data (the command exits 1); warn: cannot be checked or lost elsewhere. */
+  level: 'ok' | 'info' | 'warn' | 'error';
+  text: string;
+  code?: ErrorCode;
+}
+
+export interface ProbeReport {
+  input: string;
+  reachable: boolean;
+  lines: ProbeLine[];
+  /** Machine-readable figures for --json (limits, versions, counts). */
+  facts: Record<string, unknown>;
 }
 
 const FAMILIES: { [T in InputType]: InputFamily<InputConfigOf<T>> } = {

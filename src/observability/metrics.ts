@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { InputMetric } from '../inputs/input.js';
 import type { Logger } from '../util/logger.js';
 import type { Figures } from './figures.js';
+import { degradation } from './health.js';
 import { DEVICE_STATES, OTHER_DEVICES, type InputCounters } from './observer.js';
 import type { SendObservation } from './timed-transport.js';
 
@@ -49,6 +50,7 @@ export class GatewayMetrics {
   readonly #kafkaConnected: Gauge;
   readonly #sendDuration: Histogram;
   readonly #ready: Gauge;
+  readonly #degraded: Gauge;
   readonly #uptime: Gauge;
 
   /** Per-topic record counts of acknowledged sends (the transport decorator reports them). */
@@ -92,6 +94,7 @@ export class GatewayMetrics {
       registers,
     });
     this.#ready = gauge('gateway_ready', '1 when /readyz answers 200 (buffer writable, inputs started)');
+    this.#degraded = gauge('gateway_degraded', '1 while an input reports data lost beyond the gateway (e.g. the MQTT broker dropped messages); /readyz lists the problems');
     this.#uptime = gauge('gateway_uptime_seconds', 'Seconds since the gateway started');
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
@@ -178,6 +181,7 @@ export class GatewayMetrics {
     setCounter(this.#kafkaErrors, [[{}, f?.failedSends ?? 0]]);
     this.#kafkaConnected.set(f?.connected ? 1 : 0);
     this.#ready.set(this.#isReady() ? 1 : 0);
+    this.#degraded.set(degradation(figures).status === 'degraded' ? 1 : 0);
     this.#uptime.set(Math.round(figures.uptimeSeconds));
     this.#updateInputMetrics();
   }

@@ -7,18 +7,12 @@ import type { ModbusInputConfigT } from './config.js';
 import { ModbusDriverSchema, type ModbusDriver } from './driver.js';
 import { ModbusInput } from './modbus-input.js';
 import { describeRequest, planDevice } from './planner.js';
+import { formatDuration } from '../../util/duration.js';
 
 function loadDriver(ref: string, context: InputContext): DriverRead<ModbusDriver> {
   return readDriverFile(ref, ModbusDriverSchema, context.driverSearchPaths, context.configDir, 'modbus');
 }
 
-function formatMs(ms: number): string {
-  if (ms === 0) return '0 ms';
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  if (ms % 1000 === 0) return `${ms / 1000} s`;
-  return `${ms} ms`;
-}
 
 export const modbusFamily: InputFamily<ModbusInputConfigT> = {
   check(input, context) {
@@ -36,7 +30,7 @@ export const modbusFamily: InputFamily<ModbusInputConfigT> = {
   describe(input, context) {
     const c = input;
     const lines = [
-      `modbus ${c.name}: ${describeTransport(c.transport)} (timeout ${formatMs(c.timeout)}, ${c.retries} retr${c.retries === 1 ? 'y' : 'ies'}${c.retryOnBusy ? ', retry on busy' : ''}, inter-request delay ${formatMs(c.interRequestDelay)}, offline after ${c.offlineAfter} failed polls, requests serialized)`,
+      `modbus ${c.name}: ${describeTransport(c.transport)} (timeout ${formatDuration(c.timeout)}, ${c.retries} retr${c.retries === 1 ? 'y' : 'ies'}${c.retryOnBusy ? ', retry on busy' : ''}, inter-request delay ${formatDuration(c.interRequestDelay)}, offline after ${c.offlineAfter} failed polls, requests serialized)`,
     ];
     let perSecond = 0;
     for (const device of c.devices) {
@@ -48,7 +42,7 @@ export const modbusFamily: InputFamily<ModbusInputConfigT> = {
       lines.push(`  device ${device.id} unit ${device.unitId}: ${loaded.driver.model} (driver ${loaded.file})`);
       for (const group of planDevice(loaded.driver, device).groups) {
         perSecond += (group.requests.length * 1000) / group.intervalMs;
-        lines.push(`    group ${group.name} every ${formatMs(group.intervalMs)}: ${group.requests.length} request(s)`);
+        lines.push(`    group ${group.name} every ${formatDuration(group.intervalMs)}: ${group.requests.length} request(s)`);
         for (const request of group.requests) lines.push(`      ${describeRequest(request)}`);
       }
     }

@@ -4,6 +4,7 @@ import { Duration, SecretRef, identifier } from '../../config/primitives.js';
 import { compileFieldPath } from '../../util/field-path.js';
 import { FormatOptions } from './drivers.js';
 import { TlsClientConfig } from '../../security/tls.js';
+import { BROKER_DROPS_DEFAULTS, BrokerDropsConfig } from './broker-drops.js';
 
 export const MetricMapping = z
   .object({
@@ -83,6 +84,9 @@ export const MqttInputConfig = z
       .describe('Larger payloads go to the dead-letter topic (first deadLetterBytes kept)'),
     deadLetterBytes: z.number().int().min(0).default(4096).describe('How much of an undecodable payload the dead letter keeps'),
     subscriptions: z.array(MqttSubscription).min(1),
+    brokerDrops: BrokerDropsConfig.default(BROKER_DROPS_DEFAULTS).describe(
+      'Watch the broker\'s $SYS statistics for QoS 1 messages it dropped (a full queue for this gateway): metric, log, health degraded',
+    ),
   })
   .strict()
   .superRefine((input, ctx) => {

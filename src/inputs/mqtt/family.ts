@@ -5,6 +5,8 @@ import type { InputFamily } from '../registry.js';
 import type { MqttInputConfigT } from './config.js';
 import { isKnownTimeZone, MqttDriverFile, type MqttDriverT } from './drivers.js';
 import { MqttInput } from './mqtt-input.js';
+import { probeMqttBroker } from './probe.js';
+import { formatDuration } from '../../util/duration.js';
 import { driverTopics } from './router.js';
 
 /** Which format each option belongs to (an option given to another format is a config mistake, not ignored). */
@@ -51,6 +53,9 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     const auth = input.username ? `, user ${input.username}${input.password ? ` with password from ${input.password.origin}` : ''}` : '';
     const lines = [
       `mqtt ${input.name}: ${input.url} (client id ${input.clientId ?? `${gatewayId}-${input.name}`}, persistent session, inflight ${input.inflight}${auth})`,
+      input.brokerDrops.monitor
+        ? `  broker drops: watched on ${input.brokerDrops.counterTopics.join(', ')} (degraded for ${formatDuration(input.brokerDrops.degradedFor)} after a drop)`
+        : '  broker drops: not watched (brokerDrops.monitor: false)',
     ];
     for (const sub of input.subscriptions) {
       if (sub.driver !== undefined) {
@@ -70,4 +75,5 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     return lines;
   },
   create: (config, deps) => new MqttInput(config, deps),
+  probe: (config, context, options) => probeMqttBroker(config, context.gatewayId, options),
 };

@@ -18,9 +18,10 @@ import { errorMessage, GatewayError } from '../../errors.js';
 import type { MqttInputConfigT } from '../../config/schema.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps, InputMetric } from '../input.js';
+import type { Input, InputDeps, InputMetric, InputProblem } from '../input.js';
+import { BrokerDropMonitor } from './broker-drops.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
-import { classifyMqttError, mqttTlsOptions } from '../../security/mqtt-security.js';
+import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
@@ -54,6 +55,8 @@ export class MqttInput implements Input {
   /** PUBACKs held back until their commit. */
   #acksAwaitingCommit = 0;
   #lastErrorLogged = '';
+  /** What the broker says it dropped (src/inputs/mqtt/broker-drops.ts). */
+  #brokerDrops: BrokerDropMonitor | undefined;
 
   constructor(config: MqttInputConfigT, deps: InputDeps) {
     this.name = config.name;
@@ -75,7 +78,13 @@ export class MqttInput implements Input {
       { name: 'mqtt_connected', help: '1 while the MQTT input is connected to its broker', type: 'gauge', value: s.connected ? 1 : 0 },
       { name: 'mqtt_messages_received_total', help: 'MQTT messages received (before decoding)', type: 'counter', value: s.messages },
       { name: 'mqtt_acks_awaiting_commit', help: 'QoS 1 PUBACKs held back until their messages are committed', type: 'gauge', value: s.heldAcks },
+      ...(this.#brokerDrops?.metrics() ?? []),
     ];
+  }
+
+  /** Degraded while the broker reports dropped messages (src/inputs/mqtt/broker-drops.ts). */
+  problems(): InputProblem[] {
+    return this.#brokerDrops?.problems() ?? [];
   }
 
   /** Device ids fixed in the config (a deviceId without {placeholders}); templated ones appear when they send. */
@@ -89,6 +98,8 @@ export class MqttInput implements Input {
     // Driver files were validated by check-config / config loading; a file changed since then fails here.
     this.#routes = compileRoutes(this.#config.subscriptions, this.#deps);
     const c = this.#config;
+    const brokerDrops = new BrokerDropMonitor(c.brokerDrops, { input: c.name, url: c.url, logger: this.#log, clock: this.#clock });
+    this.#brokerDrops = brokerDrops;
     const options: IClientOptions = {
       clientId: c.clientId ?? `${this.#deps.gatewayId}-${c.name}`,
       protocolVersion: 5,
@@ -103,9 +114,7 @@ export class MqttInput implements Input {
         sessionExpiryInterval: Math.min(0xffffffff, Math.round(c.sessionExpiry / 1000)),
         receiveMaximum: c.inflight,
       },
-      ...(c.username === undefined ? {} : { username: c.username }),
-      ...(c.password === undefined ? {} : { password: c.password.reveal() }),
-      ...mqttTlsOptions(c.tls, `inputs.${c.name}.tls`),
+      ...mqttLoginOptions(c),
       // A refused login (CONNACK error) is retried with backoff like a lost connection, not given up.
       reconnectOnConnackError: true,
     };
@@ -127,6 +136,7 @@ export class MqttInput implements Input {
         }
         if (!err) this.#log.info({ topics: Object.keys(topics) }, 'mqtt subscribed');
       });
+      brokerDrops.attach(client);
     });
     client.on('close', () => {
       // Held PUBACKs belong to the closed connection; the broker redelivers those messages on the next one.
@@ -176,10 +186,16 @@ export class MqttInput implements Input {
       callback(new GatewayError('GW_MQTT_CONNECT', 'input is stopping'));
       return;
     }
-    this.#messages += 1;
     const topic = packet.topic;
     // mqtt-packet hands a Buffer slice of its own; no copy is needed (decoders only read it).
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (this.#brokerDrops?.takes(topic)) {
+      // The broker's own statistics: read, never turned into events.
+      this.#brokerDrops.observe(topic, payload);
+      callback();
+      return;
+    }
+    this.#messages += 1;
     const receivedAt = new Date(this.#clock.now()).toISOString();
     const ctx = {
       inputName: this.name,
@@ -224,6 +240,7 @@ export class MqttInput implements Input {
    */
   async abort(): Promise<void> {
     this.#stopping = true;
+    this.#brokerDrops?.stop();
     const client = this.#client;
     this.#client = undefined;
     if (!client) return;
@@ -235,6 +252,7 @@ export class MqttInput implements Input {
   /** Stops taking messages, lets committed ones be acknowledged, then disconnects (the session stays). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#brokerDrops?.stop();
     const client = this.#client;
     if (!client) return;
     this.#deps.sink.flush();
