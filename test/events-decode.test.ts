@@ -127,7 +127,6 @@ describe('the consumer entry point and the version registry', () => {
   it('encodeEvent writes the same CloudEvents headers as the gateway forwarder', () => {
     for (const event of oneEventOfEveryType('gw-h', 'dev-h')) {
       const forwarder = cloudEventHeaders('gw-h', {
-        pos: 1,
         id: event.id,
         deviceId: event.deviceId,
         type: event.type,

@@ -56,6 +56,7 @@ function setup(options: { maxEvents?: number; maxBytes?: number } = {}) {
       maxEvents: options.maxEvents ?? 100,
       maxBytes: options.maxBytes ?? 1_000_000,
       lingerMs: 0,
+      cloudEvents: 'binary',
       retryInitialMs: 5,
       retryMaxMs: 20,
       drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
