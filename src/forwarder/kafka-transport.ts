@@ -20,9 +20,18 @@ export interface TopicBatch {
 export interface KafkaTransport {
   /** Connects (or reconnects after reset()); rejects when no broker answers. */
   connect(): Promise<void>;
-  /** Resolves when every record of every batch is acknowledged by all in-sync replicas (acks -1). */
+  /**
+   * Resolves when every record of every batch is acknowledged by all in-sync replicas (acks -1). Rejects when
+   * any record failed (records of other partitions may have been stored: the retry makes same-id duplicates);
+   * within one partition a send is stored whole or not at all, so a device's later events never precede
+   * earlier ones. A refusal as too large rejects with `type: 'MESSAGE_TOO_LARGE'` (batching.isTooLarge).
+   */
   send(batches: readonly TopicBatch[]): Promise<void>;
-  /** Drops the connection and producer state after a failure; the next connect() starts fresh. */
+  /**
+   * Drops the connection and producer state after a failure; the next connect() starts fresh. Callers reset
+   * after every failed send before sending again (the forwarder and replay do), so a producer that is still
+   * settling a refused batch never carries the retry.
+   */
   reset(): Promise<void>;
   close(): Promise<void>;
 }

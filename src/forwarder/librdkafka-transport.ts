@@ -58,6 +58,7 @@ interface NativeProducer {
     opaque: unknown,
     headers: Record<string, string>[],
   ): unknown;
+  flush(timeoutMs: number, callback: (err?: unknown) => void): unknown;
   disconnect(timeoutMs: number, callback: (err?: unknown) => void): void;
   setPollInBackground(on: boolean): unknown;
   on(event: 'delivery-report', listener: (err: NativeError | null, report: DeliveryReport) => void): unknown;
@@ -155,6 +156,10 @@ export class LibrdkafkaTransport implements KafkaTransport {
     this.#batchBytes = Math.max(MIN_REQUEST_BYTES, options.maxRequestBytes);
   }
 
+  #messageMaxBytes(): number {
+    return Math.max(1_000_000, 2 * this.#options.maxRequestBytes + 65_536);
+  }
+
   #config(): Record<string, ConfigValue> {
     const o = this.#options;
     const messageTimeoutMs = Math.max(1000, o.requestTimeoutMs);
@@ -167,11 +172,15 @@ export class LibrdkafkaTransport implements KafkaTransport {
       // murmur2 on the key, as the Java client and kafkajs' DefaultPartitioner: a device keeps its partition.
       partitioner: 'murmur2_random',
       'compression.codec': o.compression,
-      // The forwarder hands over a whole batch at once and waits for it: a short linger lets librdkafka put it
-      // into few requests without adding noticeable latency.
-      'linger.ms': 1,
-      'batch.size': this.#batchBytes,
-      'message.max.bytes': Math.max(1_000_000, o.maxRequestBytes + 65_536),
+      // Per-device order: one send must reach each partition as ONE record batch, stored whole or refused whole.
+      // Were it split, the idempotent producer would store a later batch after refusing an earlier one (it
+      // re-sequences after a permanent error), putting a device's later events on Kafka before earlier ones.
+      // So librdkafka never sends on its own timer (long linger), a batch may hold the whole send (batch.size
+      // above the request size the forwarder keeps to), and send() flushes once everything is queued.
+      'linger.ms': Math.min(5000, Math.floor(messageTimeoutMs / 2)),
+      'batch.num.messages': 1_000_000,
+      'batch.size': Math.min(2 * this.#batchBytes, this.#messageMaxBytes()),
+      'message.max.bytes': this.#messageMaxBytes(),
       // One send is in flight at a time, so the queue never holds more than about one batch: bound it near that
       // instead of librdkafka's default 1 GB, so the process memory stays within budget.
       'queue.buffering.max.kbytes': Math.max(4096, Math.ceil((2 * o.maxRequestBytes) / 1024)),
@@ -251,6 +260,8 @@ export class LibrdkafkaTransport implements KafkaTransport {
           producer.produce(b.topic, null, Buffer.from(m.value), m.key, null, token, headers);
         }
       }
+      // Sends everything queued now, whatever linger.ms says; the delivery reports say how it went.
+      producer.flush(Math.max(1000, this.#options.requestTimeoutMs) + 5000, () => undefined);
     } catch (err) {
       clearTimeout(timer);
       this.#inFlight = undefined;

@@ -200,7 +200,12 @@ export class Replayer {
         if (pending.length === 0) return;
         attempt = 0;
       } catch (err) {
-        if (isTooLarge(err) && this.#sizeLimit.shrink()) continue;
+        if (isTooLarge(err) && this.#sizeLimit.shrink()) {
+          // As after any failed send, a fresh producer: the old one may still be settling the refused batch.
+          await transport.reset().catch(() => undefined);
+          await this.#connect(transport);
+          continue;
+        }
         if (attempt >= this.#options.attempts) {
           throw new GatewayError(
             'GW_REPLAY_SEND',
