@@ -63,6 +63,7 @@ interface NativeProducer {
   setPollInBackground(on: boolean): unknown;
   on(event: 'delivery-report', listener: (err: NativeError | null, report: DeliveryReport) => void): unknown;
   on(event: 'event.error', listener: (err: NativeError) => void): unknown;
+  on(event: 'event.log', listener: (entry: { severity: number; fac: string; message: string }) => void): unknown;
 }
 
 interface NativeModule {
@@ -145,8 +146,11 @@ export class LibrdkafkaTransport implements KafkaTransport {
   #producer: NativeProducer | undefined;
   /** librdkafka's batch.size; halved (with the forwarder's request size) after the broker refused a batch as too large. */
   #batchBytes: number;
-  /** The last error librdkafka reported on its own (auth, TLS, broker down), to explain a failed connect. */
-  #lastClientError: NativeError | undefined;
+  /**
+   * The last error librdkafka reported on its own (auth, TLS, broker down), to explain a failed connect or send.
+   * Its error events are only served once connected; its error-level log lines arrive during connect too.
+   */
+  #lastClientError: Error | undefined;
   #lastSecurityFailure = '';
   /** The send in progress: its token (the records' opaque), records still unreported, and how it ends. */
   #inFlight: { token: object; left: number; failure: NativeError | undefined; done: () => void } | undefined;
@@ -194,6 +198,8 @@ export class LibrdkafkaTransport implements KafkaTransport {
       'reconnect.backoff.max.ms': 2000,
       'allow.auto.create.topics': true,
       'log.connection.close': false,
+      // Error-level log lines only: they carry the reason of a failed connect (SSL handshake, SASL auth).
+      log_level: 3,
       dr_cb: true,
       ...librdkafkaSecurityConfig(o.security),
     };
@@ -212,6 +218,12 @@ export class LibrdkafkaTransport implements KafkaTransport {
     producer.on('event.error', (err) => {
       this.#lastClientError = err;
     });
+    producer.on('event.log', (entry) => {
+      if (entry.severity <= 3) {
+        this.#lastClientError = new Error(entry.message.replace(/^\[thrd:[^\]]*\]: /, ''));
+        this.#options.logger.debug({ component: 'librdkafka', facility: entry.fac }, entry.message);
+      }
+    });
     producer.on('delivery-report', (err, report) => this.#onReport(err, report));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -220,7 +232,7 @@ export class LibrdkafkaTransport implements KafkaTransport {
     } catch (err) {
       await disconnect(producer);
       // The connect error is a bare timeout; what librdkafka reported meanwhile (from its own thread) says why.
-      const reason = this.#lastClientError as NativeError | undefined;
+      const reason = this.#lastClientError as Error | undefined;
       throw this.#explain(reason ? new Error(`${errorMessage(err)}: ${reason.message}`, { cause: reason }) : err);
     }
     // librdkafka's own thread serves delivery reports: no poll timer on the event loop.
