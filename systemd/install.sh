@@ -148,6 +148,7 @@ else
   trap 'rm -rf "$stage"' EXIT
   cp "$APP/package.json" "$stage/"
   # npm ci's postinstall builds the optional native Kafka client with this script.
+  [ -f "$APP/scripts/setup-librdkafka.mjs" ] || die "$SRC/scripts/setup-librdkafka.mjs is missing (run from a source tree or an unpacked release)"
   install -D -m 0644 "$APP/scripts/setup-librdkafka.mjs" "$stage/scripts/setup-librdkafka.mjs"
   [ -f "$APP/package-lock.json" ] && cp "$APP/package-lock.json" "$stage/"
   if [ "$DEPS" = copy ]; then

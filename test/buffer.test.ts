@@ -270,4 +270,21 @@ describe('SqliteBuffer', () => {
     db.close();
     expect(() => open({ path })).toThrow(/buffer format 9, this version reads 3/);
   });
+
+  it('adaptive commit lingering: an event after a quiet spell is committed at once, events that follow share one commit', async () => {
+    // A linger far longer than the test: had the first append waited for it, it would not resolve in time.
+    const { buffer } = open({ commitLingerMs: 600_000, maxEventsPerCommit: 3 });
+    await buffer.append([reading('a', 0)]);
+    expect(buffer.counters.commits).toBe(1);
+    // Busy now (a commit just happened): these wait to be grouped, and go in together once the group is full.
+    const later = [buffer.append([reading('a', 1)]), buffer.append([reading('a', 2)])];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(buffer.counters.commits).toBe(1);
+    later.push(buffer.append([reading('a', 3)]));
+    await Promise.all(later);
+    expect(buffer.counters.commits).toBe(2);
+    expect(buffer.pendingCount).toBe(4);
+    buffer.close();
+  });
 });
+
