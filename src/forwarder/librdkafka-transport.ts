@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { GatewayError, errorMessage } from '../errors.js';
-import { classifyKafkaError, type KafkaSecurity } from '../security/kafka-security.js';
+import { KafkaFailureExplainer, type KafkaSecurity } from '../security/kafka-security.js';
 import { tlsConnectionOptions } from '../security/tls.js';
 import type { Logger } from '../util/logger.js';
 import { MIN_REQUEST_BYTES, TOO_LARGE } from './batching.js';
@@ -151,13 +151,14 @@ export class LibrdkafkaTransport implements KafkaTransport {
    * Its error events are only served once connected; its error-level log lines arrive during connect too.
    */
   #lastClientError: Error | undefined;
-  #lastSecurityFailure = '';
+  readonly #explainer: KafkaFailureExplainer;
   /** The send in progress: its token (the records' opaque), records still unreported, and how it ends. */
   #inFlight: { token: object; left: number; failure: NativeError | undefined; done: () => void } | undefined;
 
   constructor(options: LibrdkafkaTransportOptions) {
     this.#options = options;
     this.#batchBytes = Math.max(MIN_REQUEST_BYTES, options.maxRequestBytes);
+    this.#explainer = new KafkaFailureExplainer(options.security, options.brokers, options.logger);
   }
 
   #messageMaxBytes(): number {
@@ -212,7 +213,7 @@ export class LibrdkafkaTransport implements KafkaTransport {
     try {
       producer = new native.Producer(this.#config());
     } catch (err) {
-      throw this.#explain(err);
+      throw this.#explainer.explain(err);
     }
     this.#lastClientError = undefined;
     producer.on('event.error', (err) => {
@@ -233,12 +234,12 @@ export class LibrdkafkaTransport implements KafkaTransport {
       await disconnect(producer);
       // The connect error is a bare timeout; what librdkafka reported meanwhile (from its own thread) says why.
       const reason = this.#lastClientError as Error | undefined;
-      throw this.#explain(reason ? new Error(`${errorMessage(err)}: ${reason.message}`, { cause: reason }) : err);
+      throw this.#explainer.explain(reason ? new Error(`${errorMessage(err)}: ${reason.message}`, { cause: reason }) : err);
     }
     // librdkafka's own thread serves delivery reports: no poll timer on the event loop.
     producer.setPollInBackground(true);
     this.#producer = producer;
-    this.#lastSecurityFailure = '';
+    this.#explainer.connected();
   }
 
   #onReport(err: NativeError | null, report: DeliveryReport): void {
@@ -292,19 +293,9 @@ export class LibrdkafkaTransport implements KafkaTransport {
       return tooLarge(`broker refused a batch as too large: ${err.message}`);
     }
     const reason = this.#lastClientError;
-    return this.#explain(reason && reason !== err ? new Error(`${err.message}: ${reason.message}`, { cause: reason }) : err);
+    return this.#explainer.explain(reason && reason !== err ? new Error(`${err.message}: ${reason.message}`, { cause: reason }) : err);
   }
 
-  /** Authentication and TLS failures get their own code and a hint, logged once per distinct failure. */
-  #explain(err: unknown): unknown {
-    const explained = classifyKafkaError(err, this.#options.security, this.#options.brokers);
-    if (!explained) return err;
-    if (explained.message !== this.#lastSecurityFailure) {
-      this.#lastSecurityFailure = explained.message;
-      this.#options.logger.error({ code: explained.code, err: explained.message }, 'kafka connection refused; events stay buffered and are retried');
-    }
-    return explained;
-  }
 
   async reset(): Promise<void> {
     const producer = this.#producer;
