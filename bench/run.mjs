@@ -174,9 +174,11 @@ function peakRssMb(pid) {
 }
 
 /** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid) {
+/** CPU seconds of a process (all threads), or with `thread` of one thread (the main thread's id is the pid). */
+function cpuSeconds(pid, thread) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   } catch {
     return NaN;
@@ -320,16 +322,18 @@ async function gatewayFullSpeed(client) {
   const watcher = await topicWatcher(`${prefix}readings`);
   const gw = await startGateway({ prefix, base, label: `max-${client}`, client });
   const cpu0 = cpuSeconds(gw.child.pid);
+  const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
   const started = Date.now();
   await publish(base, MESSAGES);
   await watcher.until(MESSAGES);
   const rate = MESSAGES / ((watcher.state.last - started) / 1000);
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (MESSAGES / 1000);
+  const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (MESSAGES / 1000);
   const rss = peakRssMb(gw.child.pid);
   await stopProcess(gw);
   await watcher.stop();
   const lat = watcher.state.latencies;
-  return { rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, readyMs: gw.readyMs };
+  return { rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
 }
 
 async function gatewayAtRate(rate, client) {
@@ -339,14 +343,16 @@ async function gatewayAtRate(rate, client) {
   const watcher = await topicWatcher(`${prefix}readings`);
   const gw = await startGateway({ prefix, base, label: `rate${rate}-${client}`, client });
   const cpu0 = cpuSeconds(gw.child.pid);
+  const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
   const published = await publish(base, count, rate);
   await watcher.until(count);
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (count / 1000);
+  const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (count / 1000);
   const rss = peakRssMb(gw.child.pid);
   await stopProcess(gw);
   await watcher.stop();
   const lat = watcher.state.latencies;
-  return { rate: published.rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, readyMs: gw.readyMs };
+  return { rate: published.rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
 }
 
 /** A buffer file with `events` pending readings, filled once per size and copied for every run. */
@@ -373,14 +379,16 @@ async function drain(events, client) {
   await createTopic(`${prefix}readings`);
   const gw = await startGateway({ prefix, base: `bench/drain${unique + 1}`, bufferPath, label: `drain${events}-${client}`, client });
   const cpu0 = cpuSeconds(gw.child.pid);
+  const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
   const started = performance.now();
   await until(async () => (await topicCount(`${prefix}readings`)) >= events, `drain of ${events}`, 1_800_000);
   const seconds = (performance.now() - started) / 1000;
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (events / 1000);
+  const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (events / 1000);
   const rss = peakRssMb(gw.child.pid);
   await stopProcess(gw);
   rmSync(dir, { recursive: true, force: true });
-  return { rate: events / seconds, rss, cpuPer1k, readyMs: gw.readyMs };
+  return { rate: events / seconds, rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
 }
 
 async function modbus() {
@@ -504,7 +512,8 @@ function row(what, unit, r, key, { ceiling = '–', naive = '–', p50 = '–', 
 }
 const ms = (r, k) => (r ? fmt(r.median[k]) : '–');
 const mb = (r) => (r ? fmt(r.median.rss, 1) : '–');
-const cpuMs = (r) => (r ? fmt(r.median.cpuPer1k, 1) : '–');
+/** Process CPU per 1,000 events, and the JavaScript thread's share where measured (the rest is librdkafka's or libuv's threads). */
+const cpuMs = (r) => (r ? `${fmt(r.median.cpuPer1k, 1)}${Number.isFinite(r.median.jsCpuPer1k) ? ` (JS ${fmt(r.median.jsCpuPer1k, 1)})` : ''}` : '–');
 const met = (ok) => (ok ? 'met' : '**not met**');
 const naiveRate = R.naive?.median.rate;
 
@@ -578,7 +587,7 @@ const command = `npm run bench --${quick ? ' --quick' : ''}${args.runs ? ` --run
 const header = [
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}; Kafka single KRaft broker and Mosquitto on the same machine (loopback).`,
   `Load average (1/5/15 min) when the suite started: ${machineLoad.map((l) => l.toFixed(1)).join(' / ')}; the last column is the 1-min load at the start of the row's runs (other engineers' test runs share these 2 cores).`,
-  `Command: \`${command}\`. Each row: median of ${RUNS} runs, spread = min–max. Full speed = ${fmt(MESSAGES)} QoS 1 messages from ${DEVICES} devices, 1,000 in flight, from a separate publisher process, timed until the last record is in Kafka; fixed rates publish for ${RATE_SECONDS} s. Latency = consumer arrival − publish time. CPU = user+system of the gateway process (/proc/<pid>/stat) per 1,000 events. Peak RSS = VmHWM.`,
+  `Command: \`${command}\`. Each row: median of ${RUNS} runs, spread = min–max. Full speed = ${fmt(MESSAGES)} QoS 1 messages from ${DEVICES} devices, 1,000 in flight, from a separate publisher process, timed until the last record is in Kafka; fixed rates publish for ${RATE_SECONDS} s. Latency = consumer arrival − publish time. CPU = user+system of the gateway process (/proc/<pid>/stat) per 1,000 events, "JS" the share of its JavaScript (main) thread (/proc/<pid>/task/<pid>/stat; the rest runs on librdkafka's and libuv's threads). Peak RSS = VmHWM.`,
 ].join('\n');
 const table = [
   '| row | median | spread | p50 ms | p99 ms | p99.9 ms | peak RSS MB | CPU ms / 1k ev | vs ceiling | vs naive | target | load |',
