@@ -7,7 +7,8 @@
 // are installed first.
 //
 //   node scripts/setup-librdkafka.mjs              build if needed; exit 1 with what to do when it cannot
-//   node scripts/setup-librdkafka.mjs --optional   the same, but exit 0 (npm ci's postinstall: kafkajs still works)
+//   node scripts/setup-librdkafka.mjs --optional   the same, but exit 0 (npm ci's postinstall: kafkajs still works);
+//                                                  does nothing when this package is installed as another one's dependency
 //   node scripts/setup-librdkafka.mjs --no-install never run apt-get; report missing packages instead
 //   node scripts/setup-librdkafka.mjs --check      only report whether the client loads (exit 0/1)
 // Idempotent: when the module already loads it prints its version and exits at once.
@@ -76,6 +77,12 @@ function missingPackages() {
   const missing = TOOLS.filter((t) => !have(t.command)).map((t) => t.pkg);
   for (const d of DEV_PACKAGES) if (!headerFound(d.header)) missing.push(d.pkg);
   return missing;
+}
+
+// npm ci of another project that depends on this package (e.g. for the consumer kit): build nothing, install nothing.
+if (optional && process.env.INIT_CWD && path.resolve(process.env.INIT_CWD) !== root) {
+  say(`installed as a dependency: not building the librdkafka client (the gateway needs it only with kafka.client: librdkafka; build it with: node ${path.relative(process.env.INIT_CWD, path.join(root, 'scripts', 'setup-librdkafka.mjs'))})`);
+  process.exit(0);
 }
 
 const first = loadsVersion();
