@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs and a fresh machine of this kind may lack:
 # Debian packages (mosquitto, kcat, socat, pymodbus, mbpoll, systemd-analyze, chromium), then checks the native
-# modules load. Idempotent and quick when everything is there. The test brokers themselves (a private Mosquitto
+# modules load (and builds the librdkafka client when it is missing: scripts/setup-librdkafka.mjs). Idempotent and quick when everything is there. The test brokers themselves (a private Mosquitto
 # and a KRaft Kafka from Maven jars) are started by the vitest global setup.
 set -euo pipefail
 need=()
@@ -33,3 +33,6 @@ fi
 [ "${1:-}" = "--system-only" ] && exit 0
 [ -d node_modules ] || npm ci --no-audit --no-fund
 node -e "const D=require('better-sqlite3'); new D(':memory:').close()" || { echo 'better-sqlite3 does not load: run npm rebuild better-sqlite3' >&2; exit 1; }
+# The tests run every Kafka test with both clients: the native one must load (npm ci's postinstall builds it;
+# this builds it when that was skipped, and fails with what to install when it cannot).
+node scripts/setup-librdkafka.mjs

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   GW_SECRET_MISSING: 'A secret referenced by the configuration (environment variable or file) is not available.',
   GW_BUFFER_OPEN: 'The SQLite buffer file cannot be opened or created.',
   GW_BUFFER_WRITE: 'An event could not be committed to the SQLite buffer.',
+  GW_KAFKA_CLIENT: 'kafka.client is librdkafka but its native module is not installed or does not load; the message names the build command (or use kafka.client: kafkajs).',
   GW_KAFKA_SEND: 'A batch could not be delivered to Kafka; it stays buffered and is retried.',
   GW_MQTT_CONNECT: 'The MQTT broker could not be reached or refused the connection; the input retries.',
   GW_DECODE_FAILED: 'An input payload could not be decoded; it was sent to the dead-letter topic.',

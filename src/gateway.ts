@@ -5,7 +5,8 @@
 import { SqliteBuffer } from './buffer/sqlite-buffer.js';
 import type { GatewayConfig } from './config/schema.js';
 import { Forwarder } from './forwarder/forwarder.js';
-import { KafkajsTransport, type KafkaTransport } from './forwarder/kafka-transport.js';
+import type { KafkaTransport } from './forwarder/kafka-transport.js';
+import { createKafkaTransport } from './forwarder/create-transport.js';
 import type { IngestSink, Input, InputContext } from './inputs/input.js';
 import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -21,7 +22,7 @@ export interface GatewayDeps {
   context: InputContext;
   logger: Logger;
   clock?: Clock;
-  /** The Kafka client seam; the real kafkajs transport by default. */
+  /** The Kafka client seam; by default the real transport of kafka.client. */
   transport?: KafkaTransport;
 }
 
@@ -93,17 +94,7 @@ export class Gateway {
     this.#observability = observability;
     await observability.start();
 
-    const transport =
-      this.#deps.transport ??
-      new KafkajsTransport({
-        brokers: config.kafka.brokers,
-        clientId: config.kafka.clientId,
-        compression: config.kafka.compression,
-        connectionTimeoutMs: config.kafka.connectionTimeout,
-        requestTimeoutMs: config.kafka.requestTimeout,
-        logger,
-        security: config.kafka,
-      });
+    const transport = this.#deps.transport ?? (await createKafkaTransport(config.kafka, logger));
     this.#forwarder = new Forwarder(
       buffer,
       observability.wrapTransport(transport),
@@ -113,6 +104,7 @@ export class Gateway {
         maxEvents: config.kafka.batch.maxEvents,
         maxBytes: config.kafka.batch.maxBytes,
         lingerMs: config.kafka.batch.linger,
+        cloudEvents: config.kafka.cloudEvents,
         retryInitialMs: config.kafka.retry.initial,
         retryMaxMs: config.kafka.retry.max,
         drain: config.kafka.drain,

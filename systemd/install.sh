@@ -146,7 +146,7 @@ sync_dir() {
 note "app -> $APP"
 install -d -m 0755 "$APP"
 for d in dist devices config schemas systemd; do sync_dir "$SRC/$d" "$APP/$d"; done
-for f in package.json package-lock.json README.md LICENSE CHANGELOG.md docs/raspberry-pi.md docs/errors.md; do
+for f in package.json package-lock.json README.md LICENSE CHANGELOG.md docs/raspberry-pi.md docs/errors.md scripts/setup-librdkafka.mjs; do
   if [ -f "$SRC/$f" ]; then put "$SRC/$f" "$APP/$f" 0644; fi
 done
 
@@ -162,6 +162,9 @@ else
   stage=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-deps.XXXXXX")
   trap 'rm -rf "$stage"' EXIT
   cp "$APP/package.json" "$stage/"
+  # npm ci's postinstall builds the optional native Kafka client with this script.
+  [ -f "$APP/scripts/setup-librdkafka.mjs" ] || die "$SRC/scripts/setup-librdkafka.mjs is missing (run from a source tree or an unpacked release)"
+  install -D -m 0644 "$APP/scripts/setup-librdkafka.mjs" "$stage/scripts/setup-librdkafka.mjs"
   [ -f "$APP/package-lock.json" ] && cp "$APP/package-lock.json" "$stage/"
   if [ "$DEPS" = copy ]; then
     [ -d "$SRC/node_modules" ] || die "--deps copy: $SRC/node_modules does not exist (npm ci in the source tree first)"
@@ -180,6 +183,10 @@ else
   # The native modules must load with the node that will run the service.
   (cd "$stage" && "$RUN_NODE" -e "new (require('better-sqlite3'))(':memory:').close()") \
     || die "better-sqlite3 does not load with $RUN_NODE (docs/raspberry-pi.md: native modules)"
+  # The native Kafka client is optional (kafka.client: kafkajs needs nothing): say so, do not stop.
+  (cd "$stage" && "$RUN_NODE" scripts/setup-librdkafka.mjs --check) \
+    || note "the librdkafka Kafka client does not load: set kafka.client: kafkajs, or see docs/raspberry-pi.md (native Kafka client)"
+  rm -rf "$stage/scripts"
   find "$stage/node_modules" -mindepth 1 -type d -empty -delete
   echo "$stamp" > "$stage/node_modules/.install-stamp"
   chmod -R u=rwX,go=rX "$stage/node_modules"

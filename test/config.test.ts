@@ -145,6 +145,30 @@ describe('configuration', () => {
     ]);
   });
 
+  it('kafka.client defaults to librdkafka; codecs kafkajs lacks and servername under librdkafka are refused with their path', () => {
+    const config = validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'] } }, 'x');
+    expect(config.kafka).toMatchObject({ client: 'librdkafka', compression: 'none', cloudEvents: 'binary' });
+    expect(problems({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'], client: 'kafkajs', compression: 'zstd' } })).toEqual([
+      'GW_CONFIG_INVALID',
+      'kafka.compression: zstd needs kafka.client: librdkafka (kafkajs supports none and gzip)',
+    ]);
+    expect(problems({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'], client: 'librdkafka', compression: 'zstd', cloudEvents: 'structured' } })).toEqual([]);
+    const servername = problems({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'], tls: { servername: 'kafka.example' } } });
+    expect(servername[1]).toMatch(/^kafka\.tls\.servername: librdkafka checks the certificate against the broker host/);
+  });
+
+  it('check-config prints the Kafka client in use and the librdkafka version it loaded', async () => {
+    const { describePlan } = await import('../src/config/plan.js');
+    const { librdkafkaVersion } = await import('../src/forwarder/librdkafka-transport.js');
+    const version = librdkafkaVersion();
+    expect(version, 'the native client must load in the test environment (scripts/setup-librdkafka.mjs)').toMatch(/^\d+\.\d+\.\d+/);
+    const context = { configDir: root, driverSearchPaths: [] };
+    const native = describePlan(validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'] } }, 'x'), context);
+    expect(native).toContain(`client librdkafka ${version}, CloudEvents binary mode`);
+    const js = describePlan(validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'], client: 'kafkajs', cloudEvents: 'structured' } }, 'x'), context);
+    expect(js).toContain('client kafkajs, CloudEvents structured mode');
+  });
+
   it('checks device id templates, field paths and duplicate names', () => {
     const input = (name: string, deviceId: string, field: string) => ({
       type: 'mqtt',

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KAFKA_CLIENTS } from './support/kafka-clients.js';
 import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readTopic, readTopicWithKcat } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
@@ -8,16 +9,16 @@ import type { ReadingEvent } from '../src/events/schema.js';
 const MESSAGES = 10_000;
 const DEVICES = 10;
 
-describe('MQTT → buffer → Kafka, end to end with real brokers', () => {
+describe.each(KAFKA_CLIENTS)('MQTT → buffer → Kafka, end to end with real brokers (%s client)', (client) => {
   const kafka = inject('kafkaBootstrap');
   const mqttUrl = inject('mqttUrl');
-  const gatewayId = uniqueName('e2e');
+  const gatewayId = uniqueName(`e2e-${client}`);
   const prefix = `${gatewayId}.`;
   let gateway: GatewayProcess;
   let publisher: SensorPublisher;
 
   beforeAll(async () => {
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, client });
     gateway = new GatewayProcess(file);
     await gateway.started();
     await gateway.waitForLog('mqtt subscribed');

@@ -19,7 +19,7 @@ const NAME = 'edge-telemetry-gateway';
  */
 function sourceSnapshot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'etg-install-src-'));
-  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'package.json', 'package-lock.json']) {
+  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'scripts', 'package.json', 'package-lock.json']) {
     if (existsSync(join(REPO, entry))) cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));

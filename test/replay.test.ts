@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { KAFKA_CLIENTS } from './support/kafka-clients.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readTopic, topicSize } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
@@ -35,7 +36,7 @@ async function replay(config: string, ...args: string[]): Promise<{ summary: Rep
   return { summary: JSON.parse(stdout) as ReplaySummary, stderr };
 }
 
-describe('telemetry-gateway replay', () => {
+describe.each(KAFKA_CLIENTS)('telemetry-gateway replay (%s client)', (client) => {
   const kafka = inject('kafkaBootstrap');
   const mqttUrl = inject('mqttUrl');
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -44,10 +45,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('re-sends the events of a window, delivered or not, with their original value, key, ids and headers plus etg_replayed', async () => {
-    const gatewayId = uniqueName('replay');
+    const gatewayId = uniqueName(`replay-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
 
     // The last 2 hours: the recent phase only (still pending in the buffer: replay does not care).
     const { summary, stderr } = await replay(file, '--since', '2h');
@@ -86,10 +87,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('filters by time, device and type, and --dry-run counts per topic and type without sending', async () => {
-    const gatewayId = uniqueName('replay-filter');
+    const gatewayId = uniqueName(`replay-filter-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
 
     const dry = await replay(file, '--dry-run', '--device', 'dev-a', '--until', new Date(fixture.oldAt + 60_000).toISOString());
     expect(dry.summary).toMatchObject({
@@ -118,10 +119,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('runs while a gateway process ingests into and forwards from the same buffer', async () => {
-    const gatewayId = uniqueName('replay-live');
+    const gatewayId = uniqueName(`replay-live-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.started();

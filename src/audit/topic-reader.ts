@@ -4,7 +4,7 @@
  * Uses a throw-away consumer group that never commits offsets: auditing leaves no trace on the cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import type { Consumer, KafkaConfig } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { AuditRecord } from './checker.js';
 
@@ -40,6 +40,8 @@ async function seekWhenReady(consumer: Consumer, topic: string, next: ReadonlyMa
 }
 
 export async function readTopicWindow(options: TopicReadOptions): Promise<TopicReadResult> {
+  // Loaded only when audit runs: `run` registers that command too and need not carry kafkajs.
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
     clientId: options.clientId ?? 'etg-audit',
     brokers: options.brokers,

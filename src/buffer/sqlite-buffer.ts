@@ -154,7 +154,15 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_age ON receipts (source, committed_at);
 `;
 
-const BUFFER_FORMAT = '2';
+/**
+ * 3: the pending count, pending bytes and retained bytes are kept in meta (key 'totals'), written inside every
+ * transaction that changes them, so opening a buffer reads one row instead of scanning every event (start-up
+ * in O(1) of the backlog). A format-2 file is migrated on open: one scan, then the totals are kept.
+ */
+const BUFFER_FORMAT = '3';
+/** Formats this version opens and migrates in place. */
+const MIGRATABLE_FORMATS: readonly string[] = ['2'];
+const TOTALS_KEY = 'totals';
 /** Types drop-oldest may delete, lowest priority first. */
 const DROPPABLE: readonly { priority: number; types: readonly EventType[] }[] = [
   { priority: PRIORITY_OF_TYPE['gateway-health'], types: ['gateway-health'] },
@@ -183,6 +191,7 @@ interface Statements {
   findReceipt: Statement;
   latestReceipt: Statement;
   purgeReceipts: Statement;
+  writeTotals: Statement;
 }
 
 export class SqliteBuffer implements ReceiptLedger {
@@ -194,6 +203,8 @@ export class SqliteBuffer implements ReceiptLedger {
   #queue: QueueEntry[] = [];
   #queuedEvents = 0;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** performance.now() of the last commit (-Infinity: none yet), for adaptive lingering. */
+  #lastCommitAt = Number.NEGATIVE_INFINITY;
   #pending = 0;
   #pendingBytes = 0;
   #retainedBytes = 0;
@@ -264,8 +275,7 @@ export class SqliteBuffer implements ReceiptLedger {
       });
     }
     const format = db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: string } | undefined;
-    if (format === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('format', BUFFER_FORMAT);
-    else if (format.value !== BUFFER_FORMAT) {
+    if (format !== undefined && format.value !== BUFFER_FORMAT && !MIGRATABLE_FORMATS.includes(format.value)) {
       db.close();
       throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}; move the file away (it is not deleted for you)`);
     }
@@ -309,17 +319,39 @@ export class SqliteBuffer implements ReceiptLedger {
       purgeReceipts: db.prepare(
         'DELETE FROM receipts WHERE source = @source AND committed_at < @before AND number < (SELECT MAX(number) FROM receipts WHERE source = @source)',
       ),
+      writeTotals: db.prepare(`INSERT INTO meta (key, value) VALUES ('${TOTALS_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     };
     this.#loadSequences();
-    const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
-      n: number;
-      b: number;
-    };
-    this.#pending = pending.n;
-    this.#pendingBytes = pending.b;
-    this.#retainedBytes = (
-      db.prepare('SELECT COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number }
-    ).b;
+    this.#loadTotals(format?.value);
+  }
+
+  /** Pending count and bytes and retained bytes from meta; counted once (and then kept) for a new or older file. */
+  #loadTotals(format: string | undefined): void {
+    const db = this.#database();
+    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(TOTALS_KEY) as { value: string } | undefined;
+    const kept = format === BUFFER_FORMAT && row ? row.value.split(' ').map(Number) : undefined;
+    if (kept && kept.length === 3 && kept.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+      [this.#pending, this.#pendingBytes, this.#retainedBytes] = kept as [number, number, number];
+      return;
+    }
+    db.transaction(() => {
+      const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
+        n: number;
+        b: number;
+      };
+      this.#pending = pending.n;
+      this.#pendingBytes = pending.b;
+      this.#retainedBytes = (
+        db.prepare('SELECT COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number }
+      ).b;
+      this.#saveTotals(this.#pending, this.#pendingBytes, this.#retainedBytes);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(BUFFER_FORMAT);
+    })();
+  }
+
+  /** Inside the transaction that changes them: the totals a crash after this commit must find. */
+  #saveTotals(pending: number, pendingBytes: number, retainedBytes: number): void {
+    this.#statements().writeTotals.run(`${pending} ${pendingBytes} ${retainedBytes}`);
   }
 
   #loadSequences(): void {
@@ -369,10 +401,15 @@ export class SqliteBuffer implements ReceiptLedger {
     return done;
   }
 
+  /**
+   * Adaptive lingering: when no commit happened within commitLinger (idle), the group is committed at the next
+   * turn of the event loop, so a lone event pays no wait; while events keep coming (busy), the next commit waits
+   * until commitLinger after the previous one, so each fsync carries many events.
+   */
   #schedule(): void {
     if (this.#timer !== undefined) return;
-    const linger = this.#options.commitLingerMs;
-    this.#timer = linger > 0 ? setTimeout(() => this.flush(), linger) : setImmediate(() => this.flush());
+    const wait = this.#lastCommitAt + this.#options.commitLingerMs - performance.now();
+    this.#timer = wait > 0 ? setTimeout(() => this.flush(), wait) : setImmediate(() => this.flush());
   }
 
   #cancelTimer(): void {
@@ -485,11 +522,13 @@ export class SqliteBuffer implements ReceiptLedger {
       }
       for (const [key, { deviceId, family }] of touched) s.upsertSeq.run(deviceId, family, this.#nextSeq.get(key));
       for (const r of receipts) s.upsertReceipt.run(r.source, r.key, r.digest, r.number, receivedAtMs);
+      this.#saveTotals(this.#pending + added - dropped.events, this.#pendingBytes + addedBytes - dropped.bytes, this.#retainedBytes);
     })();
     this.#pending += added - dropped.events;
     this.#pendingBytes += addedBytes - dropped.bytes;
     this.#counters.committedEvents += drafts.length;
     this.#counters.commits += 1;
+    this.#lastCommitAt = performance.now();
     // A commit of receipts only (a resend acknowledged again) stores no event: nothing fresh for live-first.
     if (firstPos >= 0) this.#recentCommits.push({ at: receivedAtMs, firstPos });
     if (this.#recentCommits.length > 4096) this.#recentCommits.splice(0, 2048);
@@ -644,6 +683,7 @@ export class SqliteBuffer implements ReceiptLedger {
           count += 1;
           bytes += e.payload.length;
         }
+        this.#saveTotals(this.#pending - count, this.#pendingBytes - bytes, this.#retainedBytes + (keep ? bytes : 0));
       })();
     } finally {
       if (relaxed) s.syncFull.run();
@@ -692,6 +732,7 @@ export class SqliteBuffer implements ReceiptLedger {
       }
       deleted += expired.length;
       deleted += this.#purgeOldestDelivered(maxRows - deleted, () => this.#retainedBytes > this.#options.retentionMaxBytes);
+      this.#saveTotals(this.#pending, this.#pendingBytes, this.#retainedBytes);
     })();
     this.#counters.purgedEvents += deleted;
     this.reclaimSpace();

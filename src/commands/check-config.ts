@@ -4,6 +4,7 @@ import { describePlan } from '../config/plan.js';
 import { GatewayError } from '../errors.js';
 import { familyOf, type ProbeReport } from '../inputs/registry.js';
 import { parseDuration } from '../util/duration.js';
+import { loadLibrdkafka } from '../forwarder/librdkafka-transport.js';
 
 interface CheckConfigOptions {
   config: string;
@@ -24,6 +25,8 @@ async function checkConfig(options: CheckConfigOptions): Promise<void> {
     throw new GatewayError('GW_USAGE', `--probe-queue ${options.probeQueue}: expected a number of messages from 1 to 1000000 (e.g. 5000)`);
   }
   const { config, file, context } = loadConfig(options.config);
+  // A config that names a client this machine cannot load is not runnable: GW_KAFKA_CLIENT with the fix.
+  if (config.kafka.client === 'librdkafka') loadLibrdkafka();
   const reports: ProbeReport[] = [];
   if (probing) {
     for (const input of config.inputs) {
@@ -50,7 +53,7 @@ export function registerCheckConfig(program: Command): void {
   program
     .command('check-config')
     .description(
-      'Validate a config and the driver files it uses without starting anything, and print the plan: inputs, devices, requests, topic routes (exit 0 when valid, 1 with every problem otherwise). With --probe, also connect to each MQTT broker and report its limits that decide whether it can drop messages (exit 1 when a broker cannot be reached or loses messages)',
+      'Validate a config and the driver files it uses without starting anything, and print the plan: inputs, devices, requests, topic routes, the Kafka client and its version (exit 0 when valid, 1 with every problem otherwise). With --probe, also connect to each MQTT broker and report its limits that decide whether it can drop messages (exit 1 when a broker cannot be reached or loses messages)',
     )
     .requiredOption('-c, --config <file>', 'gateway YAML config')
     .option('--json', 'print the validated config (defaults filled in, secrets redacted) as JSON, with the probe results under "probe"')

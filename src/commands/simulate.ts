@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { driverNotFound, driverSearchPaths, findDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
-import { SIMULATORS, type SimulatorOptions } from '../simulators/registry.js';
+import type { SimulatorOptions } from '../simulators/registry.js';
 import { fail } from './common.js';
 
 interface SimulateFlags {
@@ -17,6 +17,8 @@ interface SimulateFlags {
 }
 
 async function simulate(flags: SimulateFlags): Promise<void> {
+  // Loaded only when simulate runs: `run` registers this command too and need not carry the simulators.
+  const { SIMULATORS } = await import('../simulators/registry.js');
   const configDir = process.cwd();
   const searchPaths = driverSearchPaths(configDir);
   const file = findDriverFile(flags.driver, searchPaths, configDir);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
 import { editDistance } from '../config/problems.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import { EventDecodeError, decodeEvent } from '../events/decode.js';
@@ -85,6 +85,8 @@ async function tail(flags: TailFlags): Promise<void> {
     throw err;
   });
 
+  // Loaded only when tail runs: `run` registers this command too and need not carry kafkajs.
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
     clientId: 'telemetry-gateway-tail',
     brokers,

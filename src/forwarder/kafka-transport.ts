@@ -4,7 +4,7 @@
  */
 import { CompressionTypes, Kafka, logLevel, Partitioners, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '../util/logger.js';
-import { classifyKafkaError, kafkajsSecurityOptions, type KafkaSecurity } from '../security/kafka-security.js';
+import { KafkaFailureExplainer, kafkajsSecurityOptions, type KafkaSecurity } from '../security/kafka-security.js';
 
 export interface KafkaRecord {
   key: string;
@@ -20,9 +20,18 @@ export interface TopicBatch {
 export interface KafkaTransport {
   /** Connects (or reconnects after reset()); rejects when no broker answers. */
   connect(): Promise<void>;
-  /** Resolves when every record of every batch is acknowledged by all in-sync replicas (acks -1). */
+  /**
+   * Resolves when every record of every batch is acknowledged by all in-sync replicas (acks -1). Rejects when
+   * any record failed (records of other partitions may have been stored: the retry makes same-id duplicates);
+   * within one partition a send is stored whole or not at all, so a device's later events never precede
+   * earlier ones. A refusal as too large rejects with `type: 'MESSAGE_TOO_LARGE'` (batching.isTooLarge).
+   */
   send(batches: readonly TopicBatch[]): Promise<void>;
-  /** Drops the connection and producer state after a failure; the next connect() starts fresh. */
+  /**
+   * Drops the connection and producer state after a failure; the next connect() starts fresh. Callers reset
+   * after every failed send before sending again (the forwarder and replay do), so a producer that is still
+   * settling a refused batch never carries the retry.
+   */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -52,11 +61,11 @@ function kafkajsLogCreator(logger: Logger) {
 export class KafkajsTransport implements KafkaTransport {
   readonly #options: KafkajsTransportOptions;
   #producer: Producer | undefined;
-  /** The last auth/TLS failure logged, so a long outage logs it once rather than at every retry. */
-  #lastSecurityFailure = '';
+  readonly #explainer: KafkaFailureExplainer;
 
   constructor(options: KafkajsTransportOptions) {
     this.#options = options;
+    this.#explainer = new KafkaFailureExplainer(options.security, options.brokers, options.logger);
   }
 
   async connect(): Promise<void> {
@@ -85,10 +94,10 @@ export class KafkajsTransport implements KafkaTransport {
       await producer.connect();
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
-      throw this.#explain(err);
+      throw this.#explainer.explain(err);
     }
     this.#producer = producer;
-    this.#lastSecurityFailure = '';
+    this.#explainer.connected();
   }
 
   async send(batches: readonly TopicBatch[]): Promise<void> {
@@ -102,7 +111,7 @@ export class KafkajsTransport implements KafkaTransport {
         topicMessages: batches.map((b) => ({ topic: b.topic, messages: b.messages })),
       });
     } catch (err) {
-      throw this.#explain(err);
+      throw this.#explainer.explain(err);
     }
   }
 
@@ -110,20 +119,10 @@ export class KafkajsTransport implements KafkaTransport {
     try {
       return build();
     } catch (err) {
-      throw this.#explain(err);
+      throw this.#explainer.explain(err);
     }
   }
 
-  /** Authentication and TLS failures get their own code and a hint, logged once per distinct failure. */
-  #explain(err: unknown): unknown {
-    const explained = classifyKafkaError(err, this.#options.security, this.#options.brokers);
-    if (!explained) return err;
-    if (explained.message !== this.#lastSecurityFailure) {
-      this.#lastSecurityFailure = explained.message;
-      this.#options.logger.error({ code: explained.code, err: explained.message }, 'kafka connection refused; events stay buffered and are retried');
-    }
-    return explained;
-  }
 
   async reset(): Promise<void> {
     const producer = this.#producer;

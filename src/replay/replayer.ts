@@ -10,12 +10,11 @@
 import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
-import { cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
+import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, topicFor, type CloudEventsMode } from '../forwarder/batching.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
 
-/** Header added to every replayed record. */
-export const REPLAYED_HEADER = 'etg_replayed';
+export { REPLAYED_HEADER } from '../forwarder/batching.js';
 
 export interface ReplayProgress {
   /** Called after every acknowledged batch (and once at the start with sent = 0). */
@@ -33,6 +32,8 @@ export interface ReplayOptions {
   ratePerSec?: number;
   maxEvents: number;
   maxBytes: number;
+  /** CloudEvents mode of the replayed records (kafka.cloudEvents). */
+  cloudEvents: CloudEventsMode;
   /** Count what would be sent, per topic and type; connect to nothing. */
   dryRun: boolean;
   /** Attempts per batch before giving up (with backoff between them). */
@@ -61,14 +62,16 @@ export class Replayer {
   readonly #transport: KafkaTransport | undefined;
   readonly #options: ReplayOptions;
   readonly #progress: ReplayProgress;
-  #maxBytes: number;
+  readonly #sizeLimit: RequestSizeLimit;
+  readonly #records: RecordBuilder;
 
   constructor(events: RetainedEvents, transport: KafkaTransport | undefined, options: ReplayOptions, progress: ReplayProgress) {
     this.#events = events;
     this.#transport = transport;
     this.#options = options;
     this.#progress = progress;
-    this.#maxBytes = options.maxBytes;
+    this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
+    this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
   }
 
   #topicOf(e: ReplayEvent): string {
@@ -151,32 +154,15 @@ export class Replayer {
 
   /** The longest prefix that fits in one produce request. */
   #cut(events: readonly ReplayEvent[]): ReplayEvent[] {
-    let bytes = 0;
-    const limit = Math.min(events.length, this.#options.maxEvents);
-    for (let i = 0; i < limit; i++) {
-      const e = events[i] as ReplayEvent;
-      bytes += e.payload.length + e.deviceId.length + 220;
-      if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
-    }
-    return events.slice(0, limit);
+    return events.slice(0, fittingCount(events, this.#options.maxEvents, this.#sizeLimit.maxBytes));
   }
 
   #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
-    const byTopic = new Map<string, TopicBatch>();
-    for (const e of events) {
-      const topic = this.#topicOf(e);
-      let batch = byTopic.get(topic);
-      if (!batch) {
-        batch = { topic, messages: [] };
-        byTopic.set(topic, batch);
-      }
-      batch.messages.push({
-        key: e.deviceId,
-        value: e.payload,
-        headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' },
-      });
-    }
-    return [...byTopic.values()];
+    return toTopicBatches(
+      events,
+      (e) => this.#topicOf(e),
+      (e) => this.#records.build(e, REPLAYED_EXTRA),
+    );
   }
 
   async #connect(transport: KafkaTransport): Promise<void> {
@@ -214,8 +200,10 @@ export class Replayer {
         if (pending.length === 0) return;
         attempt = 0;
       } catch (err) {
-        if (isTooLarge(err) && this.#maxBytes > 16_384) {
-          this.#maxBytes = Math.max(16_384, Math.floor(this.#maxBytes / 2));
+        if (isTooLarge(err) && this.#sizeLimit.shrink()) {
+          // As after any failed send, a fresh producer: the old one may still be settling the refused batch.
+          await transport.reset().catch(() => undefined);
+          await this.#connect(transport);
           continue;
         }
         if (attempt >= this.#options.attempts) {
@@ -233,6 +221,4 @@ export class Replayer {
   }
 }
 
-function isTooLarge(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
-}
+const REPLAYED_EXTRA = { [REPLAYED_HEADER]: '1' } as const;

@@ -80,6 +80,8 @@ export interface TestConfigOptions {
   brokers: string[];
   mqttUrl: string;
   topicPrefix: string;
+  /** kafka.client (default: the gateway's default). */
+  client?: 'librdkafka' | 'kafkajs';
   bufferPath?: string;
   subscriptions?: unknown[];
   overrides?: Record<string, unknown>;
@@ -108,6 +110,7 @@ export function writeTestConfig(options: TestConfigOptions): { file: string; dir
     logging: { level: 'info' },
     buffer: { path: bufferPath },
     kafka: {
+      ...(options.client ? { client: options.client } : {}),
       brokers: options.brokers,
       topics: { prefix: options.topicPrefix },
       retry: { initial: '200ms', max: '2s' },
