@@ -30,6 +30,12 @@ export const ERROR_CODES = {
   GW_KAFKA_TLS: 'The TLS connection to Kafka failed: the broker certificate is not trusted or does not match, or the port does not speak TLS; events stay buffered and are retried.',
   GW_MQTT_AUTH: 'The MQTT broker refused the login (bad user name or password, or not authorized); the input retries with backoff.',
   GW_MQTT_TLS: 'The TLS connection to the MQTT broker failed: its certificate is not trusted or does not match, or the port does not speak TLS; the input retries.',
+  GW_HL7_LISTEN: 'The HL7 MLLP listener cannot bind its address (port taken, address not on this machine); the input retries every 5 s.',
+  GW_HL7_CONNECT: 'The HL7 input (connect mode) cannot reach the sender that serves MLLP; it retries with backoff.',
+  GW_HL7_TLS: 'An MLLP TLS handshake failed (sender certificate missing or not trusted, sender not speaking TLS, or our certificate not trusted by the sender).',
+  GW_HL7_REFUSED: 'An MLLP connection was closed at once: its address is not in listen.allow, or listen.maxConnections was reached.',
+  GW_HL7_REJECTED: 'An HL7 message was refused with AR / CR (unsupported message type or version, no control id, too large); nothing was stored.',
+  GW_HL7_CONTROL_ID_REUSED: 'A sender sent a message control id (MSH-10) again with other content; it was stored as a new message, not taken for a resend.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
