@@ -63,7 +63,9 @@ export class MllpFramer {
 
   /** Bytes held for an unfinished frame or garbage run (bounded by maxFrameBytes + keepBytes). */
   get heldBytes(): number {
-    return this.#size + this.#garbageSize;
+    const skipping = this.#state === 'skipping' || this.#state === 'skipping-after-end';
+    const frame = skipping ? (this.#parts[0]?.length ?? 0) : this.#size;
+    return frame + this.#garbage.reduce((n, b) => n + b.length, 0);
   }
 
   push(chunk: Buffer): MllpItem[] {
