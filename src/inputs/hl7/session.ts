@@ -47,6 +47,11 @@ export class MllpSession {
     return this.#framer.stats;
   }
 
+  /** Bytes the framer holds for an unfinished frame (bounded by maxFrameBytes + the kept head). */
+  get framerHeldBytes(): number {
+    return this.#framer.heldBytes;
+  }
+
   /** Answers (ACKs) waiting for their commit. */
   get pending(): number {
     return this.#pending;
