@@ -88,8 +88,11 @@ export class GatewayProcess {
   }
 }
 
-/** A gateway config in a fresh folder: one MQTT input (QoS 1, persistent session), one reading per message. */
-export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {} }) {
+/**
+ * A gateway config in a fresh folder: by default one MQTT input (QoS 1, persistent session), one reading per
+ * message; `inputs` replaces it (other input families' scenarios).
+ */
+export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {}, inputs }) {
   const dir = mkdtempSync(join(tmpdir(), 'etg-faults-'));
   const bufferPath = join(dir, 'buffer.db');
   const config = {
@@ -106,7 +109,7 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
     shutdown: { drainTimeout: '10s', ...shutdown },
     // Several gateways run at once (the capped ones next to the outage one): each takes a free HTTP port.
     http: { port: 0 },
-    inputs: [
+    inputs: inputs ?? [
       {
         type: 'mqtt',
         name: 'site',

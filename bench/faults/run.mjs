@@ -4,7 +4,7 @@
 // saw acknowledged is in Kafka, per-device seq order holds (the audit), and duplicates are only re-sends of
 // the same event id or MQTT redeliveries. Prints a table; exits 1 on any loss or broken order.
 //
-//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block]
+//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block,hl7]
 //                             [--json FILE]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -24,6 +24,7 @@ import {
   waitForQuiet,
   writeGatewayConfig,
 } from './lib.mjs';
+import { HL7_TRIALS, hl7CrashTrial } from './hl7.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -230,7 +231,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'resends', 'recognisedResends', 'secondEvents', 'seconds', 'sessionResumed', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
@@ -265,6 +266,8 @@ async function main() {
     if (want('sigterm')) await attempt('SIGTERM under load', () => sigtermUnderLoad(ctx));
     if (want('mosquitto')) await attempt('mosquitto restarted', () => mosquittoRestart(ctx));
     if (want('kafka') || want('drop-oldest') || want('block')) await attempt('kafka outage', () => kafkaOutage(ctx));
+    // HL7: monitors resend what had no ACK; every ACKed message in Kafka, no second event (bench/faults/hl7.mjs).
+    if (want('hl7')) for (let t = 1; t <= HL7_TRIALS; t++) await attempt(`hl7 crash trial ${t}`, async () => row('hl7 crash (SIGKILL gateway, 20 monitors)', await hl7CrashTrial(ctx, t, cleanups)));
   } finally {
     await ctx.mqtt.stop().catch(() => undefined);
     await ctx.kafka.stop().catch(() => undefined);

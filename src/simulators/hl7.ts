@@ -4,7 +4,8 @@
  * message (same MSH-10) when none comes within `ackTimeoutMs` or the connection dropped; an ORU^R40 alarm when
  * SpO2 falls below 90 % and when it recovers. With `intervalMs: 0` it sends back to back, each after the previous
  * ACK (benchmarks). Faults: `resend` (every message is sent twice, as a sender that lost our ACK would),
- * `garbage` (bytes between frames), `no-ack-wait` (sends at the cadence without waiting: many in flight).
+ * `garbage` (bytes between frames), `no-ack-wait` (sends at the cadence without waiting: many in flight),
+ * `lose-ack` (one ACK in ten is ignored, as if lost on the way: the message goes again after `ackTimeoutMs`).
  *
  * Programmatic use (tests, benchmarks, the fault suite):
  *   const sim = await startHl7Simulator({ port, deviceId: 'bed-7', intervalMs: 0, count: 100 });
@@ -22,7 +23,7 @@ import { escapeHl7 } from '../inputs/hl7/parser.js';
 import type { RunningSimulator, SimulatorFactory } from './registry.js';
 import { prng } from './serial.js';
 
-export const HL7_FAULTS = ['resend', 'garbage', 'no-ack-wait'] as const;
+export const HL7_FAULTS = ['resend', 'garbage', 'no-ack-wait', 'lose-ack'] as const;
 export type Hl7Fault = (typeof HL7_FAULTS)[number];
 
 export interface Hl7SimulatorOptions {
@@ -45,6 +46,8 @@ export interface Hl7SimulatorOptions {
   /** First message number (MSH-10 suffix); default from the clock, so a restarted simulator uses new ids. */
   firstNumber?: number;
   faults?: readonly Hl7Fault[];
+  /** Send ORU^R40 when SpO2 crosses 90 % (default true); off where every message must carry observations. */
+  alarms?: boolean;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -178,8 +181,9 @@ class MonitorSimulator implements Hl7Simulator {
     // A monitor that waits for its ACK skips a beat while the previous message is unanswered.
     if (!faults.includes('no-ack-wait') && this.#inFlight.size > 0) return;
     for (const text of this.#messages()) {
+      if (this.#finished()) break;
       const controlId = /^MSH\|[^|]*\|(?:[^|]*\|){7}([^|]*)/.exec(text)?.[1] ?? '';
-      const pending: Pending = { controlId, frame: mllpFrame(text), firstSentAt: Date.now(), timer: undefined };
+      const pending: Pending = { controlId, frame: mllpFrame(text), firstSentAt: performance.now(), timer: undefined };
       this.#inFlight.set(controlId, pending);
       this.#sent += 1;
       this.#transmit(pending, false);
@@ -209,9 +213,10 @@ class MonitorSimulator implements Hl7Simulator {
     const controlId = msa[2] ?? '';
     const pending = this.#inFlight.get(controlId);
     if (!pending) return; // the answer to a resend that was already answered
+    if ((this.#options.faults ?? []).includes('lose-ack') && this.#random() < 0.1) return;
     clearTimeout(pending.timer);
     this.#inFlight.delete(controlId);
-    if (code === 'AA' || code === 'CA') this.acked.set(controlId, Date.now() - pending.firstSentAt);
+    if (code === 'AA' || code === 'CA') this.acked.set(controlId, performance.now() - pending.firstSentAt);
     else {
       this.rejected.set(controlId, code);
       this.#options.log?.(`message ${controlId} answered ${code}: ${ack.split('\r').slice(1).join(' | ')}`);
@@ -246,7 +251,7 @@ class MonitorSimulator implements Hl7Simulator {
     ];
     const out = [segments.join('\r')];
     const spo2 = this.#values.get('MDC_PULS_OXIM_SAT_O2');
-    if (spo2 !== undefined && (spo2 < 90) !== this.#alarmActive) {
+    if (this.#options.alarms !== false && spo2 !== undefined && (spo2 < 90) !== this.#alarmActive) {
       this.#alarmActive = spo2 < 90;
       const phase = this.#alarmActive ? ['start', 'active'] : ['end', 'inactive'];
       out.push(

@@ -5,8 +5,8 @@
  *
  * Why our own: `@medplum/core` 4.5 (`Hl7Message`) does not decode escapes (\F\ stays "\F\") nor split
  * subcomponents, and brings a 3.3 MB FHIR client for it; `node-hl7-client` 3.2 decodes escapes but its path API
- * returns the first repetition for `PID.3[2]` and shifts component indexes inside repetition nodes, and it parsed
- * a 22-segment PCD-01 message in ~0.6 ms on the 2-core test VM (this parser: see bench/hl7-throughput.mjs).
+ * returns the first repetition for `PID.3[2]` and shifts component indexes inside repetition nodes, and it takes
+ * ~40× longer than this parser for a 22-segment PCD-01 message (BENCHMARKS.md, "HL7 parser").
  * HL7 v2's syntax is small; its quirks (MSH-1 is the separator itself, MSH-2 is not split, segment terminators
  * CR / LF / CRLF in the wild) are cheaper to get right here than to work around.
  *
