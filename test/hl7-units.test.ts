@@ -235,3 +235,24 @@ describe('HL7 input config', () => {
     expect(issues({ type: 'hl7', name: 'x', listen: { port: 1, allow: ['10.0.0.0/8', 'ward-3'] } })[0]).toMatch(/^listen.allow.1: expected an IP address or a CIDR block/);
   });
 });
+
+describe('HL7 processor details', () => {
+  it('reads MSH-18 8859/1 messages as Latin-1 and maps ST values where the driver says type: string', async () => {
+    const { Hl7Processor } = await import('../src/inputs/hl7/processor.js');
+    const { Hl7Driver } = await import('../src/inputs/hl7/driver.js');
+    const { compileHl7Driver } = await import('../src/inputs/hl7/mapping.js');
+    const driver = Hl7Driver.parse({ kind: 'hl7', name: 'notes', messages: { 'ORU^R01': 'observations' }, observations: { codes: [{ refid: 'NOTE', metric: 'note', type: 'string' }], resultStatus: { F: 'good' } } });
+    const drafts: unknown[] = [];
+    const processor = new Hl7Processor(Hl7InputConfig.parse({ type: 'hl7', name: 'x', listen: { port: 0 } }), compileHl7Driver(driver), {
+      sink: { append: (d) => (drafts.push(...d), Promise.resolve()), flush: () => undefined },
+      receipts: { find: () => undefined, latestNumber: () => 0, purge: () => 0 },
+      clock: { now: () => 0 },
+      gatewayId: 'g',
+    });
+    const text = 'MSH|^~\\&|MON|W|||20260101||ORU^R01|L-1|P|2.6|||AL|NE||8859/1\rOBX|1|ST|1^NOTE^LOCAL||Müller \\T\\ Söhne||||||F';
+    const decision = processor.handle({ kind: 'frame', payload: Buffer.from(text, 'latin1'), offset: 0 }, 'mllp test');
+    await decision.committed;
+    expect(decision.ackCodes).toEqual(['CA']);
+    expect(drafts).toMatchObject([{ type: 'reading', metric: 'note', value: 'Müller & Söhne', unit: null, quality: 'good', code: 'NOTE' }]);
+  });
+});

@@ -103,7 +103,7 @@ export class Hl7Processor {
   }
 
   #frame(payload: Buffer, offset: number, peer: string, receivedAt: string): Decision {
-    const text = payload.toString('utf8');
+    const text = payload.toString(charsetOf(payload));
     let msg: Hl7Message;
     try {
       msg = parseHl7(text);
@@ -225,6 +225,17 @@ export class Hl7Processor {
     const ackCodes = acks.map((a) => a.split('\r')[1]?.slice(4, 6) as AckCode);
     return { outcome, committed, acks, ackCodes, unknownUnits: [], ignoredObservations: 0, drafts: 0, ...extra };
   }
+}
+
+/**
+ * How to read a message's bytes: MSH-18 names the character set. ISO 8859-1 (`8859/1`, as some PCD-01 senders
+ * declare) is Latin-1; everything else (`UNICODE UTF-8`, ASCII, empty) is read as UTF-8, of which ASCII is a part.
+ */
+function charsetOf(bytes: Buffer): 'latin1' | 'utf8' {
+  const msh = firstSegment(bytes);
+  const separator = msh.charAt(3) || '|';
+  const field18 = (msh.split(separator)[17] ?? '').split(msh.charAt(5) || '~')[0]?.trim().toUpperCase() ?? '';
+  return field18 === '8859/1' || field18 === 'ISO IR100' ? 'latin1' : 'utf8';
 }
 
 /** The first segment of a frame (for reading MSH of a message that does not parse as a whole). */
