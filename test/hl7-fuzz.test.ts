@@ -6,7 +6,7 @@
  * Properties: nothing throws; every event is valid against the event schema; every answer is an HL7 ACK whose
  * MSA-1 is a known code; bytes held by the framer stay bounded. Seeded (FUZZ_SEED=n explores others).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
