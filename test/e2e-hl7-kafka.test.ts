@@ -16,7 +16,7 @@ import { MllpFramer } from '../src/inputs/hl7/mllp.js';
 import { freeTcpPort } from '../src/simulators/modbus.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { fixtureFile, msa } from './support/hl7.js';
-import { readTopic, readTopicWithKcat, topicSize } from './support/kafka.js';
+import { readDistinctEvents, readTopicWithKcat } from './support/kafka.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -30,19 +30,6 @@ async function socatSend(port: number, bytes: Buffer): Promise<string[]> {
   const { stdout } = await run('socat', ['-t', '10', '-T', '60', `OPEN:${file},rdonly!!STDOUT`, `TCP:127.0.0.1:${port}`], { encoding: 'buffer', timeout: 90_000 });
   const framer = new MllpFramer({ maxFrameBytes: 1 << 20, keepBytes: 64 });
   return framer.push(stdout).flatMap((i) => (i.kind === 'frame' ? [i.payload.toString('utf8')] : []));
-}
-
-/** Distinct events (by id: delivery is at least once) of a topic, at least `minimum` of them. */
-async function readEvents<T extends { id: string }>(kafka: string, topic: string, minimum: number): Promise<T[]> {
-  return waitFor(`${minimum} distinct events on ${topic}`, async () => {
-    const size = Math.max(minimum, await topicSize(kafka, topic));
-    const events = new Map<string, T>();
-    for (const r of await readTopic(kafka, topic, size, 60_000)) {
-      const e = JSON.parse(r.value) as T;
-      events.set(e.id, e);
-    }
-    return events.size >= minimum ? [...events.values()] : undefined;
-  }, { timeoutMs: 90_000, intervalMs: 500 });
 }
 
 describe('HL7 MLLP senders → gateway process → Kafka', () => {
@@ -88,7 +75,7 @@ describe('HL7 MLLP senders → gateway process → Kafka', () => {
     const faults = await socatSend(smallPort, fixtureFile(join(CASES, 'framing-and-refusals/input.txt')));
     expect(faults.map((a) => msa(a).code)).toEqual(['AA', 'AA', 'AA', 'AR', 'AR', 'AR', 'AE', 'AA', 'AR']);
 
-    const readings = await readEvents<ReadingEvent>(kafka, `${prefix}readings`, 6 + 4);
+    const readings = await readDistinctEvents<ReadingEvent>(kafka, `${prefix}readings`, 6 + 4, 90_000);
     const spo2 = readings.find((r) => r.source === 'MSH-10 GW3-000771 OBX-4 1.3.1.150456');
     expect(spo2).toMatchObject({ deviceId: '0012A3FFFE45B6C7', metric: 'spo2', value: 96, unit: '%', code: 'MDC_PULS_OXIM_SAT_O2', quality: 'good', sourceTime: '2026-11-27T09:14:59.250Z', gatewayId });
     expect(readings.find((r) => r.metric === 'heart-rate')).toMatchObject({ unit: '/min', value: 78, code: 'MDC_ECG_HEART_RATE' });
@@ -96,10 +83,10 @@ describe('HL7 MLLP senders → gateway process → Kafka', () => {
     // The identical resend of ER11-1 made no second event; the same control id with other content did.
     expect(readings.filter((r) => r.source === 'MSH-10 ER11-1 OBX-4 1.3.1.150456').map((r) => r.value).sort()).toEqual([93, 95]);
 
-    const alarmEvents = (await readEvents<AlarmEvent>(kafka, `${prefix}alarms`, 3)).sort((a, b) => a.seq - b.seq);
+    const alarmEvents = (await readDistinctEvents<AlarmEvent>(kafka, `${prefix}alarms`, 3)).sort((a, b) => a.seq - b.seq);
     expect(alarmEvents.map((a) => `${a.alarm} ${a.state} ${a.severity}`)).toEqual(['spo2-low active high', 'spo2-low cleared high', 'lead-off active medium']);
 
-    const dead = await readEvents<DeadLetterEvent>(kafka, `${prefix}deadletter`, 5);
+    const dead = await readDistinctEvents<DeadLetterEvent>(kafka, `${prefix}deadletter`, 5);
     const reasons = dead.map((d) => d.reason);
     expect(reasons).toHaveLength(5);
     for (const pattern of [
@@ -125,7 +112,7 @@ describe('HL7 MLLP senders → gateway process → Kafka', () => {
     expect(stdout).toContain('25 messages sent, 25 acknowledged, 0 rejected, 25 resends');
     const deviceId = (await import('../src/simulators/hl7.js')).euiOf('bed-12');
     const all = await waitFor('the simulator readings', async () => {
-      const events = (await readEvents<ReadingEvent>(kafka, `${prefix}readings`, 1)).filter((e) => e.deviceId === deviceId);
+      const events = (await readDistinctEvents<ReadingEvent>(kafka, `${prefix}readings`, 1)).filter((e) => e.deviceId === deviceId);
       return events.length >= 25 * 7 ? events : undefined;
     }, { timeoutMs: 90_000, intervalMs: 1000 });
     expect(all).toHaveLength(25 * 7);

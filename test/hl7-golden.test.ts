@@ -9,13 +9,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { SqliteBuffer } from '../src/buffer/sqlite-buffer.js';
 import { Hl7InputConfig } from '../src/inputs/hl7/config.js';
 import { loadHl7Driver } from '../src/inputs/hl7/driver.js';
 import { compileHl7Driver } from '../src/inputs/hl7/mapping.js';
 import { Hl7Processor } from '../src/inputs/hl7/processor.js';
 import { MllpSession } from '../src/inputs/hl7/session.js';
 import { driverSearchPaths } from '../src/drivers/driver-files.js';
+import { openTestBuffer } from './support/buffer.js';
 import { fixtureFile } from './support/hl7.js';
 
 const CASES = join(import.meta.dirname, 'cases/hl7');
@@ -31,20 +31,7 @@ async function run(dir: string, chunkSize: number): Promise<Outcome> {
   const clock = { now: () => NOW };
   const context = { configDir: dir, driverSearchPaths: driverSearchPaths(dir) };
   const { driver } = loadHl7Driver(config.driver, context);
-  const buffer = new SqliteBuffer({
-    path: ':memory:',
-    gatewayId: 'gw-golden',
-    synchronous: 'FULL',
-    commitLingerMs: 0,
-    maxEventsPerCommit: 10_000,
-    maxEvents: 1_000_000,
-    maxBytes: 1_000_000_000,
-    whenFull: 'drop-oldest',
-    retentionMs: 0,
-    retentionMaxBytes: 0,
-    clock,
-  });
-  buffer.open();
+  const buffer = openTestBuffer({ path: ':memory:', gatewayId: 'gw-golden', commitLingerMs: 0, clock });
   const processor = new Hl7Processor(config, compileHl7Driver(driver), { sink: buffer, receipts: buffer, clock, gatewayId: 'gw-golden' });
   const acks: string[] = [];
   const session = new MllpSession(processor, {

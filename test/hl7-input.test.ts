@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteBuffer, type BufferOptions } from '../src/buffer/sqlite-buffer.js';
+import type { BufferOptions, SqliteBuffer } from '../src/buffer/sqlite-buffer.js';
 import { SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
 import type { EventDraft } from '../src/events/schema.js';
 import { Hl7InputConfig } from '../src/inputs/hl7/config.js';
@@ -20,6 +20,7 @@ import { Hl7Input } from '../src/inputs/hl7/hl7-input.js';
 import { MllpFramer, mllpFrame } from '../src/inputs/hl7/mllp.js';
 import type { IngestSink, SourceReceipt } from '../src/inputs/input.js';
 import { createLogger } from '../src/util/logger.js';
+import { openTestBuffer } from './support/buffer.js';
 import { makeTestPki } from './support/certs.js';
 import { MllpTestClient, msa } from './support/hl7.js';
 import { waitFor } from './support/wait.js';
@@ -31,24 +32,7 @@ class ManualClock {
   }
 }
 
-function openBuffer(overrides: Partial<BufferOptions> = {}): SqliteBuffer {
-  const buffer = new SqliteBuffer({
-    path: join(mkdtempSync(join(tmpdir(), 'etg-hl7-')), 'buffer.db'),
-    gatewayId: 'gw-hl7',
-    synchronous: 'FULL',
-    commitLingerMs: 2,
-    maxEventsPerCommit: 5000,
-    maxEvents: 1_000_000,
-    maxBytes: 1_000_000_000,
-    whenFull: 'drop-oldest',
-    retentionMs: 0,
-    retentionMaxBytes: 0,
-    clock: { now: () => Date.now() },
-    ...overrides,
-  });
-  buffer.open();
-  return buffer;
-}
+const openBuffer = (overrides: Partial<BufferOptions> = {}): SqliteBuffer => openTestBuffer({ gatewayId: 'gw-hl7', ...overrides });
 
 /** Log lines as objects (to check the codes the input logs). */
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
@@ -274,6 +258,26 @@ describe('HL7 input over TCP', () => {
       { code: 'CA', controlId: 'H-2' },
     ]);
     for (const s of sockets) s.destroy();
+  });
+
+  it('commits at once when every connection waits for an ACK (no linger), one commit for all of them', async () => {
+    // A linger far longer than the test: any ACK that arrives was committed early because every sender waited.
+    const buffer = openBuffer({ commitLingerMs: 600_000 });
+    cleanups.push(() => buffer.close());
+    const input = await startInput({}, buffer, buffer);
+    const a = await client(input);
+    const b = await client(input);
+    await waitFor('both connections accepted', () => input.connectionCount === 2);
+    const commitsBefore = buffer.counters.commits;
+    a.write(mllpFrame(oru('MON_J', 'J-1')));
+    await waitFor('A handed over', () => input.outcomes.accepted === 1);
+    // B has sent nothing yet: it may still send, so A's message lingers ...
+    expect(buffer.queuedCount).toBe(2);
+    b.write(mllpFrame(oru('MON_K', 'K-1')));
+    // ... until B's message makes every connection wait: both in one commit, both acknowledged.
+    expect(msa((await a.waitForAcks(1))[0] ?? '')).toEqual({ code: 'CA', controlId: 'J-1' });
+    expect(msa((await b.waitForAcks(1))[0] ?? '')).toEqual({ code: 'CA', controlId: 'K-1' });
+    expect(buffer.counters.commits - commitsBefore).toBe(1);
   });
 
   it('stop() answers every message it took before closing the connection', async () => {

@@ -9,8 +9,8 @@
  */
 import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { errorMessage, GatewayError, type ErrorCode } from '../../errors.js';
-import { tlsConnectionOptions } from '../../security/tls.js';
+import { errorMessage, type ErrorCode } from '../../errors.js';
+import { revealPem, tlsConnectionOptions } from '../../security/tls.js';
 import type { Logger } from '../../util/logger.js';
 import type { Input, InputDeps, InputMetric } from '../input.js';
 import { addressAllowed, parseCidr, type Cidr, type Hl7InputConfigT, type MllpServerTlsT } from './config.js';
@@ -223,7 +223,9 @@ export class Hl7Input implements Input {
     this.#connectionsTotal += 1;
     this.#log.info({ peer, connections: this.#connections.size }, 'hl7 connection');
     socket.on('data', (chunk: Buffer) => {
-      if (!this.#stopping) session.push(chunk);
+      if (this.#stopping) return;
+      session.push(chunk);
+      this.#commitWhenAllWait();
     });
     socket.on('end', () => {
       session.end();
@@ -240,6 +242,16 @@ export class Hl7Input implements Input {
       this.#framerTotals.oversize += s.oversize;
       this.#log.info({ peer, frames: s.frames, connections: this.#connections.size }, 'hl7 connection closed');
     });
+  }
+
+  /**
+   * PCD-01 senders wait for each ACK before they send the next message: once every connection has a message waiting
+   * for its commit, nothing more can arrive to share it, and lingering (buffer.commitLinger) would only add latency.
+   * Commit now then. Senders that pipeline keep sharing commits per read; the linger still covers the rest.
+   */
+  #commitWhenAllWait(): void {
+    for (const c of this.#connections) if (c.session.pending === 0) return;
+    this.#deps.sink.flush();
   }
 
   #observe(d: Decision, peer: string): void {
@@ -330,15 +342,7 @@ function describePeer(socket: Socket): string {
 }
 
 function serverTlsOptions(tls: MllpServerTlsT, where: string): Parameters<typeof createTlsServer>[0] {
-  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => {
-    const secret = tls[field];
-    if (secret === undefined) return undefined;
-    try {
-      return secret.reveal();
-    } catch (err) {
-      throw new GatewayError('GW_SECRET_MISSING', `${where}.${field} (${secret.origin}): ${errorMessage(err)}`, { cause: err });
-    }
-  };
+  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => revealPem(tls[field], `${where}.${field}`);
   const ca = read('ca');
   const passphrase = read('passphrase');
   return {
