@@ -34,6 +34,12 @@ export const ERROR_CODES = {
   GW_MQTT_BROKER_DROPPED: 'The MQTT broker reports QoS 1/2 messages it dropped (its queue for a slow or absent client was full); those for this gateway are lost; the gateway is degraded.',
   GW_MQTT_DROPS_UNMONITORED: 'The MQTT broker publishes no drop statistics the gateway can read ($SYS denied or not provided): messages it drops would go unnoticed.',
   GW_MQTT_PROBE: 'check-config --probe found a broker setting that loses or risks losing messages (a bounded queue that dropped probe messages, a capped session or window).',
+  GW_HL7_LISTEN: 'The HL7 MLLP listener cannot bind its address (port taken, address not on this machine); the input retries every 5 s.',
+  GW_HL7_CONNECT: 'The HL7 input (connect mode) cannot reach the sender that serves MLLP; it retries with backoff.',
+  GW_HL7_TLS: 'An MLLP TLS handshake failed (sender certificate missing or not trusted, sender not speaking TLS, or our certificate not trusted by the sender).',
+  GW_HL7_REFUSED: 'An MLLP connection was closed at once: its address is not in listen.allow, or listen.maxConnections was reached.',
+  GW_HL7_REJECTED: 'An HL7 message was refused with AR / CR (unsupported message type or version, no control id, too large); nothing was stored.',
+  GW_HL7_CONTROL_ID_REUSED: 'A sender sent a message control id (MSH-10) again with other content; it was stored as a new message, not taken for a resend.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

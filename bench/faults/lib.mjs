@@ -88,8 +88,11 @@ export class GatewayProcess {
   }
 }
 
-/** A gateway config in a fresh folder: one MQTT input (QoS 1, persistent session), one reading per message. */
-export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {} }) {
+/**
+ * A gateway config in a fresh folder: by default one MQTT input (QoS 1, persistent session), one reading per
+ * message; `inputs` replaces it (other input families' scenarios).
+ */
+export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {}, inputs }) {
   const dir = mkdtempSync(join(tmpdir(), 'etg-faults-'));
   const bufferPath = join(dir, 'buffer.db');
   const config = {
@@ -106,7 +109,7 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
     shutdown: { drainTimeout: '10s', ...shutdown },
     // Several gateways run at once (the capped ones next to the outage one): each takes a free HTTP port.
     http: { port: 0 },
-    inputs: [
+    inputs: inputs ?? [
       {
         type: 'mqtt',
         name: 'site',
@@ -234,20 +237,14 @@ export async function waitForQuiet(bootstrap, topic, bufferPath, expected, { tim
 }
 
 /**
- * Reads the whole topic and checks it against what the publisher saw acknowledged:
- * lost = acknowledged message numbers with no reading; duplicates are counted apart as re-sends of the same
- * event id (at-least-once forwarding) and MQTT redeliveries (the same message number as a second event with
- * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
- * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
+ * Reads a whole topic once: every record goes to the audit checker (per-device seq), a record repeating an event id
+ * is counted as a re-send (at-least-once forwarding), every distinct event goes to `onEvent`.
  */
-export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
+export async function readTopicEvents(bootstrap, topic, onEvent) {
   const checker = new AuditChecker();
-  const numbers = new Map(); // n -> Set of event ids
+  const ids = new Set();
   let records = 0;
   let sameId = 0;
-  let gapCount = 0;
-  const gapByDevice = new Map();
-  const ids = new Set();
   await readTopicWindow({
     brokers: [bootstrap],
     topic,
@@ -261,15 +258,32 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
         return;
       }
       ids.add(e.id);
-      if (e.type === 'gap') {
-        gapCount += e.count;
-        gapByDevice.set(e.deviceId, (gapByDevice.get(e.deviceId) ?? 0) + e.count);
-      }
-      if (e.type !== 'reading') return;
-      let set = numbers.get(e.value);
-      if (!set) numbers.set(e.value, (set = new Set()));
-      set.add(e.id);
+      onEvent(e);
     },
+  });
+  return { records, sameId, audit: checker.report() };
+}
+
+/**
+ * Reads the whole topic and checks it against what the publisher saw acknowledged:
+ * lost = acknowledged message numbers with no reading; duplicates are counted apart as re-sends of the same
+ * event id (at-least-once forwarding) and MQTT redeliveries (the same message number as a second event with
+ * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
+ * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
+ */
+export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
+  const numbers = new Map(); // n -> Set of event ids
+  let gapCount = 0;
+  const gapByDevice = new Map();
+  const { records, sameId, audit } = await readTopicEvents(bootstrap, topic, (e) => {
+    if (e.type === 'gap') {
+      gapCount += e.count;
+      gapByDevice.set(e.deviceId, (gapByDevice.get(e.deviceId) ?? 0) + e.count);
+    }
+    if (e.type !== 'reading') return;
+    let set = numbers.get(e.value);
+    if (!set) numbers.set(e.value, (set = new Set()));
+    set.add(e.id);
   });
   let lost = 0;
   const lostSample = [];
@@ -290,7 +304,6 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
     redeliveredFrom = Math.min(redeliveredFrom ?? n, n);
     redeliveredTo = Math.max(redeliveredTo ?? n, n);
   }
-  const audit = checker.report();
   // Gap events must account for exactly the readings that are missing, device by device.
   const gapDevices = new Set([...gapByDevice.keys(), ...lostByDevice.keys()].filter((d) => d.startsWith('dev-')));
   const gapsMatchLoss = [...gapDevices].every((d) => (gapByDevice.get(d) ?? 0) === (lostByDevice.get(d) ?? 0));

@@ -4,7 +4,7 @@
 // saw acknowledged is in Kafka, per-device seq order holds (the audit), and duplicates are only re-sends of
 // the same event id or MQTT redeliveries. Prints a table; exits 1 on any loss or broken order.
 //
-//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block,burst]
+//   node bench/faults/run.mjs [--trials 20] [--messages 100000] [--outage 60] [--only crash,sigterm,mosquitto,kafka,drop-oldest,block,burst,hl7]
 //                             [--json FILE]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -25,6 +25,7 @@ import {
   waitForQuiet,
   writeGatewayConfig,
 } from './lib.mjs';
+import { HL7_TRIALS, hl7CrashTrial } from './hl7.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -231,7 +232,7 @@ async function sigtermUnderLoad(ctx) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'publishRate', 'gatewayRate', 'brokerDropped', 'gatewayDropped', 'degradedSeen', 'degradedEvent', 'firstVisibleMs', 'degradedMs', 'finalVisibleMs', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'outOfOrder', 'seqReused', 'auditMissing', 'gapEvents', 'gapCount', 'otherGapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'drainSeconds', 'stopMs', 'extraConnects', 'publishRate', 'gatewayRate', 'brokerDropped', 'gatewayDropped', 'degradedSeen', 'degradedEvent', 'firstVisibleMs', 'degradedMs', 'finalVisibleMs', 'seconds', 'sessionResumed', 'resends', 'recognisedResends', 'secondEvents', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
@@ -269,6 +270,8 @@ async function main() {
     if (want('burst')) {
       for (const [profile, scenario] of BURST_BROKERS) await attempt(scenario, async () => row(scenario, await burstAgainst(ctx, profile, { messages: MESSAGES, devices: DEVICES, log })));
     }
+    // HL7: monitors resend what had no ACK; every ACKed message in Kafka, no second event (bench/faults/hl7.mjs).
+    if (want('hl7')) for (let t = 1; t <= HL7_TRIALS; t++) await attempt(`hl7 crash trial ${t}`, async () => row('hl7 crash (SIGKILL gateway, 20 monitors)', await hl7CrashTrial(ctx, t, cleanups)));
   } finally {
     await ctx.mqtt.stop().catch(() => undefined);
     await ctx.kafka.stop().catch(() => undefined);

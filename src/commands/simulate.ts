@@ -5,10 +5,20 @@ import { driverNotFound, driverSearchPaths, findDriverFile } from '../drivers/dr
 import { GatewayError } from '../errors.js';
 import type { SimulatorOptions } from '../simulators/registry.js';
 import { fail } from './common.js';
+import { parseDuration } from '../util/duration.js';
+
+function durationFlag(name: string, value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : parseDuration(value);
+  if (ms === undefined) throw new GatewayError('GW_USAGE', `${name} ${value}: expected a duration like 500ms, 5s or a number of milliseconds`);
+  return ms;
+}
 
 interface SimulateFlags {
   driver: string;
   port?: string;
+  host?: string;
+  interval?: string;
+  count?: string;
   unitId?: string;
   rtu?: boolean;
   mqttUrl?: string;
@@ -33,6 +43,9 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     faults: flags.fault,
     rtu: flags.rtu ?? false,
     ...(flags.port === undefined ? {} : { port: Number(flags.port) }),
+    ...(flags.host === undefined ? {} : { host: flags.host }),
+    ...(flags.interval === undefined ? {} : { intervalMs: durationFlag('--interval', flags.interval) }),
+    ...(flags.count === undefined ? {} : { count: Number(flags.count) }),
     ...(flags.unitId === undefined ? {} : { unitId: Number(flags.unitId) }),
     ...(flags.mqttUrl === undefined ? {} : { mqttUrl: flags.mqttUrl }),
     ...(flags.deviceId === undefined ? {} : { deviceId: flags.deviceId }),
@@ -51,6 +64,11 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (flags.count !== undefined && running.done) {
+    await running.done;
+    process.stdout.write(`${running.summary?.() ?? 'done'}\n`);
+    stop();
+  }
 }
 
 export function registerSimulate(program: Command): void {
@@ -58,7 +76,10 @@ export function registerSimulate(program: Command): void {
     .command('simulate')
     .description('Simulate a device from its driver file (Modbus server, serial pseudo-terminal, ...) with plausible, changing values, for tests and demos')
     .requiredOption('-d, --driver <name>', 'driver name in devices/ (e.g. xy-md02) or a path to a driver file')
-    .option('-p, --port <n>', 'TCP port to serve on (default: a free port, printed)')
+    .option('-p, --port <n>', 'TCP port to serve on (default: a free port, printed); HL7: the gateway listener to send to')
+    .option('--host <host>', 'HL7: host of the gateway listener (default 127.0.0.1)')
+    .option('--interval <duration>', 'HL7: one message this often (e.g. 1s, 500ms; 0 = back to back after each ACK; default the driver\'s)')
+    .option('--count <n>', 'HL7: stop after this many messages')
     .option('-u, --unit-id <n>', 'Modbus unit id')
     .option('--rtu', 'serve Modbus RTU on a pseudo-terminal (its path is printed) instead of TCP')
     .option('--mqtt-url <url>', 'MQTT broker for simulators that publish')

@@ -7,6 +7,7 @@ import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
 import { SerialInputConfig } from '../inputs/serial/config.js';
+import { Hl7InputConfig } from '../inputs/hl7/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 import { KafkaSaslConfig, KafkaTlsConfig } from '../security/kafka-security.js';
 
@@ -140,7 +141,7 @@ export const KafkaConfig = z
     }
   });
 
-export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig]);
+export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig, Hl7InputConfig]);
 
 export const GatewayConfigSchema = z
   .object({

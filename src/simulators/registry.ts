@@ -6,10 +6,17 @@
 import type { InputContext } from '../inputs/input.js';
 import { modbusSimulatorFactory } from './modbus.js';
 import { serialSimulatorFactory } from './serial.js';
+import { hl7SimulatorFactory } from './hl7.js';
 
 export interface SimulatorOptions {
-  /** TCP port to serve on (Modbus TCP); a free one when omitted. */
+  /** TCP port to serve on (Modbus TCP; a free one when omitted), or to send to (HL7: the gateway's listener). */
   port?: number;
+  /** Host to send to (HL7); default 127.0.0.1. */
+  host?: string;
+  /** Cadence of simulators that send (HL7), overriding the driver's; 0 = back to back. */
+  intervalMs?: number;
+  /** Simulators that send: stop after this many messages. */
+  count?: number;
   /** Modbus unit id. */
   unitId?: number;
   /** Serve Modbus RTU on a pseudo-terminal instead of TCP. */
@@ -26,6 +33,10 @@ export interface RunningSimulator {
   /** One line for the operator: what is served where (port, pty path, topic). */
   describe(): string;
   stop(): Promise<void>;
+  /** Simulators that send a bounded number of messages (HL7 --count): resolves when the last one was answered. */
+  readonly done?: Promise<void>;
+  /** A line summing up what was done, printed when `done` resolves. */
+  summary?(): string;
 }
 
 export type SimulatorFactory = (
@@ -38,4 +49,5 @@ export type SimulatorFactory = (
 export const SIMULATORS: Record<string, SimulatorFactory> = {
   modbus: modbusSimulatorFactory,
   serial: serialSimulatorFactory,
+  hl7: hl7SimulatorFactory,
 };

@@ -80,6 +80,22 @@ export async function topicSize(bootstrap: string, topic: string): Promise<numbe
   }
 }
 
+/**
+ * The distinct events (by id: delivery is at least once, so a re-sent event counts once) of a topic, waiting until
+ * there are at least `minimum`.
+ */
+export async function readDistinctEvents<T extends { id: string }>(bootstrap: string, topic: string, minimum: number, timeoutMs = 60_000): Promise<T[]> {
+  return waitFor(`${minimum} distinct events on ${topic}`, async () => {
+    const size = Math.max(minimum, await topicSize(bootstrap, topic));
+    const events = new Map<string, T>();
+    for (const r of await readTopic(bootstrap, topic, size, timeoutMs)) {
+      const e = JSON.parse(r.value) as T;
+      events.set(e.id, e);
+    }
+    return events.size >= minimum ? [...events.values()] : undefined;
+  }, { timeoutMs, intervalMs: 500 });
+}
+
 /** Reads a whole topic with the third-party client kcat: one JSON value per line. */
 export async function readTopicWithKcat(bootstrap: string, topic: string): Promise<{ key: string; value: string }[]> {
   const { stdout } = await run('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'], {
