@@ -88,7 +88,7 @@ describe('configuration', () => {
     ).toEqual([
       'GW_CONFIG_INVALID',
       'buffer.whenFull: expected drop-oldest or block, got "drop-olde" (did you mean drop-oldest?)',
-      'inputs[0].type: expected mqtt, modbus or serial, got "mqt" (did you mean mqtt?)',
+      'inputs[0].type: expected mqtt, modbus, serial or hl7, got "mqt" (did you mean mqtt?)',
       'inputs[1].subscriptions[0].qos: expected 0 or 1, got 7',
       'inputs[2].transport.kind: missing (required): expected tcp, rtu or rtu-over-tcp',
       'inputs[3].transport.kind: expected tcp, rtu or rtu-over-tcp, got "tpc" (did you mean tcp?)',

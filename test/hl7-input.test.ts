@@ -268,6 +268,8 @@ describe('HL7 input over TCP', () => {
     const a = await client(input);
     const b = await client(input);
     await waitFor('both connections accepted', () => input.connectionCount === 2);
+    // The buffer lingers only while busy (a commit just happened); an idle buffer commits a lone event at once.
+    await buffer.append([{ type: 'reading', deviceId: 'prime', sourceTime: null, receivedAt: new Date().toISOString(), metric: 'm', value: 1, unit: null, quality: 'good' }]);
     const commitsBefore = buffer.counters.commits;
     a.write(mllpFrame(oru('MON_J', 'J-1')));
     await waitFor('A handed over', () => input.outcomes.accepted === 1);
