@@ -28,6 +28,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
+import { nativeModuleError } from '../util/native-module.js';
 
 export type WhenFull = 'block' | 'drop-oldest';
 
@@ -224,7 +225,7 @@ export class SqliteBuffer {
       db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA);
     } catch (err) {
-      throw new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
+      throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
         cause: err,
       });
     }
