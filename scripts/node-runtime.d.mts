@@ -1,0 +1,42 @@
+// Types of scripts/node-runtime.mjs (plain JS, no build step), for TypeScript under strict mode.
+
+export type Arch = 'x64' | 'arm64';
+
+export const NODE_RUNTIMES: Record<string, Record<Arch, string>>;
+export const NODE24: '24.22.3';
+export const ARM64_SMOKE_VERSIONS: readonly ['20.20.2', '24.22.3'];
+export const ARM64_SYSROOT: string;
+
+export interface NodeRuntime {
+  version: string;
+  arch: Arch;
+  /** The unpacked package: bin/node, include/node. */
+  dir: string;
+  bin: string;
+}
+
+export interface DependencyTree {
+  dir: string;
+  nodeModules: string;
+  runtime: NodeRuntime;
+  production: boolean;
+  /** Packages with a binding.gyp, all checked to load with the runtime. */
+  nativePackages: string[];
+  /** How long the `npm ci` and checks took when the tree was made. */
+  seconds: number;
+}
+
+export function hostArch(): Arch;
+export function ensureNodeRuntime(version: string, arch?: Arch): Promise<NodeRuntime>;
+export function nodeCommand(runtime: NodeRuntime): string[];
+export function crossBuildEnv(target: Arch): Record<string, string>;
+export function nativePackages(nodeModules: string): string[];
+export function elfMachine(file: string): number;
+export function nativeLoadCheck(packages: string[]): string;
+export function installInputsHash(manifest: Buffer | string, lock: Buffer | string): string;
+export function ensureDependencyTree(options: {
+  version: string;
+  arch?: Arch;
+  production?: boolean;
+  log?: (line: string) => void;
+}): Promise<DependencyTree>;
