@@ -16,6 +16,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# Node 24 + arm64 (scripts/node-runtime.mjs, test/arm64-smoke.test.ts): qemu-user runs arm64 programs, the aarch64
+# cross toolchain (with its target libc and libstdc++) compiles the native modules for arm64.
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} — install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -33,3 +37,5 @@ fi
 [ "${1:-}" = "--system-only" ] && exit 0
 [ -d node_modules ] || npm ci --no-audit --no-fund
 node -e "const D=require('better-sqlite3'); new D(':memory:').close()" || { echo 'better-sqlite3 does not load: run npm rebuild better-sqlite3' >&2; exit 1; }
+# Node 24 (x64) and Node 20/24 for arm64, each with its own dependency tree built for it (.cache/; quick when there).
+node scripts/node-runtime.mjs prepare
