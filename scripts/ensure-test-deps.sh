@@ -29,6 +29,16 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Debian's arm64 libraries for native packages that link them when cross-compiled (scripts/node-runtime.mjs,
+# TARGET_LIBRARIES) come from `apt-get download`, which needs apt's arm64 package lists; nothing arm64 is installed.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "apt has no arm64 package lists: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+    exit 1
+  fi
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
 # The system Mosquitto on 1883 is what the demo uses; start it when the machine has one configured but stopped.
 if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /etc/mosquitto/mosquitto.conf || true

@@ -24,11 +24,17 @@ export interface DependencyTree {
   nativePackages: string[];
   /** How long the `npm ci` and checks took when the tree was made. */
   seconds: number;
+  /** Folders of target libraries its native modules link (TARGET_LIBRARIES); pass to nodeCommand. */
+  libraryPath: string[];
 }
+
+export const TARGET_LIBRARIES: Record<string, { debs: string[]; env: Record<string, string> }>;
+export function packagesNeedingTargetLibraries(lock: Buffer | string, production: boolean): string[];
+export function ensureArm64Libraries(debs: string[]): Promise<{ root: string; env: Record<string, string>; libraryPath: string[] }>;
 
 export function hostArch(): Arch;
 export function ensureNodeRuntime(version: string, arch?: Arch): Promise<NodeRuntime>;
-export function nodeCommand(runtime: NodeRuntime): string[];
+export function nodeCommand(runtime: NodeRuntime, libraryPath?: string[]): string[];
 export function crossBuildEnv(target: Arch): Record<string, string>;
 export function nativePackages(nodeModules: string): string[];
 export function elfMachine(file: string): number;

@@ -153,12 +153,16 @@ export async function ensureNodeRuntime(version, arch = hostArch()) {
  * How to run a runtime's node here: itself for this machine's CPU, through qemu-aarch64 (user-mode emulation, with
  * the cross toolchain's target libraries) for arm64 on x64.
  * @param {NodeRuntime} runtime
+ * @param {string[]} [libraryPath] folders of target libraries (a tree's `libraryPath`)
  * @returns {string[]} command and leading arguments
  */
-export function nodeCommand(runtime) {
+export function nodeCommand(runtime, libraryPath = []) {
   if (runtime.arch === hostArch()) return [runtime.bin];
-  if (runtime.arch === 'arm64') return ['qemu-aarch64', '-L', ARM64_SYSROOT, runtime.bin];
-  throw new Error(`cannot run ${runtime.arch} programs on ${hostArch()}`);
+  if (runtime.arch !== 'arm64') throw new Error(`cannot run ${runtime.arch} programs on ${hostArch()}`);
+  // Target libraries that are not in the toolchain's sysroot (TARGET_LIBRARIES) are found through the guest's
+  // LD_LIBRARY_PATH; on a Pi they are ordinary system libraries.
+  const env = libraryPath.length > 0 ? ['-E', `LD_LIBRARY_PATH=${libraryPath.join(':')}`] : [];
+  return ['qemu-aarch64', '-L', ARM64_SYSROOT, ...env, runtime.bin];
 }
 
 /**
@@ -180,6 +184,82 @@ export function crossBuildEnv(target) {
     LINK: `${t}-g++`,
     AR: `${t}-ar`,
     STRIP: `${t}-strip`,
+  };
+}
+
+/**
+ * Native packages that link system libraries of the target CPU when cross-compiled (their build finds them with
+ * pkg-config): the Debian packages that provide them for arm64, unpacked into .cache/arm64-libs/ (downloaded with
+ * `apt-get download`, nothing is installed), and their own build settings. librdkafka (@confluentinc/kafka-javascript)
+ * cannot fetch its bundled sources offline, so it links the system's OpenSSL, zlib, zstd and lz4 (dynamic linking);
+ * Cyrus SASL (GSSAPI only) stays off: libsasl2-dev is not co-installable across architectures on Debian 12, and
+ * PLAIN/SCRAM need no library. A Pi has these libraries installed (libssl3, zlib1g, libzstd1, liblz4-1).
+ */
+export const TARGET_LIBRARIES = {
+  '@confluentinc/kafka-javascript': {
+    debs: ['libssl-dev', 'libssl3', 'zlib1g-dev', 'zlib1g', 'libzstd-dev', 'libzstd1', 'liblz4-dev', 'liblz4-1'],
+    env: { CKJS_LINKING: 'dynamic' },
+  },
+};
+
+/**
+ * @param {Buffer | string} lock package-lock.json @param {boolean} production
+ * @returns {string[]} the TARGET_LIBRARIES packages this lockfile installs
+ */
+export function packagesNeedingTargetLibraries(lock, production) {
+  const packages = JSON.parse(String(lock)).packages ?? {};
+  return Object.keys(TARGET_LIBRARIES).filter((name) => {
+    const entry = packages[`node_modules/${name}`];
+    return entry !== undefined && !(production && entry.dev);
+  });
+}
+
+/**
+ * Makes sure the given Debian packages for arm64 are unpacked in .cache/arm64-libs/<hash>/ and returns the build
+ * environment that points compilers, linker and pkg-config at them, plus the folders of their shared libraries.
+ * @param {string[]} debs
+ * @returns {Promise<{ root: string, env: Record<string, string>, libraryPath: string[] }>}
+ */
+export async function ensureArm64Libraries(debs) {
+  const key = createHash('sha256').update([...debs].sort().join(' ')).digest('hex').slice(0, 12);
+  const root = path.join(cacheRoot, 'arm64-libs', key);
+  const marker = path.join(root, '.complete');
+  await fillOnce(`${root}.lock`, () => fs.existsSync(marker), async () => {
+    const tmp = `${root}.tmp-${process.pid}`;
+    await fsp.rm(tmp, { recursive: true, force: true });
+    await fsp.mkdir(path.join(tmp, 'debs'), { recursive: true });
+    try {
+      const download = await runCommand('apt-get', ['download', ...debs.map((d) => `${d}:arm64`)], { cwd: path.join(tmp, 'debs'), timeoutMs: 10 * 60_000 });
+      if (download.code !== 0) {
+        throw new Error(
+          `apt-get download of the arm64 libraries failed (exit ${download.code}): ${download.output.slice(-2000)}\n` +
+            'apt needs the arm64 package lists: sudo dpkg --add-architecture arm64 && sudo apt-get update (scripts/ensure-test-deps.sh does this)',
+        );
+      }
+      for (const deb of (await fsp.readdir(path.join(tmp, 'debs'))).filter((f) => f.endsWith('.deb'))) {
+        const x = await runCommand('dpkg-deb', ['-x', path.join(tmp, 'debs', deb), path.join(tmp, 'root')]);
+        if (x.code !== 0) throw new Error(`dpkg-deb -x ${deb} failed: ${x.output}`);
+      }
+      await fsp.writeFile(path.join(tmp, 'root', '.complete'), JSON.stringify({ debs, at: new Date().toISOString() }, null, 2));
+      await fsp.rm(root, { recursive: true, force: true });
+      await fsp.mkdir(path.dirname(root), { recursive: true });
+      await fsp.rename(path.join(tmp, 'root'), root);
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  });
+  const libraryPath = [path.join(root, 'usr/lib/aarch64-linux-gnu'), path.join(root, 'lib/aarch64-linux-gnu')];
+  const include = `-I${path.join(root, 'usr/include')} -I${path.join(root, 'usr/include/aarch64-linux-gnu')}`;
+  return {
+    root,
+    libraryPath,
+    env: {
+      PKG_CONFIG_LIBDIR: [path.join(root, 'usr/lib/aarch64-linux-gnu/pkgconfig'), path.join(root, 'usr/share/pkgconfig')].join(':'),
+      PKG_CONFIG_SYSROOT_DIR: root,
+      CPPFLAGS: include,
+      CFLAGS: include,
+      LDFLAGS: libraryPath.map((dir) => `-L${dir} -Wl,-rpath-link,${dir}`).join(' '),
+    },
   };
 }
 
@@ -265,7 +345,7 @@ export function installInputsHash(manifest, lock) {
 }
 
 /**
- * @typedef {{ dir: string, nodeModules: string, runtime: NodeRuntime, production: boolean, nativePackages: string[], seconds: number }} DependencyTree
+ * @typedef {{ dir: string, nodeModules: string, runtime: NodeRuntime, production: boolean, nativePackages: string[], seconds: number, libraryPath: string[] }} DependencyTree
  */
 
 /**
@@ -292,6 +372,13 @@ export async function ensureDependencyTree(options) {
   const marker = path.join(dir, '.complete');
   const complete = () => fs.existsSync(marker) && fs.existsSync(nodeModules);
 
+  const needing = arch === hostArch() ? [] : packagesNeedingTargetLibraries(lock, production);
+  const targetLibraries =
+    needing.length > 0
+      ? await ensureArm64Libraries([...new Set(needing.flatMap((name) => TARGET_LIBRARIES[/** @type {keyof typeof TARGET_LIBRARIES} */ (name)].debs))])
+      : { env: {}, libraryPath: /** @type {string[]} */ ([]) };
+  const packageEnv = Object.assign({}, ...needing.map((name) => TARGET_LIBRARIES[/** @type {keyof typeof TARGET_LIBRARIES} */ (name)].env));
+
   await fillOnce(`${dir}.lock`, complete, async () => {
     const started = Date.now();
     const tmp = `${dir}.tmp-${process.pid}`;
@@ -308,6 +395,8 @@ export async function ensureDependencyTree(options) {
         // Headers of the target Node (node-gyp would otherwise download them, or use the machine's Node's).
         npm_config_nodedir: target.dir,
         ...crossBuildEnv(arch),
+        ...targetLibraries.env,
+        ...packageEnv,
       };
       const args = ['ci', '--no-audit', '--no-fund', '--foreground-scripts', ...(production ? ['--omit=dev'] : [])];
       const ci = await runCommand('npm', args, { cwd: tmp, env, timeoutMs: 30 * 60_000 });
@@ -321,7 +410,8 @@ export async function ensureDependencyTree(options) {
           if (machine !== ELF_MACHINE[arch]) throw new Error(`${addon} was compiled for ELF machine ${machine}, not ${arch} (${ELF_MACHINE[arch]})`);
         }
       }
-      const check = await runCommand(nodeCommand(target)[0] ?? '', [...nodeCommand(target).slice(1), '-e', nativeLoadCheck(natives)], {
+      const run = nodeCommand(target, targetLibraries.libraryPath);
+      const check = await runCommand(run[0] ?? '', [...run.slice(1), '-e', nativeLoadCheck(natives)], {
         cwd: tmp,
         env: cleanEnv(),
         timeoutMs: 5 * 60_000,
@@ -344,7 +434,7 @@ export async function ensureDependencyTree(options) {
     }
   });
   const info = /** @type {{ natives: string[], seconds: number }} */ (readJson(marker));
-  return { dir, nodeModules, runtime: target, production, nativePackages: info.natives, seconds: info.seconds };
+  return { dir, nodeModules, runtime: target, production, nativePackages: info.natives, seconds: info.seconds, libraryPath: targetLibraries.libraryPath };
 }
 
 /** What the test suite uses (scripts/ensure-test-deps.sh prepares it before the tests start). */

@@ -47,7 +47,7 @@ describe.each(ARM64_SMOKE_VERSIONS)('arm64 under qemu-aarch64, Node %s: install.
     const tree = await ensureDependencyTree({ version, arch: 'arm64', production: true });
     mkdirSync(join(root, 'usr/bin'), { recursive: true });
     copyFileSync(tree.runtime.bin, join(root, 'usr/bin/node'));
-    node = nodeCommand({ ...tree.runtime, bin: join(root, 'usr/bin/node') });
+    node = nodeCommand({ ...tree.runtime, bin: join(root, 'usr/bin/node') }, tree.libraryPath);
     const src = sourceSnapshot(tree);
     // --deps copy: the cross-built tree, pruned of nothing (it is production only), offline; --check-node: the
     // target's own node checks that better-sqlite3 loads, under qemu.

@@ -14,14 +14,17 @@ import {
   ARM64_SYSROOT,
   NODE24,
   NODE_RUNTIMES,
+  TARGET_LIBRARIES,
   crossBuildEnv,
   elfMachine,
+  ensureArm64Libraries,
   ensureNodeRuntime,
   hostArch,
   installInputsHash,
   nativeLoadCheck,
   nativePackages,
   nodeCommand,
+  packagesNeedingTargetLibraries,
 } from '../scripts/node-runtime.mjs';
 import { FAST_TESTS } from '../vitest.fast.config.js';
 import { CLI } from './support/gateway-process.js';
@@ -106,6 +109,28 @@ describe('scripts/node-runtime.mjs', () => {
     expect(hash({ ...manifest, dependencies: { a: '^1.1.0' } }, lock)).not.toBe(base);
     expect(hash(manifest, { ...lock, packages: { ...lock.packages, 'node_modules/a': { version: '1.0.2' } } })).not.toBe(base);
   });
+
+  it('finds the packages of a lockfile that link target libraries when cross-compiled, production or all', () => {
+    const lock = (dev: boolean): string =>
+      JSON.stringify({ packages: { '': {}, 'node_modules/@confluentinc/kafka-javascript': { version: '1.10.1', ...(dev ? { dev: true } : {}) }, 'node_modules/zod': {} } });
+    expect(packagesNeedingTargetLibraries(lock(false), true)).toEqual(['@confluentinc/kafka-javascript']);
+    expect(packagesNeedingTargetLibraries(lock(true), true)).toEqual([]);
+    expect(packagesNeedingTargetLibraries(lock(true), false)).toEqual(['@confluentinc/kafka-javascript']);
+    expect(packagesNeedingTargetLibraries(JSON.stringify({ packages: { '': {} } }), false)).toEqual([]);
+  });
+
+  it('unpacks Debian arm64 libraries that pkg-config and the linker then find for a cross build', async () => {
+    const debs = TARGET_LIBRARIES['@confluentinc/kafka-javascript']?.debs ?? [];
+    const libs = await ensureArm64Libraries(debs);
+    const libssl = libs.libraryPath.map((dir) => join(dir, 'libssl.so.3')).find((f) => existsSync(f));
+    expect(libssl).toBeDefined();
+    expect(elfMachine(libssl ?? '')).toBe(183);
+    const { stdout } = await run('pkg-config', ['--cflags', '--libs', 'libssl', 'zlib', 'libzstd', 'liblz4'], { env: { ...process.env, ...libs.env } });
+    expect(stdout).toContain(`-I${libs.root}/usr/include`);
+    expect(stdout).toMatch(/-lssl\b.*-lz\b.*-lzstd\b.*-llz4\b/s);
+    expect(libs.env.LDFLAGS).toContain(`-Wl,-rpath-link,${libs.root}/usr/lib/aarch64-linux-gnu`);
+    expect(nodeCommand({ version: NODE24, arch: 'arm64', dir: '/x', bin: '/x/bin/node' }, libs.libraryPath)).toContain(`LD_LIBRARY_PATH=${libs.libraryPath.join(':')}`);
+  }, 300_000);
 
   it('knows a file that is not ELF', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'etg-elf-')), 'not-elf.node');
