@@ -24,6 +24,8 @@ const NAME = 'edge-telemetry-gateway';
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const EM_AARCH64 = 183;
 const MESSAGES = 300;
+/** Each emulated node start costs seconds (tens of seconds on a loaded machine): deadlines, not expectations. */
+const EMULATED_TIMEOUT = 600_000;
 const DEVICES = 3;
 
 /** What install.sh installs from, frozen (others rebuild the checkout meanwhile), with the arm64 node_modules. */
@@ -70,7 +72,7 @@ describe.each(ARM64_SMOKE_VERSIONS)('arm64 under qemu-aarch64, Node %s: install.
     expect(elfMachine(existsSync(serialAddon) ? serialAddon : serialPrebuild)).toBe(EM_AARCH64);
     const { stdout } = await run(node[0] ?? '', [...node.slice(1), '-p', 'process.arch + " " + process.version']);
     expect(stdout.trim()).toBe(`arm64 v${version}`);
-  });
+  }, EMULATED_TIMEOUT);
 
   it('--version and check-config work on the installed app', async () => {
     const cli = join(app, 'dist/cli.js');
@@ -89,7 +91,7 @@ describe.each(ARM64_SMOKE_VERSIONS)('arm64 under qemu-aarch64, Node %s: install.
     expect(failure?.code).toBe(1);
     expect(`${failure?.stdout}${failure?.stderr}`).toContain('GW_CONFIG_INVALID');
     expect(`${failure?.stdout}${failure?.stderr}`).toContain('buffer.synchronous');
-  });
+  }, EMULATED_TIMEOUT);
 
   it(`takes ${MESSAGES} QoS 1 MQTT messages, commits them to SQLite and forwards them to Kafka`, async () => {
     const kafka = inject('kafkaBootstrap');
@@ -127,5 +129,5 @@ describe.each(ARM64_SMOKE_VERSIONS)('arm64 under qemu-aarch64, Node %s: install.
     const report = JSON.parse(stdout) as BufferReport;
     expect(report.pending.total).toBe(0);
     expect(report.retained.count).toBeGreaterThanOrEqual(MESSAGES * 2);
-  }, 600_000);
+  }, EMULATED_TIMEOUT);
 });
