@@ -19,6 +19,7 @@ import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { findFreePort, startBroker } from '../scripts/kafka-broker.mjs';
 import { startMosquitto } from '../scripts/mosquitto.mjs';
+import { cpuSeconds, peakRssMb } from './proc-stats.mjs';
 import { topSelf } from './top-self.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,7 +52,6 @@ const FLEET_MESSAGES = Number(args['fleet-messages'] ?? (quick ? 1_000 : 5_000))
 const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
 const wants = (group) => !ONLY || ONLY.has(group);
 const SYNC = 'FULL';
-const CLK_TCK = 100;
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'etg-bench-'));
 const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)} load ${loadNow()}] ${line}\n`);
@@ -157,24 +157,6 @@ function percentile(values, p) {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function peakRssMb(pid) {
-  try {
-    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
 }
 
 function gatewayConfig({ id, prefix, base, bufferPath, synchronous = SYNC }) {

@@ -46,3 +46,4 @@ export function ensureDependencyTree(options: {
   production?: boolean;
   log?: (line: string) => void;
 }): Promise<DependencyTree>;
+export function copyCheckout(targetDir: string, nodeModules: string): void;

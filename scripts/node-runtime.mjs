@@ -437,6 +437,31 @@ export async function ensureDependencyTree(options) {
   return { dir, nodeModules, runtime: target, production, nativePackages: info.natives, seconds: info.seconds, libraryPath: targetLibraries.libraryPath };
 }
 
+/** Not copied by copyCheckout: dependencies (a tree replaces them), caches, git, what tests and benchmarks leave. */
+const NOT_COPIED = new Set(['node_modules', '.cache', '.git', 'test-artifacts', 'coverage']);
+
+/**
+ * Makes `targetDir` a fresh copy of this checkout (sources, tests, the built dist/) whose node_modules is a link to
+ * `nodeModules` (a tree of ensureDependencyTree) and whose .cache/kafka is the checkout's (the test broker's jars):
+ * what runs there resolves its dependencies, native modules included, from that tree.
+ * @param {string} targetDir @param {string} nodeModules
+ */
+export function copyCheckout(targetDir, nodeModules) {
+  fs.rmSync(targetDir, { recursive: true, force: true });
+  fs.mkdirSync(targetDir, { recursive: true });
+  for (const entry of fs.readdirSync(repoRoot)) {
+    if (NOT_COPIED.has(entry)) continue;
+    fs.cpSync(path.join(repoRoot, entry), path.join(targetDir, entry), {
+      recursive: true,
+      filter: (src) => !path.relative(repoRoot, src).split(path.sep).some((p) => NOT_COPIED.has(p)) && !/\.db(-wal|-shm)?$/.test(src),
+    });
+  }
+  fs.symlinkSync(nodeModules, path.join(targetDir, 'node_modules'), 'dir');
+  fs.mkdirSync(path.join(targetDir, '.cache'));
+  fs.mkdirSync(path.join(cacheRoot, 'kafka'), { recursive: true });
+  fs.symlinkSync(path.join(cacheRoot, 'kafka'), path.join(targetDir, '.cache', 'kafka'), 'dir');
+}
+
 /** What the test suite uses (scripts/ensure-test-deps.sh prepares it before the tests start). */
 async function prepare() {
   const say = (/** @type {string} */ line) => console.log(`[node-runtime] ${line}`);

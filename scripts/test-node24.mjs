@@ -12,12 +12,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE24, ensureDependencyTree } from './node-runtime.mjs';
+import { NODE24, copyCheckout, ensureDependencyTree } from './node-runtime.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runDir = path.join(repoRoot, '.cache', 'node24-run');
-/** Not copied: dependencies (the tree replaces them), caches, git, what tests and benchmarks leave behind. */
-const SKIP = new Set(['node_modules', '.cache', '.git', 'test-artifacts', 'coverage']);
 const say = (/** @type {string} */ line) => console.log(`[test-node24] ${line}`);
 
 if (!fs.existsSync(path.join(repoRoot, 'dist', 'cli.js'))) {
@@ -29,20 +27,7 @@ const t0 = Date.now();
 const tree = await ensureDependencyTree({ version: NODE24, production: false, log: say });
 say(`dependencies for Node ${NODE24}: ${path.relative(repoRoot, tree.dir)} (native: ${tree.nativePackages.join(', ')})`);
 
-fs.rmSync(runDir, { recursive: true, force: true });
-fs.mkdirSync(runDir, { recursive: true });
-for (const entry of fs.readdirSync(repoRoot)) {
-  if (SKIP.has(entry)) continue;
-  fs.cpSync(path.join(repoRoot, entry), path.join(runDir, entry), {
-    recursive: true,
-    filter: (src) => !path.relative(repoRoot, src).split(path.sep).some((p) => SKIP.has(p)) && !/\.db(-wal|-shm)?$/.test(src),
-  });
-}
-fs.symlinkSync(tree.nodeModules, path.join(runDir, 'node_modules'), 'dir');
-// The Kafka jars of the test broker (fetched once with Maven) are shared, not fetched again.
-fs.mkdirSync(path.join(runDir, '.cache'));
-fs.mkdirSync(path.join(repoRoot, '.cache', 'kafka'), { recursive: true });
-fs.symlinkSync(path.join(repoRoot, '.cache', 'kafka'), path.join(runDir, '.cache', 'kafka'), 'dir');
+copyCheckout(runDir, tree.nodeModules);
 say(`copy of the checkout in ${path.relative(repoRoot, runDir)} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const node = tree.runtime.bin;
