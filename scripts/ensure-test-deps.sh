@@ -37,7 +37,11 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     exit 1
   fi
   dpkg --add-architecture arm64
-  apt-get update -qq
+  if ! apt-get update -qq; then
+    dpkg --remove-architecture arm64   # leave apt as it was: every later apt-get update would fail too
+    echo "apt-get update failed once arm64 was added (does the mirror serve arm64?); arm64 libraries unavailable" >&2
+    exit 1
+  fi
 fi
 # The system Mosquitto on 1883 is what the demo uses; start it when the machine has one configured but stopped.
 if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
