@@ -469,11 +469,16 @@ async function prepare() {
     { version: NODE24, arch: hostArch(), production: false },
     ...ARM64_SMOKE_VERSIONS.map((version) => ({ version, arch: /** @type {const} */ ('arm64'), production: true })),
   ];
-  for (const job of jobs) {
-    const t0 = Date.now();
-    const tree = await ensureDependencyTree({ ...job, log: say });
-    say(`Node ${job.version} ${job.arch} ${job.production ? 'production' : 'full'} tree ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${path.relative(repoRoot, tree.dir)}`);
-  }
+  // Two at a time: each build is mostly one compiler process (node-gyp runs make without -j), and CI has 2 cores.
+  const queue = [...jobs];
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const t0 = Date.now();
+      const tree = await ensureDependencyTree({ ...job, log: say });
+      say(`Node ${job.version} ${job.arch} ${job.production ? 'production' : 'full'} tree ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${path.relative(repoRoot, tree.dir)}`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
