@@ -190,7 +190,7 @@ export function crossBuildEnv(target) {
 /**
  * Native packages that link system libraries of the target CPU when cross-compiled (their build finds them with
  * pkg-config): the Debian packages that provide them for arm64, unpacked into .cache/arm64-libs/ (downloaded with
- * `apt-get download`, nothing is installed), and their own build settings. librdkafka (@confluentinc/kafka-javascript)
+ * `apt-get download`, nothing is installed), and their own build settings (for native builds too). librdkafka (@confluentinc/kafka-javascript)
  * cannot fetch its bundled sources offline, so it links the system's OpenSSL, zlib, zstd and lz4 (dynamic linking);
  * Cyrus SASL (GSSAPI only) stays off: libsasl2-dev is not co-installable across architectures on Debian 12, and
  * PLAIN/SCRAM need no library. A Pi has these libraries installed (libssl3, zlib1g, libzstd1, liblz4-1).
@@ -372,9 +372,11 @@ export async function ensureDependencyTree(options) {
   const marker = path.join(dir, '.complete');
   const complete = () => fs.existsSync(marker) && fs.existsSync(nodeModules);
 
-  const needing = arch === hostArch() ? [] : packagesNeedingTargetLibraries(lock, production);
+  // Their build settings apply to every build (librdkafka can only link the system's libraries offline); the
+  // unpacked arm64 libraries only to cross-builds (a native build uses the machine's -dev packages).
+  const needing = packagesNeedingTargetLibraries(lock, production);
   const targetLibraries =
-    needing.length > 0
+    needing.length > 0 && arch !== hostArch()
       ? await ensureArm64Libraries([...new Set(needing.flatMap((name) => TARGET_LIBRARIES[/** @type {keyof typeof TARGET_LIBRARIES} */ (name)].debs))])
       : { env: {}, libraryPath: /** @type {string[]} */ ([]) };
   const packageEnv = Object.assign({}, ...needing.map((name) => TARGET_LIBRARIES[/** @type {keyof typeof TARGET_LIBRARIES} */ (name)].env));
