@@ -20,6 +20,7 @@ import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { findFreePort, startBroker } from '../scripts/kafka-broker.mjs';
 import { startMosquitto } from '../scripts/mosquitto.mjs';
+import { cpuSeconds, peakRssMb } from './proc-stats.mjs';
 import { topSelf } from './top-self.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +58,6 @@ const wants = (group) => !ONLY || ONLY.has(group);
 const SYNC = 'FULL';
 /** The gateway rows run once per Kafka client, side by side in the same run (default client first). */
 const CLIENTS = args.clients.split(',').filter(Boolean);
-const CLK_TCK = 100;
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'etg-bench-'));
 const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)} load ${loadNow()}] ${line}\n`);
@@ -163,26 +163,6 @@ function percentile(values, p) {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function peakRssMb(pid) {
-  try {
-    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-/** CPU seconds of a process (all threads), or with `thread` of one thread (the main thread's id is the pid). */
-function cpuSeconds(pid, thread) {
-  try {
-    const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
-    const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
 }
 
 function gatewayConfig({ id, prefix, base, bufferPath, synchronous = SYNC, client = CLIENTS[0] }) {

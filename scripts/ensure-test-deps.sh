@@ -16,6 +16,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# Node 24 + arm64 (scripts/node-runtime.mjs, test/arm64-smoke.test.ts): qemu-user runs arm64 programs, the aarch64
+# cross toolchain (with its target libc and libstdc++) compiles the native modules for arm64.
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} — install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -24,6 +28,20 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's arm64 libraries for native packages that link them when cross-compiled (scripts/node-runtime.mjs,
+# TARGET_LIBRARIES) come from `apt-get download`, which needs apt's arm64 package lists; nothing arm64 is installed.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "apt has no arm64 package lists: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+    exit 1
+  fi
+  dpkg --add-architecture arm64
+  if ! apt-get update -qq; then
+    dpkg --remove-architecture arm64   # leave apt as it was: every later apt-get update would fail too
+    echo "apt-get update failed once arm64 was added (does the mirror serve arm64?); arm64 libraries unavailable" >&2
+    exit 1
+  fi
 fi
 # The system Mosquitto on 1883 is what the demo uses; start it when the machine has one configured but stopped.
 if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
@@ -36,3 +54,5 @@ node -e "const D=require('better-sqlite3'); new D(':memory:').close()" || { echo
 # The tests run every Kafka test with both clients: the native one must load (npm ci's postinstall builds it;
 # this builds it when that was skipped, and fails with what to install when it cannot).
 node scripts/setup-librdkafka.mjs
+# Node 24 (x64) and Node 20/24 for arm64, each with its own dependency tree built for it (.cache/; quick when there).
+node scripts/node-runtime.mjs prepare

@@ -22,6 +22,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
+import { fillOnce, runCommand } from './cache.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -87,31 +88,14 @@ export async function ensureKafkaJars() {
   };
   if (complete()) return libDir;
 
-  await fsp.mkdir(cacheDir, { recursive: true });
-  const lockDir = path.join(cacheDir, '.fetch.lock');
-  const lockDeadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      await fsp.mkdir(lockDir);
-      break;
-    } catch (e) {
-      if (/** @type {NodeJS.ErrnoException} */ (e).code !== 'EEXIST') throw e;
-      if (complete()) return libDir;
-      const age = Date.now() - (await fsp.stat(lockDir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > 10 * 60_000) await fsp.rm(lockDir, { recursive: true, force: true }); // stale lock
-      if (Date.now() > lockDeadline) throw new Error(`timed out waiting for ${lockDir} (another fetch?)`, { cause: e });
-      await sleep(500);
-    }
-  }
-  try {
-    if (complete()) return libDir;
+  await fillOnce(path.join(cacheDir, '.fetch.lock'), complete, async () => {
     const tmp = path.join(cacheDir, `lib.tmp-${process.pid}`);
     await fsp.rm(tmp, { recursive: true, force: true });
     const args = [
       '-q', '-B', '-Dstyle.color=never', '-f', kafkaPom,
       'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`,
     ];
-    const { code, output } = await run('mvn', args, { timeoutMs: 15 * 60_000 });
+    const { code, output } = await runCommand('mvn', args, { cwd: repoRoot, timeoutMs: 15 * 60_000 });
     if (code !== 0) {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw new Error(`mvn ${args.join(' ')} failed (exit ${code}):\n${output.slice(-6000)}`);
@@ -124,38 +108,8 @@ export async function ensureKafkaJars() {
       marker,
       JSON.stringify({ version, pomSha256: pomHash, jars, fetchedAt: new Date().toISOString() }, null, 2),
     );
-    return libDir;
-  } finally {
-    await fsp.rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-/**
- * @param {string} cmd @param {string[]} args
- * @param {{ timeoutMs?: number, cwd?: string }} [opts]
- * @returns {Promise<{ code: number | null, output: string }>}
- */
-function run(cmd, args, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          output += `\n[killed after ${opts.timeoutMs} ms]`;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${cmd}: ${e.message}`));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
   });
+  return libDir;
 }
 
 // ---------------------------------------------------------------------------
@@ -599,7 +553,7 @@ export async function startBroker(opts = {}) {
   let clusterId = readProperties(metaFile)['cluster.id'];
   if (!clusterId) {
     clusterId = newClusterId();
-    const fmt = await run(
+    const fmt = await runCommand(
       java,
       ['-Xmx256m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath,
         'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', propsFile,
@@ -608,7 +562,7 @@ export async function startBroker(opts = {}) {
           if (/[,\]"]/.test(c.name + c.password)) throw new Error(`SCRAM user ${c.name}: name and password may not contain , ] or "`);
           return ['--add-scram', `${c.mechanism}=[name=${c.name},password=${c.password}]`];
         })],
-      { timeoutMs: Math.max(30_000, deadline - Date.now()) },
+      { cwd: repoRoot, timeoutMs: Math.max(30_000, deadline - Date.now()) },
     );
     if (fmt.code !== 0) {
       throw new Error(`kafka-storage format failed (exit ${fmt.code}) for ${propsFile}:\n${fmt.output.slice(-6000)}`);

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   GW_HL7_REFUSED: 'An MLLP connection was closed at once: its address is not in listen.allow, or listen.maxConnections was reached.',
   GW_HL7_REJECTED: 'An HL7 message was refused with AR / CR (unsupported message type or version, no control id, too large); nothing was stored.',
   GW_HL7_CONTROL_ID_REUSED: 'A sender sent a message control id (MSH-10) again with other content; it was stored as a new message, not taken for a resend.',
+  GW_NATIVE_MODULE: 'A compiled dependency (better-sqlite3) was built for another Node.js version or CPU than the node running the gateway.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

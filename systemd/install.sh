@@ -12,6 +12,10 @@
 #                      serialport binaries for this architecture), or copy ./node_modules of this source tree, which
 #                      must have been installed on a machine of the same architecture and Node major, and prune
 #                      the dev dependencies (works offline: npm_config_offline=true)
+#   --check-node CMD   how to run the target's node on this machine, to check the native modules load before the
+#                      switch-over (default: --node itself, inside --destdir when it runs here, else this machine's
+#                      node); for an arm64 image built on x86, e.g.
+#                      --check-node "qemu-aarch64 -L /mnt/root /mnt/root/usr/bin/node" (no spaces inside a word)
 #   --no-start         enable but do not start or restart
 #   --with-mosquitto   also set up a local Mosquitto for the gateway: installs the mosquitto package when it is
 #                      missing (apt-get; not with --destdir), config/mosquitto/edge-telemetry-gateway.conf as
@@ -29,6 +33,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DESTDIR=
 NODE_BIN=
 DEPS=npm
+CHECK_NODE=
 START=yes
 UNINSTALL=no
 PURGE_CONFIG=no
@@ -47,6 +52,8 @@ while [ $# -gt 0 ]; do
     --node=*) NODE_BIN=${1#*=}; shift ;;
     --deps) DEPS=${2:?--deps needs npm or copy}; shift 2 ;;
     --deps=*) DEPS=${1#*=}; shift ;;
+    --check-node) CHECK_NODE=${2:?--check-node needs a command}; shift 2 ;;
+    --check-node=*) CHECK_NODE=${1#*=}; shift ;;
     --no-start) START=no; shift ;;
     --with-mosquitto) WITH_MOSQUITTO=yes; shift ;;
     --uninstall) UNINSTALL=yes; shift ;;
@@ -118,6 +125,7 @@ if [ -z "$DESTDIR" ]; then
   [ -x "$NODE_BIN" ] || die "$NODE_BIN is not executable"
   major=$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')
   [ "$major" -ge 20 ] || die "Node.js $("$NODE_BIN" --version) is too old: 20 or newer is needed (docs/raspberry-pi.md)"
+  case "$major" in 20|22|24) ;; *) echo "install.sh: warning: Node.js $("$NODE_BIN" --version) is not a supported version (20, 22, 24 LTS; README: supported platforms)" >&2 ;; esac
 fi
 
 # Copies $1 to $2 with mode $3 unless $2 already has that content and mode (so mtimes stay put on a rerun).
@@ -150,12 +158,22 @@ for f in package.json package-lock.json README.md LICENSE CHANGELOG.md docs/rasp
   if [ -f "$SRC/$f" ]; then put "$SRC/$f" "$APP/$f" 0644; fi
 done
 
-# Production dependencies, reinstalled only when what they were built for changed. With --destdir the target's
-# node may not run here; the build host's node stands in (same architecture and Node major assumed).
-RUN_NODE=$NODE_BIN
-[ -x "$RUN_NODE" ] || RUN_NODE=$(command -v node || true)
-[ -n "$RUN_NODE" ] || die "no node on this machine to check the native modules with"
-stamp="lock=$(sha256sum "$APP/package-lock.json" 2>/dev/null | cut -d' ' -f1) node=$("$RUN_NODE" -v) arch=$(uname -m)"
+# Production dependencies, reinstalled only when what they were built for changed (lockfile, Node version, CPU of
+# the node that checks them). With --destdir the target's node may not run here: --check-node says how (qemu for
+# another CPU); without it the build host's node stands in (same architecture and Node major assumed).
+if [ -n "$CHECK_NODE" ]; then
+  read -r -a RUN_NODE <<< "$CHECK_NODE"
+elif [ -n "$DESTDIR" ] && "$DESTDIR$NODE_BIN" -v >/dev/null 2>&1; then
+  RUN_NODE=("$DESTDIR$NODE_BIN")
+elif [ -z "$DESTDIR" ]; then
+  RUN_NODE=("$NODE_BIN")
+else
+  RUN_NODE=("$(command -v node || true)")
+fi
+[ -n "${RUN_NODE[0]}" ] || die "no node on this machine to check the native modules with (--check-node CMD)"
+run_node_id=$("${RUN_NODE[@]}" -p 'process.version + " arch=" + process.arch') \
+  || die "cannot run ${RUN_NODE[*]} to check the native modules (--check-node CMD)"
+stamp="lock=$(sha256sum "$APP/package-lock.json" 2>/dev/null | cut -d' ' -f1) node=$run_node_id"
 if [ -f "$APP/node_modules/.install-stamp" ] && [ "$(cat "$APP/node_modules/.install-stamp")" = "$stamp" ]; then
   note "dependencies unchanged"
 else
@@ -181,10 +199,10 @@ else
     fi
   fi
   # The native modules must load with the node that will run the service.
-  (cd "$stage" && "$RUN_NODE" -e "new (require('better-sqlite3'))(':memory:').close()") \
-    || die "better-sqlite3 does not load with $RUN_NODE (docs/raspberry-pi.md: native modules)"
+  (cd "$stage" && "${RUN_NODE[@]}" -e "new (require('better-sqlite3'))(':memory:').close()") \
+    || die "better-sqlite3 does not load with ${RUN_NODE[*]} (docs/raspberry-pi.md: native modules)"
   # The native Kafka client is optional (kafka.client: kafkajs needs nothing): say so, do not stop.
-  (cd "$stage" && "$RUN_NODE" scripts/setup-librdkafka.mjs --check) \
+  (cd "$stage" && "${RUN_NODE[@]}" scripts/setup-librdkafka.mjs --check) \
     || note "the librdkafka Kafka client does not load: set kafka.client: kafkajs, or see docs/raspberry-pi.md (native Kafka client)"
   rm -rf "$stage/scripts"
   find "$stage/node_modules" -mindepth 1 -type d -empty -delete

@@ -33,6 +33,7 @@ import {
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
+import { nativeModuleError } from '../util/native-module.js';
 
 export type WhenFull = 'block' | 'drop-oldest';
 
@@ -270,7 +271,7 @@ export class SqliteBuffer implements ReceiptLedger {
       db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA);
     } catch (err) {
-      throw new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
+      throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
         cause: err,
       });
     }

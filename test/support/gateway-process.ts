@@ -13,6 +13,12 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+export interface GatewayLaunch {
+  /** The node binary, with any command that has to run it (an emulator) before it. */
+  node: readonly string[];
+  cli: string;
+}
+
 /** The gateway as users run it: `node dist/cli.js run --config FILE`, as a separate process. */
 export class GatewayProcess {
   readonly logs: LogLine[] = [];
@@ -20,9 +26,12 @@ export class GatewayProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  /** `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first). */
-  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []) {
-    const command = [...wrapper, process.execPath, CLI, 'run', '--config', configFile];
+  /**
+   * `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first).
+   * `launch`: which node runs which installed CLI (e.g. an arm64 node under qemu-aarch64); default this checkout.
+   */
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = [], launch: GatewayLaunch = { node: [process.execPath], cli: CLI }) {
+    const command = [...wrapper, ...launch.node, launch.cli, 'run', '--config', configFile];
     this.child = spawn(command[0] as string, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -61,6 +61,18 @@ export function resolveDeviceId(template: string, topic: string): string {
   return sanitizeDeviceId(template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? ''))));
 }
 
+/**
+ * A payload parsed as JSON, or the dead-letter reason. The reason is V8's message without the "(line 1 column 14)"
+ * that Node 22+ appends to the position, so dead letters read the same on every supported Node.
+ */
+export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
+  try {
+    return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };
+  } catch (err) {
+    return { ok: false, problem: `invalid JSON: ${(err as Error).message.replace(/ \(line \d+ column \d+\)$/, '')}` };
+  }
+}
+
 /** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */
 export function deadLetter(ctx: DecodeContext, deviceId: string, topic: string, payload: Buffer, reason: string): EventDraft {
   const kept = payload.subarray(0, ctx.deadLetterBytes);
@@ -145,13 +157,12 @@ export function decodeMessage(sub: CompiledSubscription, topic: string, payload:
   const text = payload.toString('utf8');
   let root: unknown;
   switch (sub.config.format) {
-    case 'json':
-      try {
-        root = JSON.parse(text);
-      } catch (err) {
-        return [deadLetter(ctx, deviceId, topic, payload, `invalid JSON: ${(err as Error).message}`)];
-      }
+    case 'json': {
+      const parsed = parseJson(payload);
+      if (!parsed.ok) return [deadLetter(ctx, deviceId, topic, payload, parsed.problem)];
+      root = parsed.value;
       break;
+    }
     case 'number':
     case 'boolean':
     case 'text':

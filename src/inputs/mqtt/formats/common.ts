@@ -3,7 +3,9 @@
  * unit lookup and the helpers that turn device values into reading values.
  */
 import type { EventDraft, Quality, ReadingValue } from '../../../events/schema.js';
-import { deadLetter, type DecodeContext } from '../mapping.js';
+import { deadLetter, parseJson, type DecodeContext } from '../mapping.js';
+
+export { parseJson };
 import { compileFieldPath, type FieldPath } from '../../../util/field-path.js';
 
 export type { DecodeContext } from '../mapping.js';
@@ -155,13 +157,6 @@ export function describeValue(raw: unknown): string {
   return `${typeof raw} ${String(raw)}`;
 }
 
-export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
-  try {
-    return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };
-  } catch (err) {
-    return { ok: false, problem: `invalid JSON: ${(err as Error).message}` };
-  }
-}
 
 /**
  * A driver's key → mapping table with each key compiled as a field path (`ENERGY.Power`, `aenergy.total`).
