@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   GW_KAFKA_TLS: 'The TLS connection to Kafka failed: the broker certificate is not trusted or does not match, or the port does not speak TLS; events stay buffered and are retried.',
   GW_MQTT_AUTH: 'The MQTT broker refused the login (bad user name or password, or not authorized); the input retries with backoff.',
   GW_MQTT_TLS: 'The TLS connection to the MQTT broker failed: its certificate is not trusted or does not match, or the port does not speak TLS; the input retries.',
+  GW_SCHEMA_REGISTRY: 'The schema registry could not be reached or answered with an error; events are accepted and buffered, delivery waits until the schemas are registered.',
+  GW_SCHEMA_INCOMPATIBLE: 'The schema registry refuses an event schema as incompatible with what its subject holds; the gateway does not start (schemas register/check exit 1).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

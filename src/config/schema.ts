@@ -9,6 +9,7 @@ import { ModbusInputConfig } from '../inputs/modbus/config.js';
 import { SerialInputConfig } from '../inputs/serial/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 import { KafkaSaslConfig, KafkaTlsConfig } from '../security/kafka-security.js';
+import { checkValueFormat, registryKafkaShape } from '../registry/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -102,8 +103,11 @@ export const KafkaConfig = z
     requestTimeout: Duration.default(30_000),
     tls: KafkaTlsConfig.optional(),
     sasl: KafkaSaslConfig.optional(),
+    // Schema registry, value format and the Kafka Connect copy of readings (src/registry/config.ts).
+    ...registryKafkaShape,
   })
-  .strict();
+  .strict()
+  .superRefine((kafka, ctx) => checkValueFormat(kafka, ctx, []));
 
 export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig]);
 

@@ -6,12 +6,13 @@
  * unreachable it retries with exponential backoff and the backlog waits in the buffer.
  */
 import type { TopicsConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { GatewayError, errorMessage } from '../errors.js';
 import type { EventFamily } from '../events/schema.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
+import { formatRecords, type RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
   readonly pendingCount: number;
@@ -30,6 +31,8 @@ export interface ForwarderOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
+  /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
+  recordFormat?: RecordFormat;
 }
 
 export interface ForwarderStats {
@@ -164,6 +167,8 @@ export class Forwarder {
           this.#connected = true;
           this.#log.info('kafka connected');
         }
+        // Registry hook: rejects while the schema ids are unknown; handled like a failed send (events stay buffered).
+        await this.#options.recordFormat?.prepare();
         await this.#transport.send(this.#toTopicBatches(events));
         if (!this.#running) return; // stopped meanwhile: the buffer may be closed; these are sent again later
         this.#source.markDelivered(events);
@@ -179,6 +184,17 @@ export class Forwarder {
           this.#log.warn({ maxBytes: this.#maxBytes }, 'broker refused a batch as too large; sending smaller batches (raise message.max.bytes or lower kafka.batch.maxBytes)');
         }
         this.#stats.lastError = errorMessage(err);
+        const code = err instanceof GatewayError ? err.code : 'GW_KAFKA_SEND';
+        if (code === 'GW_SCHEMA_REGISTRY' || code === 'GW_SCHEMA_INCOMPATIBLE') {
+          // Kafka itself was not the problem: keep the connection, wait for the registry.
+          if (attempt % 10 === 0) {
+            this.#log.warn({ code, err: errorMessage(err), pending: this.#source.pendingCount, attempt }, 'schema registry not ready; events stay buffered');
+          }
+          attempt += 1;
+          if (this.#draining()) return;
+          await this.#waker.wait(backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs));
+          continue;
+        }
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
         const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
@@ -210,7 +226,7 @@ export class Forwarder {
     let bytes = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as StoredEvent;
-      bytes += e.payload.length + e.deviceId.length + 200;
+      bytes += e.payload.length + e.deviceId.length + 200 + (this.#options.recordFormat?.extraBytes(e.family) ?? 0);
       if (bytes > this.#maxBytes && i > 0) {
         this.#eventBytes = bytes / (i + 1);
         return events.slice(0, i);
@@ -224,17 +240,24 @@ export class Forwarder {
     const byTopic = new Map<string, TopicBatch>();
     for (const e of events) {
       const topic = topicFor(this.#options.topics, e.family);
-      let batch = byTopic.get(topic);
-      if (!batch) {
-        batch = { topic, messages: [] };
-        byTopic.set(topic, batch);
-      }
       const headers = cloudEventHeaders(this.#options.gatewayId, e);
       if (e.backlog) headers[BACKLOG_HEADER] = '1';
-      batch.messages.push({ key: e.deviceId, value: e.payload, headers });
+      for (const out of formatRecords(this.#options.recordFormat, e.family, topic, { key: e.deviceId, value: e.payload, headers })) {
+        batchFor(byTopic, out.topic).messages.push(out.record);
+      }
     }
     return [...byTopic.values()];
   }
+}
+
+/** The batch of a topic in a produce request being built (created on first use, in first-use order). */
+export function batchFor(byTopic: Map<string, TopicBatch>, topic: string): TopicBatch {
+  let batch = byTopic.get(topic);
+  if (!batch) {
+    batch = { topic, messages: [] };
+    byTopic.set(topic, batch);
+  }
+  return batch;
 }
 
 function isTooLarge(err: unknown): boolean {

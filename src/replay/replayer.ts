@@ -10,8 +10,9 @@
 import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
-import { cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
+import { batchFor, cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
+import { formatRecords, type RecordFormat } from '../registry/record-format.js';
 import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
 
 /** Header added to every replayed record. */
@@ -38,6 +39,8 @@ export interface ReplayOptions {
   /** Attempts per batch before giving up (with backoff between them). */
   attempts: number;
   retryDelayMs: number;
+  /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
+  recordFormat?: RecordFormat;
 }
 
 export interface ReplaySummary {
@@ -107,6 +110,7 @@ export class Replayer {
     const pageSize = rate === undefined ? this.#options.maxEvents : Math.max(1, Math.min(this.#options.maxEvents, Math.ceil(rate / 10)));
     const next = this.#events.pager(window);
     this.#progress.update(0, counted.total, 0);
+    await this.#prepareFormat();
     await this.#connect(transport);
     const sendStart = Date.now();
     let carry: ReplayEvent[] = [];
@@ -155,7 +159,7 @@ export class Replayer {
     const limit = Math.min(events.length, this.#options.maxEvents);
     for (let i = 0; i < limit; i++) {
       const e = events[i] as ReplayEvent;
-      bytes += e.payload.length + e.deviceId.length + 220;
+      bytes += e.payload.length + e.deviceId.length + 220 + (this.#options.recordFormat?.extraBytes(e.family) ?? 0);
       if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
     }
     return events.slice(0, limit);
@@ -164,19 +168,29 @@ export class Replayer {
   #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
     const byTopic = new Map<string, TopicBatch>();
     for (const e of events) {
-      const topic = this.#topicOf(e);
-      let batch = byTopic.get(topic);
-      if (!batch) {
-        batch = { topic, messages: [] };
-        byTopic.set(topic, batch);
+      const record = { key: e.deviceId, value: e.payload, headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' } };
+      // Registry hook; with --to-topic everything goes to that one topic, so no Connect copies are mixed in.
+      const connectCopy = this.#options.toTopic === undefined;
+      for (const out of formatRecords(this.#options.recordFormat, e.family, this.#topicOf(e), record, { connectCopy })) {
+        batchFor(byTopic, out.topic).messages.push(out.record);
       }
-      batch.messages.push({
-        key: e.deviceId,
-        value: e.payload,
-        headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' },
-      });
     }
     return [...byTopic.values()];
+  }
+
+  /** The schema ids, before anything is sent: a replay waits for the registry as long as it waits for Kafka. */
+  async #prepareFormat(): Promise<void> {
+    const format = this.#options.recordFormat;
+    if (!format) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await format.prepare();
+        return;
+      } catch (err) {
+        if ((err instanceof GatewayError && err.code === 'GW_SCHEMA_INCOMPATIBLE') || attempt >= this.#options.attempts) throw err;
+        await sleep(this.#options.retryDelayMs * attempt);
+      }
+    }
   }
 
   async #connect(transport: KafkaTransport): Promise<void> {
