@@ -35,7 +35,7 @@ function incompatible(subjects: readonly { subject: string; reason: string }[], 
 }
 
 /** Registry failures other than incompatibility, as GW_SCHEMA_REGISTRY with what to check. */
-export function registryFailure(err: unknown, url: string): GatewayError {
+export function registryFailure(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const hint =
     err instanceof RegistryUnreachableError
@@ -76,7 +76,7 @@ export async function registerSubjects(
       }
     }
   } catch (err) {
-    throw registryFailure(err, client.url);
+    throw registryFailure(err);
   }
   if (refused.length > 0) throw incompatible(refused, compatibility, client.url);
   return done;
@@ -104,7 +104,7 @@ export async function checkSubjects(client: SchemaRegistryClient, subjects: read
       );
     }
   } catch (err) {
-    throw registryFailure(err, client.url);
+    throw registryFailure(err);
   }
   return out;
 }
