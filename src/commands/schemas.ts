@@ -77,7 +77,7 @@ async function check(options: SchemasOptions): Promise<void> {
             ? 'not registered yet (a new subject)'
             : r.state === 'compatible'
               ? 'not registered yet; compatible with the latest version'
-              : `INCOMPATIBLE: ${r.reason}`;
+              : `INCOMPATIBLE: ${'reason' in r ? r.reason : ''}`;
       process.stdout.write(`${r.subject}: ${what}\n`);
     }
   }
