@@ -59,18 +59,32 @@ export async function registerSubjects(
   const done: SubjectRegistration[] = [];
   const refused: { subject: string; reason: string }[] = [];
   try {
+    // First every subject is checked, so a refused one leaves the registry without new versions of the others.
+    const toRegister: FamilySubject[] = [];
     for (const s of subjects) {
-      const existing = await client.lookup(s.subject, s.schema);
-      // The level is set before a new version is registered, so the check below runs under it.
+      // The level is set before the check, so the check (and the registration) run under it.
       await client.setCompatibility(s.subject, compatibility);
+      const existing = await client.lookup(s.subject, s.schema);
       if (existing) {
         done.push({ ...s, id: existing.id, outcome: 'found' });
         continue;
       }
+      if ((await client.versions(s.subject)).length > 0) {
+        const { compatible, messages } = await client.isCompatible(s.subject, s.schema);
+        if (!compatible) {
+          refused.push({ subject: s.subject, reason: messages.length > 0 ? messages.join('; ') : `refused under ${compatibility}` });
+          continue;
+        }
+      }
+      toRegister.push(s);
+    }
+    if (refused.length > 0) throw incompatible(refused, compatibility, client.url);
+    for (const s of toRegister) {
       try {
         const { id } = await client.register(s.subject, s.schema);
         done.push({ ...s, id, outcome: 'registered' });
       } catch (err) {
+        // Another producer registered a version in between: the registry's own refusal, with its reason.
         if (err instanceof RegistryHttpError && (err.status === 409 || err.errorCode === 409)) refused.push({ subject: s.subject, reason: err.message });
         else throw err;
       }
@@ -79,7 +93,8 @@ export async function registerSubjects(
     throw registryFailure(err);
   }
   if (refused.length > 0) throw incompatible(refused, compatibility, client.url);
-  return done;
+  const order = new Map(subjects.map((s, i) => [s.subject, i]));
+  return done.sort((a, b) => (order.get(a.subject) ?? 0) - (order.get(b.subject) ?? 0));
 }
 
 /** What registering would do, per subject, without changing the registry. */

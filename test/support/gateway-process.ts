@@ -82,6 +82,8 @@ export interface TestConfigOptions {
   topicPrefix: string;
   bufferPath?: string;
   subscriptions?: unknown[];
+  /** Merged into the kafka block (overrides replaces whole top-level blocks). */
+  kafka?: Record<string, unknown>;
   overrides?: Record<string, unknown>;
 }
 
@@ -113,6 +115,7 @@ export function writeTestConfig(options: TestConfigOptions): { file: string; dir
       retry: { initial: '200ms', max: '2s' },
       connectionTimeout: '2s',
       requestTimeout: '10s',
+      ...options.kafka,
     },
     shutdown: { drainTimeout: '10s' },
     // Several gateways run at once in the suite: each gets a free port for its HTTP listener.
