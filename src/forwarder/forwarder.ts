@@ -11,7 +11,7 @@ import type { EventFamily } from '../events/schema.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
-import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
+import type { KafkaRecord, KafkaTransport, TopicBatch } from './kafka-transport.js';
 import { formatRecords, type RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
@@ -238,13 +238,14 @@ export class Forwarder {
 
   #toTopicBatches(events: readonly StoredEvent[]): TopicBatch[] {
     const byTopic = new Map<string, TopicBatch>();
+    const add = (topic: string, record: KafkaRecord): void => {
+      batchFor(byTopic, topic).messages.push(record);
+    };
     for (const e of events) {
       const topic = topicFor(this.#options.topics, e.family);
       const headers = cloudEventHeaders(this.#options.gatewayId, e);
       if (e.backlog) headers[BACKLOG_HEADER] = '1';
-      for (const out of formatRecords(this.#options.recordFormat, e.family, topic, { key: e.deviceId, value: e.payload, headers })) {
-        batchFor(byTopic, out.topic).messages.push(out.record);
-      }
+      formatRecords(this.#options.recordFormat, e.family, topic, { key: e.deviceId, value: e.payload, headers }, add);
     }
     return [...byTopic.values()];
   }

@@ -47,17 +47,22 @@ export interface RegistryState {
 }
 
 /**
- * The hook of the senders' record building (forwarder, replay): one event's record → the records that go out.
- * Without a format (no registry, no Connect copy) the record goes out unchanged.
+ * The hook of the senders' record building (forwarder, replay): hands each record one event goes out as to `add`.
+ * Without a format (no registry, no Connect copy) the record goes out unchanged, with nothing allocated on the way.
  */
 export function formatRecords(
   format: RecordFormat | undefined,
   family: EventFamily,
   topic: string,
   record: KafkaRecord,
+  add: (topic: string, record: KafkaRecord) => void,
   options?: { connectCopy?: boolean },
-): OutgoingRecord[] {
-  return format ? format.format(family, topic, record, options) : [{ topic, record }];
+): void {
+  if (!format) {
+    add(topic, record);
+    return;
+  }
+  for (const out of format.format(family, topic, record, options)) add(out.topic, out.record);
 }
 
 export interface RegistryRecordFormatOptions {

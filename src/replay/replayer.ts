@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import { batchFor, cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
-import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
+import type { KafkaRecord, KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import { formatRecords, type RecordFormat } from '../registry/record-format.js';
 import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
 
@@ -167,13 +167,14 @@ export class Replayer {
 
   #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
     const byTopic = new Map<string, TopicBatch>();
+    const add = (topic: string, record: KafkaRecord): void => {
+      batchFor(byTopic, topic).messages.push(record);
+    };
     for (const e of events) {
       const record = { key: e.deviceId, value: e.payload, headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' } };
       // Registry hook; with --to-topic everything goes to that one topic, so no Connect copies are mixed in.
       const connectCopy = this.#options.toTopic === undefined;
-      for (const out of formatRecords(this.#options.recordFormat, e.family, this.#topicOf(e), record, { connectCopy })) {
-        batchFor(byTopic, out.topic).messages.push(out.record);
-      }
+      formatRecords(this.#options.recordFormat, e.family, this.#topicOf(e), record, add, { connectCopy });
     }
     return [...byTopic.values()];
   }
