@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs and a fresh machine of this kind may lack:
-# Debian packages (mosquitto, kcat, socat, pymodbus, mbpoll, systemd-analyze, chromium), then checks the native
-# modules load (and builds the librdkafka client when it is missing: scripts/setup-librdkafka.mjs). Idempotent and quick when everything is there. The test brokers themselves (a private Mosquitto
+# Debian packages (mosquitto, kcat, socat, pymodbus, mbpoll, systemd-analyze, chromium, postgresql, qemu-user and the
+# aarch64 cross toolchain), starts PostgreSQL when it is down, then checks the native modules load (and builds the
+# librdkafka client when it is missing: scripts/setup-librdkafka.mjs). Idempotent and quick when everything is there. The test brokers themselves (a private Mosquitto
 # and a KRaft Kafka from Maven jars) are started by the vitest global setup.
 set -euo pipefail
 need=()
@@ -20,6 +21,9 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 # cross toolchain (with its target libc and libstdc++) compiles the native modules for arm64.
 command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
 command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu)
+# PostgreSQL for the Kafka Connect JDBC sink test (test/postgres-sink.test.ts), queried with psql.
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} — install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -46,6 +50,10 @@ fi
 # The system Mosquitto on 1883 is what the demo uses; start it when the machine has one configured but stopped.
 if [ -f /etc/mosquitto/mosquitto.conf ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+fi
+# PostgreSQL on 127.0.0.1:5432 (the machines of this project run it with trust auth for local TCP): start it when down.
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  for version in $(ls /etc/postgresql 2>/dev/null); do pg_ctlcluster --skip-systemctl-redirect "$version" main start || true; done
 fi
 # --system-only: packages and services only (CI installs npm dependencies itself right after).
 [ "${1:-}" = "--system-only" ] && exit 0

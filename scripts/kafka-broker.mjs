@@ -14,15 +14,28 @@
 //       server.properties, log4j2.properties, broker.log, broker.pid, broker-state.json,
 //       kraft-logs/ (meta.properties, __cluster_metadata-0, topic partitions)
 
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
-import { fillOnce, runCommand } from './cache.mjs';
+import {
+  defaultJava,
+  ensureMavenCache,
+  findFreePort,
+  isPortFree,
+  mavenCopyDependencies,
+  pidAlive,
+  runCommand,
+  sleep,
+  startJavaService,
+  terminate,
+  toProperties,
+  waitForExit,
+} from './java-service.mjs';
+
+export { findFreePort, isPortFree };
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -39,8 +52,6 @@ const PROPS_FILE = 'server.properties';
 const LOG4J_FILE = 'log4j2.properties';
 const LOG_DIR = 'kraft-logs';
 const NODE_ID = 1;
-
-const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /** @returns {string} the Kafka version pinned in scripts/kafka/pom.xml */
 export function kafkaVersion() {
@@ -67,103 +78,23 @@ export function defaultDataDir(port) {
  */
 export async function ensureKafkaJars() {
   const version = kafkaVersion();
-  const cacheDir = path.join(repoRoot, '.cache', 'kafka', version);
-  const libDir = path.join(cacheDir, 'lib');
-  const marker = path.join(cacheDir, '.complete');
-  const pomHash = createHash('sha256').update(fs.readFileSync(kafkaPom)).digest('hex');
   const mainJar = `kafka_2.13-${version}.jar`;
-
-  const complete = () => {
-    try {
-      const m = JSON.parse(fs.readFileSync(marker, 'utf8'));
-      return (
-        m.pomSha256 === pomHash &&
-        Array.isArray(m.jars) &&
-        m.jars.includes(mainJar) &&
-        m.jars.every((/** @type {string} */ j) => fs.existsSync(path.join(libDir, j)))
-      );
-    } catch {
-      return false;
-    }
-  };
-  if (complete()) return libDir;
-
-  await fillOnce(path.join(cacheDir, '.fetch.lock'), complete, async () => {
-    const tmp = path.join(cacheDir, `lib.tmp-${process.pid}`);
-    await fsp.rm(tmp, { recursive: true, force: true });
-    const args = [
-      '-q', '-B', '-Dstyle.color=never', '-f', kafkaPom,
-      'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`,
-    ];
-    const { code, output } = await runCommand('mvn', args, { cwd: repoRoot, timeoutMs: 15 * 60_000 });
-    if (code !== 0) {
-      await fsp.rm(tmp, { recursive: true, force: true });
-      throw new Error(`mvn ${args.join(' ')} failed (exit ${code}):\n${output.slice(-6000)}`);
-    }
-    const jars = (await fsp.readdir(tmp)).filter((f) => f.endsWith('.jar')).sort();
-    if (!jars.includes(mainJar)) throw new Error(`Maven fetch did not produce ${mainJar} in ${tmp}`);
-    await fsp.rm(libDir, { recursive: true, force: true });
-    await fsp.rename(tmp, libDir);
-    await fsp.writeFile(
-      marker,
-      JSON.stringify({ version, pomSha256: pomHash, jars, fetchedAt: new Date().toISOString() }, null, 2),
-    );
+  return ensureMavenCache({
+    pom: kafkaPom,
+    cacheDir: path.join(repoRoot, '.cache', 'kafka', version),
+    name: 'lib',
+    async fetch(tmp) {
+      await mavenCopyDependencies(kafkaPom, tmp);
+      const jars = (await fsp.readdir(tmp)).filter((f) => f.endsWith('.jar')).sort();
+      if (!jars.includes(mainJar)) throw new Error(`Maven fetch did not produce ${mainJar} in ${tmp}`);
+      return jars;
+    },
   });
-  return libDir;
 }
 
 // ---------------------------------------------------------------------------
 // Ports and processes
 // ---------------------------------------------------------------------------
-
-/** @param {string} [host] @returns {Promise<number>} a TCP port that was free a moment ago */
-export function findFreePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** @param {number} port @param {string} [host] @returns {Promise<boolean>} whether we can bind it now */
-export function isPortFree(port, host = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * @param {number} pid
- * @returns {boolean} alive; a zombie counts as gone once all its threads are gone (a JVM's
- *   main thread turns zombie while other threads still exit and still hold its sockets)
- */
-function pidAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return /** @type {NodeJS.ErrnoException} */ (e).code === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state !== 'Z' && state !== 'X') return true;
-    try {
-      return fs.readdirSync(`/proc/${pid}/task`).length > 1;
-    } catch {
-      return false;
-    }
-  } catch {
-    return !fs.existsSync('/proc/self'); // gone from /proc, or no /proc: trust kill(0)
-  }
-}
 
 /**
  * Whether pid is a Kafka broker started for this dataDir (guards against pid reuse).
@@ -187,33 +118,6 @@ function readPid(dataDir) {
   } catch {
     return undefined;
   }
-}
-
-/** @param {number} pid @param {number} timeoutMs @returns {Promise<boolean>} true when gone */
-async function waitForExit(pid, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(100);
-  }
-  return true;
-}
-
-/** SIGTERM, wait up to termTimeoutMs, then SIGKILL; resolves when the process is gone. */
-async function terminate(/** @type {number} */ pid, termTimeoutMs = 30_000) {
-  if (!pidAlive(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  if (await waitForExit(pid, termTimeoutMs)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  if (!(await waitForExit(pid, 15_000))) throw new Error(`process ${pid} did not exit after SIGKILL`);
 }
 
 // ---------------------------------------------------------------------------
@@ -272,16 +176,6 @@ export async function isBrokerUp(port, host = '127.0.0.1') {
 // ---------------------------------------------------------------------------
 // Config
 // ---------------------------------------------------------------------------
-
-/** @param {Record<string, string>} props */
-function toProperties(props) {
-  const esc = (/** @type {string} */ s) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-  return (
-    Object.entries(props)
-      .map(([k, v]) => `${k}=${esc(String(v))}`)
-      .join('\n') + '\n'
-  );
-}
 
 /** @param {string} file @returns {Record<string, string>} (simple key=value files we wrote ourselves) */
 function readProperties(file) {
@@ -409,26 +303,6 @@ function newClusterId() {
 // ---------------------------------------------------------------------------
 
 /**
- * @param {string} file @param {number} lines
- * @returns {string} the last `lines` lines of a (possibly large) text file
- */
-function tailFile(file, lines) {
-  let fd;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const len = Math.min(size, 512 * 1024);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
-  } catch (e) {
-    return `(no log at ${file}: ${/** @type {Error} */ (e).message})`;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/**
  * @typedef {object} StartBrokerOptions
  * @property {number} [port]  PLAINTEXT port on 127.0.0.1; default $KAFKA_PORT or 9092
  * @property {string} [dataDir]  default .cache/kafka/run-<port>; reused (not reformatted) when formatted
@@ -505,7 +379,7 @@ export async function startBroker(opts = {}) {
   }
 
   const libDir = await ensureKafkaJars();
-  const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const java = defaultJava();
   const classpath = `${libDir}${path.sep}*`;
   const log4jFile = path.join(dataDir, LOG4J_FILE);
   await fsp.writeFile(log4jFile, LOG4J2);
@@ -562,7 +436,7 @@ export async function startBroker(opts = {}) {
           if (/[,\]"]/.test(c.name + c.password)) throw new Error(`SCRAM user ${c.name}: name and password may not contain , ] or "`);
           return ['--add-scram', `${c.mechanism}=[name=${c.name},password=${c.password}]`];
         })],
-      { cwd: repoRoot, timeoutMs: Math.max(30_000, deadline - Date.now()) },
+      { timeoutMs: Math.max(30_000, deadline - Date.now()) },
     );
     if (fmt.code !== 0) {
       throw new Error(`kafka-storage format failed (exit ${fmt.code}) for ${propsFile}:\n${fmt.output.slice(-6000)}`);
@@ -570,94 +444,23 @@ export async function startBroker(opts = {}) {
   }
   await fsp.writeFile(stateFile, JSON.stringify({ port, controllerPort, clusterId }, null, 2) + '\n');
 
-  const out = fs.openSync(logFile, 'a');
-  fs.writeSync(out, `\n===== ${new Date().toISOString()} starting Kafka ${kafkaVersion()} on ${bootstrap} (controller 127.0.0.1:${controllerPort}) =====\n`);
-  let child;
-  try {
-    child = spawn(java, [...jvmBase, '-cp', classpath, 'kafka.Kafka', propsFile], {
-      cwd: dataDir,
-      detached: true,
-      stdio: ['ignore', out, out],
-    });
-  } finally {
-    fs.closeSync(out);
-  }
-  /** @type {{ code: number | null, signal: NodeJS.Signals | null } | undefined} */
-  let exited;
-  /** @type {Error | undefined} */
-  let spawnError;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
-  child.on('error', (e) => (spawnError = e));
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) {
-    await sleep(0);
-    throw new Error(`could not start ${java}: ${spawnError?.message ?? 'no pid'}`);
-  }
-  await fsp.writeFile(pidFile, `${pid}\n`);
-
-  const logTail = (lines = 60) => tailFile(logFile, lines);
-  const gone = () => exited !== undefined || !pidAlive(pid);
-
-  /** @type {BrokerHandle} */
-  const handle = {
-    port,
-    bootstrap,
-    pid,
-    dataDir,
+  // Started == answers a metadata request, from this very cluster (not some other broker).
+  const service = await startJavaService({
+    name: `Kafka ${kafkaVersion()} broker on ${bootstrap} (controller 127.0.0.1:${controllerPort})`,
+    java,
+    args: [...jvmBase, '-cp', classpath, 'kafka.Kafka', propsFile],
+    cwd: dataDir,
     logFile,
-    clusterId,
-    controllerPort,
-    logTail,
-    kill(signal = 'SIGTERM') {
-      if (!gone()) process.kill(pid, signal);
-    },
-    async waitForExit() {
-      const deadline2 = Date.now() + 30_000;
-      while (!gone()) {
-        if (Date.now() > deadline2) return false;
-        await sleep(100);
-      }
+    pidFile,
+    timeoutMs: Math.max(1000, deadline - Date.now()),
+    async probe() {
+      const info = await describeCluster(bootstrap, Math.max(500, Math.min(3000, deadline - Date.now())));
+      if (info.clusterId !== clusterId) throw new Error(`a different cluster (${info.clusterId}, expected ${clusterId}) answers on ${bootstrap}`);
       return true;
     },
-    async stop() {
-      await terminate(pid);
-      while (!gone()) await sleep(50);
-      if (readPid(dataDir) === pid) await fsp.rm(pidFile, { force: true });
-    },
-  };
-
-  // Started == answers a metadata request, from this very cluster (not some other broker).
-  /** @type {unknown} */
-  let lastError;
-  for (;;) {
-    if (spawnError) lastError = spawnError;
-    if (gone()) {
-      await fsp.rm(pidFile, { force: true });
-      throw new Error(
-        `Kafka broker on ${bootstrap} exited during startup (${exited ? `code ${exited.code}, signal ${exited.signal}` : 'process gone'}).\n` +
-          `--- last lines of ${logFile} ---\n${logTail(60)}`,
-      );
-    }
-    try {
-      const info = await describeCluster(bootstrap, Math.max(500, Math.min(3000, deadline - Date.now())));
-      if (info.clusterId !== clusterId) {
-        throw new Error(`a different cluster (${info.clusterId}, expected ${clusterId}) answers on ${bootstrap}`);
-      }
-      if (!gone()) return handle;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() >= deadline) {
-      await handle.stop().catch(() => {});
-      throw new Error(
-        `Kafka broker on ${bootstrap} did not answer metadata within ${timeoutMs} ms ` +
-          `(last error: ${/** @type {Error} */ (lastError)?.message ?? lastError}).\n` +
-          `--- last lines of ${logFile} ---\n${logTail(60)}`,
-      );
-    }
-    await sleep(250);
-  }
+  });
+  /** @type {BrokerHandle} */
+  return { ...service, port, bootstrap, dataDir, clusterId, controllerPort };
 }
 
 /**

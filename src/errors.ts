@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   GW_HL7_REJECTED: 'An HL7 message was refused with AR / CR (unsupported message type or version, no control id, too large); nothing was stored.',
   GW_HL7_CONTROL_ID_REUSED: 'A sender sent a message control id (MSH-10) again with other content; it was stored as a new message, not taken for a resend.',
   GW_NATIVE_MODULE: 'A compiled dependency (better-sqlite3) was built for another Node.js version or CPU than the node running the gateway.',
+  GW_SCHEMA_REGISTRY: 'The schema registry could not be reached or answered with an error; events are accepted and buffered, delivery waits until the schemas are registered.',
+  GW_SCHEMA_INCOMPATIBLE: 'The schema registry refuses an event schema as incompatible with what its subject holds; the gateway does not start (schemas register/check exit 1).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,6 +15,7 @@ import { errorMessage } from './errors.js';
 import { Observability } from './observability/index.js';
 import type { InputConfigAny } from './inputs/registry.js';
 import { errorCode, inputFingerprint, planInputReload, restartRequiredPaths, type ReloadResult } from './service/reload.js';
+import { createRecordFormat, type RegistryRecordFormat } from './registry/record-format.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -36,6 +37,7 @@ export class Gateway {
   #purgeTimer: NodeJS.Timeout | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #observability: Observability | undefined;
+  #recordFormat: RegistryRecordFormat | undefined;
 
   constructor(deps: GatewayDeps) {
     this.#deps = deps;
@@ -86,13 +88,24 @@ export class Gateway {
     const observability = new Observability({
       http: config.http,
       health: config.health,
-      view: { gatewayId: config.gateway.id, buffer: () => this.#buffer, forwarder: () => this.#forwarder, inputs: () => this.#inputs },
+      view: {
+        gatewayId: config.gateway.id,
+        buffer: () => this.#buffer,
+        forwarder: () => this.#forwarder,
+        inputs: () => this.#inputs,
+        schemaRegistry: () => this.#recordFormat?.state,
+      },
       healthSink: () => this.#buffer,
       logger,
       clock,
     });
     this.#observability = observability;
     await observability.start();
+
+    // Schema registry (src/registry): registers the event schemas; refuses to start on an incompatible schema,
+    // but an unreachable registry only delays delivery (the forwarder waits), never ingest.
+    this.#recordFormat = createRecordFormat({ kafka: config.kafka, logger });
+    await this.#recordFormat?.start();
 
     const transport = this.#deps.transport ?? (await createKafkaTransport(config.kafka, logger));
     this.#forwarder = new Forwarder(
@@ -108,6 +121,7 @@ export class Gateway {
         retryInitialMs: config.kafka.retry.initial,
         retryMaxMs: config.kafka.retry.max,
         drain: config.kafka.drain,
+        ...(this.#recordFormat ? { recordFormat: this.#recordFormat } : {}),
       },
       logger,
     );

@@ -82,7 +82,7 @@ describe('Forwarder', () => {
     const alarmRecord = first?.[0]?.messages[0];
     expect(alarmRecord?.key).toBe('a');
     expect(alarmRecord?.headers).toMatchObject({ ce_specversion: '1.0', ce_type: 'io.edge-telemetry-gateway.alarm.v1', ce_time: '2026-01-01T00:00:00.000Z', ce_source: '/edge-telemetry-gateway/gw' });
-    expect(JSON.parse(alarmRecord?.value ?? '{}').id).toBe(alarmRecord?.headers.ce_id);
+    expect(JSON.parse(String(alarmRecord?.value ?? '{}')).id).toBe(alarmRecord?.headers.ce_id);
     buffer.close();
   });
 
@@ -93,7 +93,7 @@ describe('Forwarder', () => {
     forwarder.start();
     await waitFor('delivered', () => buffer.pendingCount === 0);
     await forwarder.stop(1000);
-    const values = transport.sent.flatMap((batches) => batches.flatMap((b) => b.messages.map((m) => JSON.parse(m.value).value as number)));
+    const values = transport.sent.flatMap((batches) => batches.flatMap((b) => b.messages.map((m) => JSON.parse(String(m.value)).value as number)));
     expect(values).toEqual(Array.from({ length: 35 }, (_, i) => i));
     expect(forwarder.stats.failedSends).toBe(3);
     expect(transport.connects).toBe(4);

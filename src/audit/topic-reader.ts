@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaConfig } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { AuditRecord } from './checker.js';
+import { withoutWireFraming } from '../registry/wire-format.js';
 
 export interface TopicReadOptions {
   brokers: string[];
@@ -120,7 +121,7 @@ export async function readTopicWindow(options: TopicReadOptions): Promise<TopicR
           if (offset < position || offset >= end) continue;
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
-          options.onRecord({ partition: batch.partition, offset: m.offset, value: m.value ? m.value.toString() : null, headers });
+          options.onRecord({ partition: batch.partition, offset: m.offset, value: m.value ? Buffer.from(withoutWireFraming(m.value)).toString() : null, headers });
           records += 1;
           position = offset + 1n;
         }

@@ -8,6 +8,7 @@ import { REPLAYED_HEADER, Replayer, type ReplaySummary } from '../replay/replaye
 import { RetainedEvents, openBufferReadOnly, type ReplayFilter } from '../replay/retained-events.js';
 import { parseTimeArg } from '../replay/time-arg.js';
 import { createLogger } from '../util/logger.js';
+import { createRecordFormat } from '../registry/record-format.js';
 
 interface ReplayCliOptions {
   config: string;
@@ -74,6 +75,8 @@ async function replay(options: ReplayCliOptions): Promise<void> {
   const transport = options.dryRun
     ? undefined
     : await createKafkaTransport(config.kafka, logger, { brokers, clientId: `${config.kafka.clientId}-replay` });
+  // The same value format and Connect copies as the gateway (schema ids are found in the registry, not added).
+  const recordFormat = options.dryRun ? undefined : createRecordFormat({ kafka: config.kafka, logger });
   const progress = process.stderr.isTTY ? new TerminalProgress(process.stderr) : new PlainProgress(process.stderr);
   const replayer = new Replayer(
     events,
@@ -89,6 +92,7 @@ async function replay(options: ReplayCliOptions): Promise<void> {
       dryRun: options.dryRun === true,
       attempts: 5,
       retryDelayMs: Math.max(200, config.kafka.retry.initial),
+      ...(recordFormat ? { recordFormat } : {}),
     },
     progress,
   );

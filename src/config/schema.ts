@@ -10,6 +10,7 @@ import { SerialInputConfig } from '../inputs/serial/config.js';
 import { Hl7InputConfig } from '../inputs/hl7/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 import { KafkaSaslConfig, KafkaTlsConfig } from '../security/kafka-security.js';
+import { checkValueFormat, registryKafkaShape } from '../registry/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -122,6 +123,8 @@ export const KafkaConfig = z
     requestTimeout: Duration.default(30_000),
     tls: KafkaTlsConfig.optional(),
     sasl: KafkaSaslConfig.optional(),
+    // Schema registry, value format and the Kafka Connect copy of readings (src/registry/config.ts).
+    ...registryKafkaShape,
   })
   .strict()
   .superRefine((kafka, ctx) => {
@@ -139,6 +142,7 @@ export const KafkaConfig = z
         message: 'librdkafka checks the certificate against the broker host it connects to and cannot override it: remove servername (use a certificate naming the broker host) or set kafka.client: kafkajs',
       });
     }
+    checkValueFormat(kafka, ctx, []);
   });
 
 export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig, Hl7InputConfig]);

@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { SCHEMA_VERSION, TelemetryEventSchema, type TelemetryEvent } from './schema.js';
+import { withoutWireFraming } from '../registry/wire-format.js';
 
 /** The subset of a Kafka record `decodeEvent` reads; kafkajs' `KafkaMessage` and most other clients' records fit. */
 export interface EventRecord {
@@ -74,6 +75,15 @@ function asText(value: Uint8Array | string): string {
   return typeof value === 'string' ? value : textDecoder.decode(value);
 }
 
+/**
+ * Registry hook: a value in the schema registry wire format (kafka.valueFormat: registry-json) is its JSON after
+ * the 5-byte header; plain JSON values pass unchanged. The schema id is not needed to decode: the event carries
+ * its schemaVersion, and it is validated below like any other.
+ */
+function withoutRegistryFraming(value: Uint8Array | string): Uint8Array | string {
+  return typeof value === 'string' ? value : withoutWireFraming(value);
+}
+
 function headerValue(record: EventRecord, name: string): string | undefined {
   const raw = record.headers?.[name];
   if (raw === undefined) return undefined;
@@ -113,7 +123,7 @@ function parseAndUpgrade(record: EventRecord): { event: JsonObject; fromVersion:
   }
   let text: string;
   try {
-    text = asText(record.value);
+    text = asText(withoutRegistryFraming(record.value));
   } catch {
     throw invalid('the record value is not UTF-8 text; events are JSON');
   }

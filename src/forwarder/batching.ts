@@ -9,6 +9,17 @@ import type { TopicsConfig } from '../config/schema.js';
 import type { EventFamily, EventType } from '../events/schema.js';
 import type { KafkaRecord, TopicBatch } from './kafka-transport.js';
 
+/**
+ * What a value format (src/registry: schema registry wire format, Connect copies) does to the records of one
+ * event: the event's own record with its value format applied first, then any copies on other topics. The
+ * senders call it through `toTopicBatches`; without one, records go out exactly as built.
+ */
+export interface RecordFormatter {
+  format(event: Pick<RecordSource, 'family' | 'payload'>, topic: string, record: KafkaRecord, options?: { connectCopy?: boolean }): { topic: string; record: KafkaRecord }[];
+  /** Estimated bytes the format adds to one event of the family in a produce request (for request sizing). */
+  extraBytes(family: EventFamily): number;
+}
+
 /** What record building reads from a stored event (the buffer's StoredEvent and replay's ReplayEvent fit). */
 export interface RecordSource {
   id: string;
@@ -96,7 +107,8 @@ export class RecordBuilder {
     return this.#options.cloudEvents;
   }
 
-  build(e: RecordSource, extra?: ExtraHeaders): KafkaRecord {
+  /** Records as built are JSON text; only a value format (the registry's wire format) turns a value into bytes. */
+  build(e: RecordSource, extra?: ExtraHeaders): KafkaRecord & { value: string } {
     if (this.#options.cloudEvents === 'structured') {
       // The payload is already JSON: the envelope is written around it instead of parsing and stringifying it.
       const value = `${this.#envelopeHead}${JSON.stringify(e.id)},"type":"${cloudEventTypeOf(e.type)}","time":${JSON.stringify(e.eventTime)},"subject":${JSON.stringify(e.deviceId)},"data":${e.payload}}`;
@@ -118,37 +130,49 @@ export class RecordBuilder {
   }
 }
 
-/** Estimated bytes of one event's record in a produce request (for request sizing, not exact). */
-export function recordBytes(e: Pick<RecordSource, 'payload' | 'deviceId'>): number {
-  return e.payload.length + e.deviceId.length + RECORD_OVERHEAD_BYTES;
+type SizedEvent = Pick<RecordSource, 'payload' | 'deviceId' | 'family'>;
+
+/** Estimated bytes of one event's records in a produce request (for request sizing, not exact). */
+export function recordBytes(e: SizedEvent, format?: RecordFormatter): number {
+  return e.payload.length + e.deviceId.length + RECORD_OVERHEAD_BYTES + (format ? format.extraBytes(e.family) : 0);
 }
 
 /** How many events from the start fit in one produce request: at least one, at most maxEvents. */
-export function fittingCount(events: readonly Pick<RecordSource, 'payload' | 'deviceId'>[], maxEvents: number, maxBytes: number): number {
+export function fittingCount(events: readonly SizedEvent[], maxEvents: number, maxBytes: number, format?: RecordFormatter): number {
   const limit = Math.min(events.length, maxEvents);
   let bytes = 0;
   for (let i = 0; i < limit; i++) {
-    bytes += recordBytes(events[i] as RecordSource);
+    bytes += recordBytes(events[i] as SizedEvent, format);
     if (bytes > maxBytes && i > 0) return i;
   }
   return limit;
 }
 
-/** Groups events into one batch per topic, keeping their order within each topic. */
+/**
+ * Groups events into one batch per topic, keeping their order within each topic. With a value format, each
+ * event's records are what the format makes of the built record (its own, plus copies on other topics).
+ */
 export function toTopicBatches<E extends RecordSource>(
   events: readonly E[],
   topicOf: (e: E) => string,
   build: (e: E) => KafkaRecord,
+  format?: RecordFormatter,
+  formatOptions?: { connectCopy?: boolean },
 ): TopicBatch[] {
   const byTopic = new Map<string, TopicBatch>();
-  for (const e of events) {
-    const topic = topicOf(e);
+  const add = (topic: string, record: KafkaRecord): void => {
     let batch = byTopic.get(topic);
     if (!batch) {
       batch = { topic, messages: [] };
       byTopic.set(topic, batch);
     }
-    batch.messages.push(build(e));
+    batch.messages.push(record);
+  };
+  for (const e of events) {
+    const topic = topicOf(e);
+    const record = build(e);
+    if (!format) add(topic, record);
+    else for (const out of format.format(e, topic, record, formatOptions)) add(out.topic, out.record);
   }
   return [...byTopic.values()];
 }

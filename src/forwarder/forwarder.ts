@@ -6,12 +6,13 @@
  * unreachable it retries with exponential backoff and the backlog waits in the buffer.
  */
 import type { TopicsConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
 import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, topicFor, type CloudEventsMode } from './batching.js';
+import type { RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
   readonly pendingCount: number;
@@ -36,6 +37,8 @@ export interface ForwarderOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
+  /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
+  recordFormat?: RecordFormat;
 }
 
 export interface ForwarderStats {
@@ -159,6 +162,8 @@ export class Forwarder {
           this.#connected = true;
           this.#log.info('kafka connected');
         }
+        // Registry hook: rejects while the schema ids are unknown; handled like a failed send (events stay buffered).
+        await this.#options.recordFormat?.prepare();
         await this.#transport.send(this.#toTopicBatches(events));
         if (!this.#running) return; // stopped meanwhile: the buffer may be closed; these are sent again later
         this.#source.markDelivered(events);
@@ -173,6 +178,17 @@ export class Forwarder {
           this.#log.warn({ maxBytes: this.#sizeLimit.maxBytes }, 'broker refused a batch as too large; sending smaller batches (raise message.max.bytes or lower kafka.batch.maxBytes)');
         }
         this.#stats.lastError = errorMessage(err);
+        const code = err instanceof GatewayError ? err.code : 'GW_KAFKA_SEND';
+        if (code === 'GW_SCHEMA_REGISTRY' || code === 'GW_SCHEMA_INCOMPATIBLE') {
+          // Kafka itself was not the problem: keep the connection, wait for the registry.
+          if (attempt % 10 === 0) {
+            this.#log.warn({ code, err: errorMessage(err), pending: this.#source.pendingCount, attempt }, 'schema registry not ready; events stay buffered');
+          }
+          attempt += 1;
+          if (this.#draining()) return;
+          await this.#waker.wait(backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs));
+          continue;
+        }
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
         const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
@@ -202,9 +218,10 @@ export class Forwarder {
       drain.mode === 'live-first'
         ? this.#source.readPendingLiveFirst(limit, drain.liveWindow, drain.backlogShare)
         : this.#source.readPending(limit);
-    const count = fittingCount(events, events.length, maxBytes);
+    const format = this.#options.recordFormat;
+    const count = fittingCount(events, events.length, maxBytes, format);
     let bytes = 0;
-    for (let i = 0; i < Math.min(events.length, count + 1); i++) bytes += recordBytes(events[i] as StoredEvent);
+    for (let i = 0; i < Math.min(events.length, count + 1); i++) bytes += recordBytes(events[i] as StoredEvent, format);
     if (events.length > 0) this.#eventBytes = bytes / Math.min(events.length, count + 1);
     return count < events.length ? events.slice(0, count) : events;
   }
@@ -215,6 +232,7 @@ export class Forwarder {
       events,
       (e) => topicFor(topics, e.family),
       (e) => this.#records.build(e, e.backlog ? BACKLOG_EXTRA : undefined),
+      this.#options.recordFormat,
     );
   }
 

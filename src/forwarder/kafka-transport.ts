@@ -8,7 +8,8 @@ import { KafkaFailureExplainer, kafkajsSecurityOptions, type KafkaSecurity } fro
 
 export interface KafkaRecord {
   key: string;
-  value: string;
+  /** The event JSON, or bytes (the schema registry wire format: src/registry/wire-format.ts). */
+  value: string | Buffer;
   headers: Record<string, string>;
 }
 

@@ -4,6 +4,7 @@
  * pages cost one query set per second) and the forwarder's counters, plus a 15-minute history sampled every few
  * seconds for the status page charts.
  */
+import type { RegistryState } from '../registry/record-format.js';
 import type { BufferStats } from '../buffer/sqlite-buffer.js';
 import type { ForwarderStats } from '../forwarder/forwarder.js';
 import type { Input } from '../inputs/input.js';
@@ -31,6 +32,8 @@ export interface GatewayView {
   buffer(): BufferView | undefined;
   forwarder(): ForwarderView | undefined;
   inputs(): readonly Input[];
+  /** Schema registry state (src/registry), when kafka.schemaRegistry or kafka.connect is configured. */
+  schemaRegistry?(): RegistryState | undefined;
 }
 
 export interface HistoryPoint {

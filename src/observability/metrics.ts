@@ -48,6 +48,7 @@ export class GatewayMetrics {
   readonly #kafkaBatches: Counter;
   readonly #kafkaErrors: Counter;
   readonly #kafkaConnected: Gauge;
+  readonly #registryReady: Gauge;
   readonly #sendDuration: Histogram;
   readonly #ready: Gauge;
   readonly #degraded: Gauge;
@@ -86,6 +87,7 @@ export class GatewayMetrics {
     this.#kafkaBatches = counter('kafka_sent_batches_total', 'Produce requests acknowledged by Kafka');
     this.#kafkaErrors = counter('kafka_send_errors_total', 'Produce requests that failed (retried with backoff; events stay buffered)');
     this.#kafkaConnected = gauge('kafka_connected', '1 when the forwarder is connected to Kafka');
+    this.#registryReady = gauge('schema_registry_ready', '1 when the event schemas are registered (always 1 without kafka.schemaRegistry); 0: delivery waits, events stay buffered');
     this.#sendDuration = new Histogram({
       name: `${METRIC_PREFIX}kafka_send_duration_seconds`,
       help: 'Duration of one produce request until Kafka acknowledged it (acks=all), by outcome',
@@ -180,6 +182,7 @@ export class GatewayMetrics {
     setCounter(this.#kafkaBatches, [[{}, f?.sentBatches ?? 0]]);
     setCounter(this.#kafkaErrors, [[{}, f?.failedSends ?? 0]]);
     this.#kafkaConnected.set(f?.connected ? 1 : 0);
+    this.#registryReady.set((figures.view.schemaRegistry?.()?.ready ?? true) ? 1 : 0);
     this.#ready.set(this.#isReady() ? 1 : 0);
     this.#degraded.set(degradation(figures).status === 'degraded' ? 1 : 0);
     this.#uptime.set(Math.round(figures.uptimeSeconds));

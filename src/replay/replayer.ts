@@ -12,6 +12,7 @@ import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, topicFor, type CloudEventsMode } from '../forwarder/batching.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
+import type { RecordFormat } from '../registry/record-format.js';
 import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
 
 export { REPLAYED_HEADER } from '../forwarder/batching.js';
@@ -39,6 +40,8 @@ export interface ReplayOptions {
   /** Attempts per batch before giving up (with backoff between them). */
   attempts: number;
   retryDelayMs: number;
+  /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
+  recordFormat?: RecordFormat;
 }
 
 export interface ReplaySummary {
@@ -110,6 +113,7 @@ export class Replayer {
     const pageSize = rate === undefined ? this.#options.maxEvents : Math.max(1, Math.min(this.#options.maxEvents, Math.ceil(rate / 10)));
     const next = this.#events.pager(window);
     this.#progress.update(0, counted.total, 0);
+    await this.#prepareFormat();
     await this.#connect(transport);
     const sendStart = Date.now();
     let carry: ReplayEvent[] = [];
@@ -154,7 +158,7 @@ export class Replayer {
 
   /** The longest prefix that fits in one produce request. */
   #cut(events: readonly ReplayEvent[]): ReplayEvent[] {
-    return events.slice(0, fittingCount(events, this.#options.maxEvents, this.#sizeLimit.maxBytes));
+    return events.slice(0, fittingCount(events, this.#options.maxEvents, this.#sizeLimit.maxBytes, this.#options.recordFormat));
   }
 
   #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
@@ -162,7 +166,25 @@ export class Replayer {
       events,
       (e) => this.#topicOf(e),
       (e) => this.#records.build(e, REPLAYED_EXTRA),
+      this.#options.recordFormat,
+      // With --to-topic everything goes to that one topic, so no Connect copies are mixed in.
+      { connectCopy: this.#options.toTopic === undefined },
     );
+  }
+
+  /** The schema ids, before anything is sent: a replay waits for the registry as long as it waits for Kafka. */
+  async #prepareFormat(): Promise<void> {
+    const format = this.#options.recordFormat;
+    if (!format) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await format.prepare();
+        return;
+      } catch (err) {
+        if ((err instanceof GatewayError && err.code === 'GW_SCHEMA_INCOMPATIBLE') || attempt >= this.#options.attempts) throw err;
+        await sleep(this.#options.retryDelayMs * attempt);
+      }
+    }
   }
 
   async #connect(transport: KafkaTransport): Promise<void> {

@@ -93,6 +93,8 @@ export interface TestConfigOptions {
   client?: 'librdkafka' | 'kafkajs';
   bufferPath?: string;
   subscriptions?: unknown[];
+  /** Merged into the kafka block (overrides replaces whole top-level blocks). */
+  kafka?: Record<string, unknown>;
   overrides?: Record<string, unknown>;
 }
 
@@ -125,6 +127,7 @@ export function writeTestConfig(options: TestConfigOptions): { file: string; dir
       retry: { initial: '200ms', max: '2s' },
       connectionTimeout: '2s',
       requestTimeout: '10s',
+      ...options.kafka,
     },
     shutdown: { drainTimeout: '10s' },
     // Several gateways run at once in the suite: each gets a free port for its HTTP listener.

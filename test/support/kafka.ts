@@ -8,6 +8,8 @@ const run = promisify(execFile);
 export interface ReadRecord {
   key: string;
   value: string;
+  /** The value as it is on the topic (e.g. the schema registry wire format). */
+  bytes: Buffer | null;
   headers: Record<string, string>;
   partition: number;
   offset: string;
@@ -38,7 +40,7 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
           seen.add(position);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
-          records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers, partition: batch.partition, offset: m.offset });
+          records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', bytes: m.value, headers, partition: batch.partition, offset: m.offset });
         }
       },
     });
