@@ -77,10 +77,19 @@ export class Gateway {
       maxEvents: config.buffer.maxEvents,
       maxBytes: config.buffer.maxBytes,
       whenFull: config.buffer.whenFull,
+      integrityCheck: config.buffer.integrityCheck,
       clock,
     });
     buffer.open();
     this.#buffer = buffer;
+    buffer.onWriteStall((stall) => {
+      if (stall) {
+        logger.error(
+          { code: stall.code, path: buffer.path, err: stall.error, waiting: stall.waiting },
+          'buffer file system refuses commits (disk full?); nothing more is acknowledged upstream until there is room; retrying every second',
+        );
+      } else logger.info({ path: buffer.path }, 'buffer commits again; acknowledging and polling resume');
+    });
     logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
     const observability = new Observability({
       http: config.http,
