@@ -168,6 +168,51 @@ describe('MQTT input: resends of committed messages', () => {
   });
 });
 
+describe('MQTT input: its own Receive Maximum', () => {
+  const url = inject('mqttUrl');
+  it('never holds more than `inflight` unsent PUBACKs, even from a broker that sends past it', async () => {
+    // Mosquitto 2.0.11 releases up to Receive Maximum queued messages on every PUBACK (RELIABILITY.md): with a
+    // backlog queued for the session, a slow consumer is sent far more than `inflight` unacknowledged messages.
+    const name = uniqueName('window');
+    const waiting: (() => void)[] = [];
+    const sink: IngestSink = { append: () => new Promise<void>((resolve) => waiting.push(resolve)), flush: () => undefined };
+    const config = MqttInputConfig.parse({
+      type: 'mqtt',
+      name: 'site',
+      url,
+      clientId: name,
+      inflight: 10,
+      recognizeResends: false,
+      subscriptions: [{ topic: `${name}/+`, deviceId: '{1}', format: 'number', metrics: [{ metric: 'n' }] }],
+    });
+    const created = new MqttInput(config, { configDir: '.', driverSearchPaths: [], gatewayId: 'gw', sink, receipts: noLedger, logger: createLogger('silent'), clock: systemClock });
+    await created.start();
+    const pub = await mqtt.connectAsync(url, { clientId: `${name}-pub` });
+    try {
+      await waitFor('subscribed', async () => {
+        await pub.publishAsync(`${name}/probe`, '-1', { qos: 0 });
+        return created.stats.messages > 0;
+      });
+      for (let i = 0; i < 300; i++) await pub.publishAsync(`${name}/dev`, String(i), { qos: 1 });
+      let maxHeld = 0;
+      // Commit one message at a time; every PUBACK lets the broker send more.
+      await waitFor('all 300 taken', () => {
+        maxHeld = Math.max(maxHeld, created.stats.heldAcks);
+        waiting.shift()?.();
+        return created.stats.messages >= 300 && waiting.length === 0;
+      }, { intervalMs: 5, timeoutMs: 60_000 });
+      expect(maxHeld).toBeLessThanOrEqual(10);
+      expect(maxHeld).toBeGreaterThan(0);
+    } finally {
+      for (const resolve of waiting.splice(0)) resolve();
+      await pub.endAsync();
+      await created.abort();
+    }
+  });
+});
+
+const noLedger = { find: () => undefined, latestNumber: () => 0, purge: () => 0 };
+
 describe('the resend rule (mayBeUnacknowledged)', () => {
   const receipt: SourceReceipt = { source: 's', key: '7', digest: 'abc' };
   it('matches the same content with fewer than Receive Maximum messages after it', () => {

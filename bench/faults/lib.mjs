@@ -89,9 +89,9 @@ export class GatewayProcess {
 }
 
 /** A gateway config in a fresh folder: one MQTT input (QoS 1, persistent session), one reading per message. */
-export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {} }) {
+export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {}, kafka = {}, mqttInput = {}, bufferDir }) {
   const dir = mkdtempSync(join(tmpdir(), 'etg-faults-'));
-  const bufferPath = join(dir, 'buffer.db');
+  const bufferPath = join(bufferDir ?? dir, 'buffer.db');
   const config = {
     gateway: { id: gatewayId },
     logging: { level: 'info' },
@@ -102,6 +102,7 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
       retry: { initial: '200ms', max: '2s' },
       connectionTimeout: '2s',
       requestTimeout: '10s',
+      ...kafka,
     },
     shutdown: { drainTimeout: '10s', ...shutdown },
     // Several gateways run at once (the capped ones next to the outage one): each takes a free HTTP port.
@@ -113,6 +114,7 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
         url: mqttUrl,
         clientId: `${gatewayId}-site`,
         reconnect: { initial: '200ms', max: '1s' },
+        ...mqttInput,
         subscriptions: [
           {
             topic: `${gatewayId}/sensors/+`,

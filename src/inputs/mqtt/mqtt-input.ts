@@ -87,6 +87,12 @@ export class MqttInput implements Input {
    * [MQTT-4.6.0-2], and a recognised resend may wait for a commit still pending from the previous connection.
    */
   #lastAck: Promise<void> = Promise.resolve();
+  /**
+   * MQTT.js's "read the next packet" while we hold `inflight` unsent PUBACKs: we enforce our Receive Maximum on our
+   * side too, since a broker may not (Mosquitto before 2.0.13 sends far past it: RELIABILITY.md). Without this the
+   * input would take, commit and leave unacknowledged an unbounded number of messages.
+   */
+  #pausedRead: (() => void) | undefined;
 
   constructor(config: MqttInputConfigT, deps: InputDeps) {
     this.name = config.name;
@@ -180,6 +186,10 @@ export class MqttInput implements Input {
       this.#held.clear();
       // PUBACK order is per connection: the next one starts its own chain.
       this.#lastAck = Promise.resolve();
+      // A read paused on the closed connection's packets is released (MQTT.js drops that connection's queue).
+      const resume = this.#pausedRead;
+      this.#pausedRead = undefined;
+      resume?.();
       if (this.#stopping) return;
       client.options.reconnectPeriod = this.#reconnectDelay;
       this.#reconnectDelay = Math.min(c.reconnect.max, this.#reconnectDelay * 2);
@@ -205,18 +215,29 @@ export class MqttInput implements Input {
       }
       this.#held.delete(messageId);
       this.#acksAwaitingCommit += 1;
-      cb?.(); // lets MQTT.js read the next packet now; this one's PUBACK waits for its commit
+      // Lets MQTT.js read the next packet now (this one's PUBACK waits for its commit), unless `inflight` wait.
+      if (this.#acksAwaitingCommit < this.#config.inflight) cb?.();
+      else this.#pausedRead = cb ?? (() => undefined);
       held.ready.then(
         () => {
           this.#acksAwaitingCommit -= 1;
           if (client.stream === held.stream && client.connected) send(packet);
+          this.#resumeRead();
         },
         () => {
           // Not committed: no PUBACK (the commit failure handler drops the connection, the broker redelivers).
           this.#acksAwaitingCommit -= 1;
+          this.#resumeRead();
         },
       );
     };
+  }
+
+  #resumeRead(): void {
+    const resume = this.#pausedRead;
+    if (resume === undefined || this.#acksAwaitingCommit >= this.#config.inflight) return;
+    this.#pausedRead = undefined;
+    resume();
   }
 
   #handleMessage(client: MqttClient, packet: IPublishPacket, callback: (err?: Error) => void): void {
