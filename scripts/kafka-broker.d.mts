@@ -49,7 +49,7 @@ export interface StartClusterOptions {
   dataDir: string;
   /** Default 2 (replication factor = nodes). */
   minInsyncReplicas?: number;
-  /** Per node, default 384. */
+  /** Per node, default 768. */
   heapMb?: number;
   listeners?: (nodeId: number) => ExtraListener[];
   extraProperties?: Record<string, string>;

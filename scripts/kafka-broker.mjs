@@ -762,7 +762,7 @@ export async function brokerStatus(opts = {}) {
  * @property {number} [nodes]  default 3
  * @property {string} dataDir  each node keeps its data in <dataDir>/node-<id>
  * @property {number} [minInsyncReplicas]  default 2 (with replication factor = nodes)
- * @property {number} [heapMb]  per node, default 384
+ * @property {number} [heapMb]  per node, default 768 (a survivor holding produce requests for its lost followers needs it)
  * @property {(nodeId: number) => ExtraListener[]} [listeners]  extra client listeners per node
  * @property {Record<string, string>} [extraProperties]  merged into every node's properties
  * @property {number} [timeoutMs]  until every node answers metadata, default 180000
@@ -829,7 +829,7 @@ export async function startCluster(opts) {
     nodeId: i + 1,
     controllerPort: controllerPorts[i],
     clusterId,
-    heapMb: opts.heapMb ?? 384,
+    heapMb: opts.heapMb ?? 768,
     timeoutMs: opts.timeoutMs ?? 180_000,
     listeners: opts.listeners?.(i + 1) ?? [],
     extraProperties: props,

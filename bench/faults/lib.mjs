@@ -2,9 +2,9 @@
 // PUBACKs, gateway configs, Kafka and buffer probes, and the delivery check (loss, both kinds of duplicates,
 // the audit of per-device seq order).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
@@ -40,9 +40,15 @@ export class GatewayProcess {
   constructor(configFile) {
     this.logs = [];
     this.stderr = '';
-    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+    // FAULTS_LOG_LEVEL=debug also shows the Kafka client's own warnings (for a look with --keep).
+    const env = { ...process.env, LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'info' };
+    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    // Every line also goes to gateway.log next to the config (kept with --keep).
+    const file = createWriteStream(join(dirname(configFile), 'gateway.log'), { flags: 'a' });
+    this.child.once('exit', () => file.end());
     let partial = '';
     this.child.stdout.on('data', (chunk) => {
+      file.write(chunk);
       partial += chunk.toString();
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';

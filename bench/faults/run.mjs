@@ -5,7 +5,7 @@
 // per-device seq order holds (the audit; kcat must read the same records), and that duplicates are only re-sends
 // of the same event id. Prints a table; exits 1 on any failed scenario.
 //
-//   node bench/faults/run.mjs [--full] [--only NAME,NAME,prefix-*] [--list] [--client NAME] [--json FILE]
+//   node bench/faults/run.mjs [--full] [--only NAME,NAME,prefix-*] [--list] [--client NAME] [--json FILE] [--keep]
 //                             [--trials N] [--messages N] [--outage S] [--fault-seconds S]
 //
 // Without --full the CI sizes run (see SIZES); --full runs the sizes of the reliability targets. The scenarios
@@ -33,6 +33,7 @@ const { values: raw } = parseArgs({
     list: { type: 'boolean', default: false },
     client: { type: 'string' },
     json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
     trials: { type: 'string' },
     messages: { type: 'string' },
     outage: { type: 'string' },
@@ -148,7 +149,9 @@ function createContext() {
         kafka: { ...ctx.kafkaClientConfig(), ...kafka },
         ...extra,
       });
-      cleanups.push(() => rmSync(cfg.dir, { recursive: true, force: true }));
+      // --keep leaves each gateway's config, buffer file and log for a look after a failed run.
+      if (args.keep) log(`${name}: gateway files in ${cfg.dir}`);
+      else cleanups.push(() => rmSync(cfg.dir, { recursive: true, force: true }));
       await createTopic(bootstrap ?? ctx.kafka.bootstrap, cfg.readingsTopic, 3, replicationFactor ?? 1);
       const gateway = new GatewayProcess(cfg.file);
       cleanups.push(() => gateway.kill());
