@@ -1,17 +1,19 @@
 // The buffer when its storage fails: a file system that fills up (a real tmpfs of 2 MiB, mounted for the test;
 // CI runs as root) stalls commits without losing or acknowledging anything and resumes by itself once there is
-// room; a damaged file (truncated, bad pages, overwritten header) is refused at open and left exactly as it was.
+// room; a damaged file (truncated, bad pages, overwritten header) is refused at open and left exactly as it was;
+// a gateway stopped while commits are refused exits without waiting for room.
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { SqliteBuffer, type BufferOptions } from '../src/buffer/sqlite-buffer.js';
 import { GatewayError } from '../src/errors.js';
 import type { EventDraft } from '../src/events/schema.js';
 import { systemClock } from '../src/util/clock.js';
-import { CLI } from './support/gateway-process.js';
-import { waitFor } from './support/wait.js';
+import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { SensorPublisher } from './support/publisher.js';
+import { uniqueName, waitFor } from './support/wait.js';
 
 function options(path: string, overrides: Partial<BufferOptions> = {}): BufferOptions {
   return {
@@ -196,5 +198,24 @@ describe('a damaged buffer file', () => {
     expect(status).not.toBe(0);
     expect(stderr).toContain('GW_BUFFER_CORRUPT');
     expect(statSync(path).size).toBe(size); // not recreated
+  });
+});
+
+describe('stopping while the disk is full', () => {
+  it('SIGTERM while commits are refused exits 0 without waiting for room (nothing waiting was acknowledged)', async () => {
+    const gatewayId = uniqueName('stall-stop');
+    const { file } = writeTestConfig({ gatewayId, brokers: [inject('kafkaBootstrap')], mqttUrl: inject('mqttUrl'), topicPrefix: `${gatewayId}.` });
+    // SIGXFSZ ignored, so a write past RLIMIT_FSIZE fails with EFBIG: SQLite reports an I/O error, a refused commit.
+    const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
+    cleanups.push(() => void gateway.kill());
+    await gateway.waitForLog('mqtt subscribed');
+    execFileSync('prlimit', ['--pid', String(gateway.child.pid), '--fsize=1:unlimited']);
+    const publisher = await SensorPublisher.connect(inject('mqttUrl'), `${gatewayId}-pub`);
+    cleanups.push(() => void publisher.close());
+    void publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 2).catch(() => undefined);
+    const stall = await gateway.waitForLog('buffer file system refuses commits (disk full?); nothing more is acknowledged upstream until there is room; retrying every second');
+    expect(stall.code).toBe('GW_BUFFER_DISK_FULL');
+    expect(await gateway.stop(60_000)).toBe(0);
+    expect(gateway.hasLog('stopping while the buffer cannot commit: events waiting in memory were not stored nor acknowledged')).toBe(true);
   });
 });

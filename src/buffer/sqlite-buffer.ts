@@ -853,6 +853,19 @@ export class SqliteBuffer implements ReceiptLedger {
     };
   }
 
+  /**
+   * Rejects every append still waiting in memory (nothing of them is stored; their sources were not acknowledged).
+   * For a shutdown while commits are refused: otherwise inputs would wait for room forever. Returns how many.
+   */
+  rejectQueued(reason: string): number {
+    const entries = this.#queue.splice(0);
+    const events = entries.reduce((n, e) => n + e.drafts.length, 0);
+    this.#queuedEvents -= events;
+    const error = new GatewayError('GW_BUFFER_DISK_FULL', reason);
+    for (const entry of entries) entry.reject(error);
+    return events;
+  }
+
   /** Commits what is queued (under `block`, what fits) and closes the file. Appends after close are rejected. */
   close(): void {
     if (this.#closed) return;
