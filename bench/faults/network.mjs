@@ -13,10 +13,11 @@ const RATE_PER_SEC = 300;
 const MQTT_KEEPALIVE_S = 5;
 const KAFKA_REQUEST_TIMEOUT_S = 5;
 /**
- * A send on a dead link fails after its request timeout (the kafkajs transport makes one attempt per send); twice
- * that allows for a send that started just before the fault and one that follows it, whatever the client.
+ * A send on a dead link fails once every attempt within it timed out: the kafkajs transport makes 1 + 2 attempts
+ * (src/forwarder/kafka-transport.ts), each waiting up to kafka.requestTimeout. RELIABILITY.md has what this means
+ * with the default 30 s.
  */
-const KAFKA_DETECT_TIMEOUTS = 2;
+const KAFKA_DETECT_TIMEOUTS = 3;
 /** Scheduling slack on a loaded 2-core machine on top of the configured timeouts. */
 const SLACK_S = 5;
 const RSS_LIMIT_MIB = 512;
