@@ -1,7 +1,8 @@
 // The buffer when its storage fails: a file system that fills up (a real tmpfs of 2 MiB, mounted for the test;
 // CI runs as root) stalls commits without losing or acknowledging anything and resumes by itself once there is
 // room; a damaged file (truncated, bad pages, overwritten header) is refused at open and left exactly as it was;
-// a gateway stopped while commits are refused exits without waiting for room.
+// a polling input sends no request while its commit waits; a gateway stopped while commits are refused exits
+// without waiting for room.
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,13 @@ import { SqliteBuffer, type BufferOptions } from '../src/buffer/sqlite-buffer.js
 import { GatewayError } from '../src/errors.js';
 import type { EventDraft } from '../src/events/schema.js';
 import { systemClock } from '../src/util/clock.js';
+import { createLogger } from '../src/util/logger.js';
+import { ModbusInputConfig } from '../src/inputs/modbus/config.js';
+import { ModbusInput } from '../src/inputs/modbus/modbus-input.js';
+import { ModbusSimulator } from '../src/simulators/modbus.js';
+import { driverSearchPaths, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
+import { shippedDriver } from './support/modbus.js';
+import { noReceipts } from './support/receipts.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
@@ -115,6 +123,58 @@ describe('buffer on a full file system', () => {
     rmSync(join(mnt, 'filler'));
     await first;
     expect(buffer.pendingCount).toBe(500);
+  });
+});
+
+describe('polling on a full file system', () => {
+  it('a Modbus input sends no request while its commit waits for room, and declares the missed polls once it commits', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'etg-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
+    cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+    const buffer = new SqliteBuffer(options(join(mnt, 'buffer.db')));
+    buffer.open();
+    cleanups.push(() => buffer.close());
+    const sim = new ModbusSimulator({ units: [{ unitId: 1, driver: shippedDriver('xy-md02') }] });
+    await sim.start();
+    const config = ModbusInputConfig.parse({
+      type: 'modbus',
+      name: 'bus',
+      transport: { kind: 'tcp', host: '127.0.0.1', port: sim.port },
+      devices: [{ id: 'th', driver: 'xy-md02', unitId: 1, pollInterval: '100ms' }],
+    });
+    const input = new ModbusInput(config, {
+      gatewayId: 'test',
+      sink: buffer,
+      receipts: noReceipts,
+      logger: createLogger('silent'),
+      clock: systemClock,
+      configDir: SHIPPED_DRIVERS_DIR,
+      driverSearchPaths: driverSearchPaths(SHIPPED_DRIVERS_DIR),
+    });
+    await input.start();
+    try {
+      await waitFor('polls committed', () => buffer.pendingCount >= 3);
+      const filler = join(mnt, 'filler');
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+      } catch {
+        /* full */
+      }
+      const stall = await waitFor('a write stall', () => buffer.writeStall);
+      const requestsAtStall = sim.requestsFor(1).length;
+      // Several poll intervals pass while the poll's commit waits: no request goes to the device meanwhile.
+      await waitFor('a second refused retry', () => Date.now() - stall.since > 2200, { intervalMs: 100 });
+      expect(sim.requestsFor(1).length).toBe(requestsAtStall);
+      rmSync(filler);
+      await waitFor('polls resumed and the skipped ones declared', () => buffer.readPending(10_000).some((e) => e.type === 'gap'), { timeoutMs: 10_000 });
+      const gap = buffer.readPending(10_000).find((e) => e.type === 'gap');
+      expect((JSON.parse(gap?.payload ?? '{}') as { reason: string }).reason).toMatch(/^poll-overrun: /);
+      expect(sim.requestsFor(1).length).toBeGreaterThan(requestsAtStall);
+    } finally {
+      await input.stop();
+      await sim.stop();
+    }
   });
 });
 
