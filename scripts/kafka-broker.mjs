@@ -225,10 +225,11 @@ logger.clientconfig.level = WARN
  * @property {SecurityProtocol} [protocol]  defaults to name when that is a protocol, else error
  * @property {string} [host]          bind host, default 127.0.0.1
  * @property {string} [advertisedHost] default = host
+ * @property {number} [advertisedPort] default = port (e.g. a fault proxy's port, so clients come back through it)
  */
 
 /**
- * @param {{ port: number, controllerPort: number, logDir: string,
+ * @param {{ port: number, controllerPort: number, logDir: string, nodeId: number,
  *           listeners: ExtraListener[], extraProperties: Record<string, string> }} o
  * @returns {Record<string, string>}
  */
@@ -245,13 +246,13 @@ function brokerProperties(o) {
     if (!protocol) throw new Error(`listener ${name}: give a protocol (${protocols.join('|')})`);
     const host = l.host ?? '127.0.0.1';
     listeners.push(`${name}://${host}:${l.port}`);
-    advertised.push(`${name}://${l.advertisedHost ?? host}:${l.port}`);
+    advertised.push(`${name}://${l.advertisedHost ?? host}:${l.advertisedPort ?? l.port}`);
     protoMap.set(name, protocol);
   }
   /** @type {Record<string, string>} */
   const props = {
     'process.roles': 'broker,controller',
-    'node.id': String(NODE_ID),
+    'node.id': String(o.nodeId),
     'controller.listener.names': 'CONTROLLER',
     'controller.quorum.bootstrap.servers': `127.0.0.1:${o.controllerPort}`,
     listeners: listeners.join(','),
@@ -314,6 +315,9 @@ function newClusterId() {
  * @property {string[]} [jvmArgs]  extra JVM flags
  * @property {ScramCredential[]} [scramCredentials]  SCRAM users created when the storage is formatted
  *   (first start of a dataDir only; ignored on a restart)
+ * @property {number} [nodeId]  KRaft node id, default 1 (a cluster gives each node its own)
+ * @property {number} [controllerPort]  CONTROLLER port, default: kept from the last start of this dataDir, else free
+ * @property {string} [clusterId]  cluster id used when formatting (a cluster's nodes share one); default random
  */
 
 /**
@@ -392,16 +396,17 @@ export async function startBroker(opts = {}) {
   } catch {
     /* first start */
   }
-  let controllerPort = state.controllerPort;
-  if (!controllerPort || controllerPort === port || !(await isPortFree(controllerPort))) {
+  let controllerPort = opts.controllerPort ?? state.controllerPort;
+  if (opts.controllerPort === undefined && (!controllerPort || controllerPort === port || !(await isPortFree(controllerPort)))) {
     do controllerPort = await findFreePort();
     while (controllerPort === port);
   }
 
   const props = brokerProperties({
     port,
-    controllerPort,
+    controllerPort: /** @type {number} */ (controllerPort),
     logDir,
+    nodeId: opts.nodeId ?? NODE_ID,
     listeners: opts.listeners ?? [],
     extraProperties: opts.extraProperties ?? {},
   });
@@ -426,7 +431,7 @@ export async function startBroker(opts = {}) {
   const metaFile = path.join(metaDir, 'meta.properties');
   let clusterId = readProperties(metaFile)['cluster.id'];
   if (!clusterId) {
-    clusterId = newClusterId();
+    clusterId = opts.clusterId ?? newClusterId();
     const fmt = await runCommand(
       java,
       ['-Xmx256m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath,
@@ -502,5 +507,109 @@ export async function brokerStatus(opts = {}) {
     pid: running ? pid : undefined,
     running,
     answers: up,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Cluster (fault suite): several combined broker+controller nodes with a static quorum
+// ---------------------------------------------------------------------------
+
+/**
+ * @typedef {object} StartClusterOptions
+ * @property {number} [nodes]  default 3
+ * @property {string} dataDir  each node keeps its data in <dataDir>/node-<id>
+ * @property {number} [minInsyncReplicas]  default 2 (with replication factor = nodes)
+ * @property {number} [heapMb]  per node, default 768 (a survivor holding produce requests for its lost followers needs it)
+ * @property {(nodeId: number) => ExtraListener[]} [listeners]  extra client listeners per node
+ * @property {Record<string, string>} [extraProperties]  merged into every node's properties
+ * @property {number} [timeoutMs]  until every node answers metadata, default 180000
+ */
+
+/**
+ * @typedef {object} ClusterHandle
+ * @property {BrokerHandle[]} nodes  index i = node id i + 1; replaced by restart()
+ * @property {string[]} bootstrap  every node's PLAINTEXT address
+ * @property {string} clusterId
+ * @property {(index: number) => Promise<BrokerHandle>} restart  starts node `index` again on its data (after a kill or stop)
+ * @property {() => Promise<void>} stop  stops every node that still runs
+ */
+
+/**
+ * Starts a KRaft cluster on 127.0.0.1: `nodes` combined broker+controller nodes with a static voter set, topics
+ * replicated to every node (default.replication.factor = nodes) and min.insync.replicas 2, unclean leader
+ * election off, so an acks=all write is acknowledged only once two replicas have it.
+ * @param {StartClusterOptions} opts
+ * @returns {Promise<ClusterHandle>}
+ */
+export async function startCluster(opts) {
+  const count = opts.nodes ?? 3;
+  const minInsync = opts.minInsyncReplicas ?? 2;
+  /** @type {number[]} */
+  const taken = [];
+  const freshPort = async () => {
+    let p;
+    do p = await findFreePort();
+    while (taken.includes(p));
+    taken.push(p);
+    return p;
+  };
+  const ports = [];
+  const controllerPorts = [];
+  for (let i = 0; i < count; i++) {
+    ports.push(await freshPort());
+    controllerPorts.push(await freshPort());
+  }
+  const clusterId = newClusterId();
+  const voters = controllerPorts.map((c, i) => `${i + 1}@127.0.0.1:${c}`).join(',');
+  const rf = String(count);
+  const isr = String(Math.min(minInsync, count));
+  /** @type {Record<string, string>} */
+  const props = {
+    'controller.quorum.voters': voters,
+    'default.replication.factor': rf,
+    'min.insync.replicas': isr,
+    'offsets.topic.replication.factor': rf,
+    'transaction.state.log.replication.factor': rf,
+    'transaction.state.log.min.isr': isr,
+    'share.coordinator.state.topic.replication.factor': rf,
+    'share.coordinator.state.topic.min.isr': isr,
+    'unclean.leader.election.enable': 'false',
+    // A follower that stopped fetching leaves the ISR after this long (default 30 s): writes then fail fast with
+    // NOT_ENOUGH_REPLICAS instead of waiting for it.
+    'replica.lag.time.max.ms': '10000',
+    ...opts.extraProperties,
+  };
+  /** @type {StartBrokerOptions[]} */
+  const nodeOptions = ports.map((port, i) => ({
+    port,
+    dataDir: path.join(opts.dataDir, `node-${i + 1}`),
+    nodeId: i + 1,
+    controllerPort: controllerPorts[i],
+    clusterId,
+    heapMb: opts.heapMb ?? 768,
+    timeoutMs: opts.timeoutMs ?? 180_000,
+    listeners: opts.listeners?.(i + 1) ?? [],
+    extraProperties: props,
+  }));
+  // All at once: no node answers metadata before a quorum of controllers is up.
+  const started = await Promise.allSettled(nodeOptions.map((o) => startBroker(o)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop().catch(() => {}) : undefined)));
+    throw /** @type {PromiseRejectedResult} */ (failed).reason;
+  }
+  const nodes = started.map((r) => /** @type {PromiseFulfilledResult<BrokerHandle>} */ (r).value);
+  return {
+    nodes,
+    bootstrap: ports.map((p) => `127.0.0.1:${p}`),
+    clusterId,
+    async restart(index) {
+      const handle = await startBroker(/** @type {StartBrokerOptions} */ (nodeOptions[index]));
+      nodes[index] = handle;
+      return handle;
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+    },
   };
 }

@@ -37,7 +37,13 @@ export function isPortOpen(port, host = '127.0.0.1', timeoutMs = 1000) {
   });
 }
 
+/** The broker binary: $MOSQUITTO_BIN (e.g. a newer build to compare against), else the system one. */
 export function mosquittoBinary() {
+  const chosen = process.env.MOSQUITTO_BIN;
+  if (chosen) {
+    if (!existsSync(chosen)) throw new Error(`MOSQUITTO_BIN=${chosen} does not exist`);
+    return chosen;
+  }
   for (const candidate of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto']) {
     if (existsSync(candidate)) return candidate;
   }

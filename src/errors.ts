@@ -12,6 +12,10 @@ export const ERROR_CODES = {
   GW_BUFFER_OPEN: 'The SQLite buffer file cannot be opened or created.',
   GW_BUFFER_WRITE: 'An event could not be committed to the SQLite buffer.',
   GW_KAFKA_CLIENT: 'kafka.client is librdkafka but its native module is not installed or does not load; the message names the build command (or use kafka.client: kafkajs).',
+  GW_BUFFER_DISK_FULL:
+    "The buffer's file system refused a commit (full, or the file may not grow): nothing more is acknowledged upstream and polling waits; the commit is retried every second and everything resumes by itself once there is room.",
+  GW_BUFFER_CORRUPT:
+    'The buffer file failed its integrity check at start (truncated, overwritten or damaged pages): the gateway does not start on it and leaves it as it is.',
   GW_KAFKA_SEND: 'A batch could not be delivered to Kafka; it stays buffered and is retried.',
   GW_MQTT_CONNECT: 'The MQTT broker could not be reached or refused the connection; the input retries.',
   GW_DECODE_FAILED: 'An input payload could not be decoded; it was sent to the dead-letter topic.',

@@ -80,10 +80,19 @@ export class Gateway {
       maxEvents: config.buffer.maxEvents,
       maxBytes: config.buffer.maxBytes,
       whenFull: config.buffer.whenFull,
+      integrityCheck: config.buffer.integrityCheck,
       clock,
     });
     buffer.open();
     this.#buffer = buffer;
+    buffer.onWriteStall((stall) => {
+      if (stall) {
+        logger.error(
+          { code: stall.code, path: buffer.path, err: stall.error, waiting: stall.waiting },
+          'buffer file system refuses commits (disk full?); nothing more is acknowledged upstream until there is room; retrying every second',
+        );
+      } else logger.info({ path: buffer.path }, 'buffer commits again; acknowledging and polling resume');
+    });
     logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
     const observability = new Observability({
       http: config.http,
@@ -153,7 +162,8 @@ export class Gateway {
     const { config, logger } = this.#deps;
     clearInterval(this.#purgeTimer);
     this.#observability?.setInputsStarted(false);
-    const results = await Promise.allSettled(this.#inputs.map((input) => input.stop()));
+    const stopping = Promise.allSettled(this.#inputs.map((input) => input.stop()));
+    const results = await this.#unlessStalled(stopping);
     for (const r of results) if (r.status === 'rejected') logger.error({ err: errorMessage(r.reason) }, 'input did not stop cleanly');
     this.#buffer?.flush();
     await this.#forwarder?.stop(config.shutdown.drainTimeout);
@@ -162,6 +172,27 @@ export class Gateway {
     this.#buffer?.close();
     this.#state = 'stopped';
     logger.info({ pendingLeft: pending }, 'gateway stopped');
+  }
+
+  /**
+   * Waits for the inputs to stop, unless the buffer's file system refuses commits (disk full): then the inputs
+   * would wait for room forever, so what waits in memory is rejected — it was never acknowledged (MQTT brokers keep
+   * it; polled readings of that moment are not stored, as when the process dies).
+   */
+  async #unlessStalled<T>(stopping: Promise<T>): Promise<T> {
+    const buffer = this.#buffer;
+    if (!buffer) return stopping;
+    let off: (() => unknown) | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      if (buffer.writeStall) resolve('stalled');
+      else off = buffer.onWriteStall((stall) => stall && resolve('stalled'));
+    });
+    const first = await Promise.race([stopping, stalled]);
+    off?.();
+    if (first !== 'stalled') return first as T;
+    const given = buffer.rejectQueued('the gateway is stopping while the buffer cannot commit (disk full)');
+    this.#deps.logger.warn({ code: 'GW_BUFFER_DISK_FULL', events: given }, 'stopping while the buffer cannot commit: events waiting in memory were not stored nor acknowledged');
+    return stopping;
   }
 
   // ---- Reload (SIGHUP; issue 6). Self-contained: the plan comes from src/service/reload.ts. ----

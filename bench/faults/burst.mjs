@@ -70,7 +70,7 @@ export async function burstAgainst(ctx, profile, { messages, devices, log }) {
   // Debian's mosquitto.conf turns persistence on; nothing else is changed for `stock`.
   const broker = await startMosquitto({ dataDir, persistence: true, profile });
   const gatewayId = uniqueName(`burst-${profile}`);
-  const cfg = writeGatewayConfig({ gatewayId, brokers: [ctx.kafka.bootstrap], mqttUrl: broker.url });
+  const cfg = writeGatewayConfig({ gatewayId, brokers: [ctx.kafka.bootstrap], mqttUrl: broker.url, kafka: ctx.kafkaClientConfig() });
   const counter = await watchBrokerCounter(broker.url);
   let gateway;
   let publisher;
@@ -185,3 +185,15 @@ export const BURST_BROKERS = [
   ['stock', 'burst, Mosquitto with Debian defaults'],
   ['shipped', 'burst, shipped Mosquitto settings'],
 ];
+
+/** Fault-suite registration (bench/faults/scenarios.mjs): one scenario per broker profile, `--only burst` runs both. */
+export const scenarios = BURST_BROKERS.map(([profile, title]) => ({
+  name: `burst-${profile}`,
+  aliases: ['burst'],
+  ci: true,
+  description: `${title}: a publisher at full speed; every drop shown by the gateway (stock) or none (shipped)`,
+  async run(ctx) {
+    await ctx.ensureBrokers();
+    ctx.row(title, await burstAgainst(ctx, profile, { messages: ctx.args.messages, devices: 10, log: ctx.log }));
+  },
+}));

@@ -29,7 +29,7 @@ async function startGateway(file) {
 export async function hl7CrashTrial(ctx, trial, cleanups) {
   const gatewayId = uniqueName(`hl7-crash${trial}`);
   const port = await findFreePort();
-  const cfg = writeGatewayConfig({ gatewayId, brokers: [ctx.kafka.bootstrap], inputs: [{ type: 'hl7', name: 'monitors', listen: { port } }] });
+  const cfg = writeGatewayConfig({ gatewayId, brokers: [ctx.kafka.bootstrap], kafka: ctx.kafkaClientConfig(), inputs: [{ type: 'hl7', name: 'monitors', listen: { port } }] });
   cleanups.push(() => rmSync(cfg.dir, { recursive: true, force: true }));
   await createTopic(ctx.kafka.bootstrap, cfg.readingsTopic);
   let gateway = await startGateway(cfg.file);
@@ -122,3 +122,17 @@ async function checkHl7Delivery(bootstrap, topic, sims) {
     auditClean: audit.clean,
   };
 }
+
+/** Fault-suite registration (bench/faults/scenarios.mjs). */
+export const scenarios = [
+  {
+    name: 'hl7-crash',
+    aliases: ['hl7'],
+    ci: true,
+    description: `SIGKILL the gateway while 20 HL7 monitors send (× ${HL7_TRIALS}): every ACKed message in Kafka, resends make no second event`,
+    async run(ctx) {
+      await ctx.ensureBrokers();
+      for (let t = 1; t <= HL7_TRIALS; t++) ctx.row('hl7 crash (SIGKILL gateway, 20 monitors)', await hl7CrashTrial(ctx, t, { push: (fn) => ctx.cleanup(fn) }));
+    },
+  },
+];

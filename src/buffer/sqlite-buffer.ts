@@ -17,6 +17,12 @@
  *   same transaction as the message's events, so after a crash it can tell a resend of a committed message (its
  *   acknowledgment was lost) from a new one and acknowledge the resend again without a second event. See
  *   `ReceiptLedger` (src/inputs/input.ts) for the contract.
+ * - Disk full: a commit the file system refuses (SQLITE_FULL, a write or sync I/O error) is not a loss. The group
+ *   goes back to the head of the queue, its appends stay unresolved (so nothing is acknowledged upstream and
+ *   polling inputs wait), the buffer reports a write stall (GW_BUFFER_DISK_FULL) and retries the commit every
+ *   second until it succeeds. While stalled, at most `stallQueueEvents` wait in memory; further appends are refused.
+ * - A damaged file (truncated, overwritten, bad pages) is found at open by `PRAGMA quick_check` and refused
+ *   (GW_BUFFER_CORRUPT), never recreated over: the file stays for inspection and recovery.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -52,8 +58,25 @@ export interface BufferOptions {
   retentionMs: number;
   /** Most payload bytes of delivered events kept; the oldest go first. */
   retentionMaxBytes: number;
+  /** What open() checks of an existing file: quick_check (default), the full integrity_check, or nothing. */
+  integrityCheck?: IntegrityCheck;
   clock: Clock;
 }
+
+export type IntegrityCheck = 'quick' | 'full' | 'off';
+
+/** Why commits do not succeed right now (the file system refused the last one); null while they do. */
+export interface WriteStall {
+  code: 'GW_BUFFER_DISK_FULL';
+  error: string;
+  /** When the first refused commit of this stall happened (epoch ms). */
+  since: number;
+  /** Events waiting in memory for the next attempt. */
+  waiting: number;
+}
+
+/** How long a stalled buffer waits before it tries the refused commit again. */
+export const STALL_RETRY_MS = 1000;
 
 /** One stored event as the forwarder needs it: the JSON value and what goes into the record's key and headers. */
 export interface StoredEvent {
@@ -223,6 +246,9 @@ export class SqliteBuffer implements ReceiptLedger {
   /** Highest receipt number handed out per source (loaded from the file on first use). */
   readonly #receiptNumbers = new Map<string, number>();
   readonly #counters: BufferCounters = { committedEvents: 0, commits: 0, droppedEvents: 0, gapEvents: 0, blockedAppends: 0, purgedEvents: 0 };
+  #stall: { error: string; since: number } | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #stallListeners = new Set<(stall: WriteStall | null) => void>();
 
   constructor(options: BufferOptions) {
     this.#options = options;
@@ -250,6 +276,22 @@ export class SqliteBuffer implements ReceiptLedger {
     return { ...this.#counters };
   }
 
+  /** Non-null while the file system refuses commits (disk full); appends wait and are retried every second. */
+  get writeStall(): WriteStall | null {
+    return this.#stall ? { code: 'GW_BUFFER_DISK_FULL', ...this.#stall, waiting: this.#queuedEvents } : null;
+  }
+
+  /** Called when a write stall starts (with it) and ends (with null). */
+  onWriteStall(listener: (stall: WriteStall | null) => void): () => void {
+    this.#stallListeners.add(listener);
+    return () => this.#stallListeners.delete(listener);
+  }
+
+  /** Most events kept in memory while commits are refused; appends beyond are rejected at once. */
+  get stallQueueEvents(): number {
+    return Math.max(10_000, 2 * this.#options.maxEventsPerCommit);
+  }
+
   /** True while pending events are at a limit (appends wait under `block`, old readings go under `drop-oldest`). */
   get isFull(): boolean {
     return this.#pending >= this.#options.maxEvents || this.#pendingBytes >= this.#options.maxBytes;
@@ -258,9 +300,18 @@ export class SqliteBuffer implements ReceiptLedger {
   open(): void {
     const { path, synchronous } = this.#options;
     let db: Database.Database;
+    const existing = path !== ':memory:' && fileSize(path) > 0;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       db = new Database(path);
+    } catch (err) {
+      throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
+        cause: err,
+      });
+    }
+    // Before anything writes to it: a damaged file must stay exactly as it is.
+    if (existing) checkIntegrity(db, path, this.#options.integrityCheck ?? 'quick');
+    try {
       // Must precede the first table of a new file; lets a drained backlog's pages go back to the file system.
       db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
@@ -271,7 +322,9 @@ export class SqliteBuffer implements ReceiptLedger {
       db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA);
     } catch (err) {
-      throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
+      db.close();
+      if (isCorruption(err)) throw corruptError(path, errorMessage(err), err);
+      throw new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
         cause: err,
       });
     }
@@ -382,6 +435,11 @@ export class SqliteBuffer implements ReceiptLedger {
   append(drafts: readonly EventDraft[], receipt?: SourceReceipt): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('GW_BUFFER_WRITE', 'the buffer is closed'));
     if (drafts.length === 0 && receipt === undefined) return Promise.resolve();
+    if (this.#stall && this.#queuedEvents + drafts.length > this.stallQueueEvents) {
+      return Promise.reject(
+        new GatewayError('GW_BUFFER_DISK_FULL', `the buffer cannot commit (${this.#stall.error}) and already holds ${this.#queuedEvents} events in memory; free space on the buffer's file system`),
+      );
+    }
     const numbered = receipt === undefined ? undefined : { ...receipt, number: this.latestNumber(receipt.source) + 1 };
     if (numbered) this.#receiptNumbers.set(numbered.source, numbered.number);
     const done = new Promise<void>((resolve, reject) => {
@@ -397,6 +455,8 @@ export class SqliteBuffer implements ReceiptLedger {
       done.then(forget, forget);
     }
     this.#queuedEvents += drafts.length;
+    // While stalled only the retry timer commits: each attempt against a full disk costs writes for nothing.
+    if (this.#stall) return done;
     if (this.#queuedEvents >= this.#options.maxEventsPerCommit) this.flush();
     else this.#schedule();
     return done;
@@ -408,7 +468,7 @@ export class SqliteBuffer implements ReceiptLedger {
    * until commitLinger after the previous one, so each fsync carries many events.
    */
   #schedule(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#timer !== undefined || this.#stall) return;
     const wait = this.#lastCommitAt + this.#options.commitLingerMs - performance.now();
     this.#timer = wait > 0 ? setTimeout(() => this.flush(), wait) : setImmediate(() => this.flush());
   }
@@ -460,15 +520,51 @@ export class SqliteBuffer implements ReceiptLedger {
     try {
       this.#commit(drafts, receipts);
     } catch (err) {
-      // Nothing of the group was stored: counters go back to what the file says, callers are told.
+      // Nothing of the group was stored: counters go back to what the file says.
       this.#loadSequences();
+      if (isStorageRefusal(err)) {
+        // Not a loss: the group waits at the head of the queue (in order) and is tried again.
+        this.#queue.unshift(...entries);
+        this.#queuedEvents += drafts.length;
+        this.#enterStall(errorMessage(err));
+        return;
+      }
       const error = new GatewayError('GW_BUFFER_WRITE', `buffer commit failed: ${errorMessage(err)}`, { cause: err });
       for (const e of entries) e.reject(error);
       return;
     }
+    if (this.#stall) this.#leaveStall();
     for (const e of entries) e.resolve();
     for (const listener of this.#listeners) listener();
     if (this.#queue.length > 0 && this.#options.whenFull !== 'block') this.#schedule();
+  }
+
+  #enterStall(error: string): void {
+    const first = this.#stall === undefined;
+    this.#stall = { error, since: this.#stall?.since ?? this.#options.clock.now() };
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      this.#retryStalled();
+    }, STALL_RETRY_MS);
+    if (first) for (const listener of this.#stallListeners) listener(this.writeStall);
+  }
+
+  /** One more attempt at the refused group: a refusal again re-arms the timer, a commit ends the stall. */
+  #retryStalled(): void {
+    if (this.#closed || !this.#stall) return;
+    this.flush();
+    // Not refused again and yet still marked (nothing was tried: the block policy had nothing that fits): over.
+    if (this.#stall && this.#stallTimer === undefined) this.#leaveStall();
+  }
+
+  #leaveStall(): void {
+    if (!this.#stall) return;
+    this.#stall = undefined;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    for (const listener of this.#stallListeners) listener(null);
+    if (this.#queue.length > 0) this.#schedule();
   }
 
   /** Stores one event: stamps seq, id and envelope. Returns its payload size and position. */
@@ -799,12 +895,26 @@ export class SqliteBuffer implements ReceiptLedger {
     };
   }
 
+  /**
+   * Rejects every append still waiting in memory (nothing of them is stored; their sources were not acknowledged).
+   * For a shutdown while commits are refused: otherwise inputs would wait for room forever. Returns how many.
+   */
+  rejectQueued(reason: string): number {
+    const entries = this.#queue.splice(0);
+    const events = entries.reduce((n, e) => n + e.drafts.length, 0);
+    this.#queuedEvents -= events;
+    const error = new GatewayError('GW_BUFFER_DISK_FULL', reason);
+    for (const entry of entries) entry.reject(error);
+    return events;
+  }
+
   /** Commits what is queued (under `block`, what fits) and closes the file. Appends after close are rejected. */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
     this.#cancelTimer();
+    clearTimeout(this.#stallTimer);
     const error = new GatewayError('GW_BUFFER_WRITE', 'the buffer closed before there was room for these events');
     for (const entry of this.#queue.splice(0)) entry.reject(error);
     this.#listeners.clear();
@@ -814,6 +924,52 @@ export class SqliteBuffer implements ReceiptLedger {
       this.#stmts = undefined;
     }
   }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** SQLite's answer when the file system refuses a write: full, file too large, or an I/O error on write/sync. */
+function isStorageRefusal(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR'));
+}
+
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
+}
+
+function corruptError(path: string, problems: string, cause?: unknown): GatewayError {
+  return new GatewayError(
+    'GW_BUFFER_CORRUPT',
+    `${path} is damaged (${problems}); the gateway does not start on it and left it as it is. ` +
+      `Move it away with its -wal and -shm files (e.g. mv ${path} ${path}.damaged) to start with an empty buffer, ` +
+      `and salvage what it still holds with: sqlite3 ${path}.damaged .recover > recovered.sql`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** quick_check (or integrity_check) of an existing file; throws GW_BUFFER_CORRUPT naming the first problems. */
+function checkIntegrity(db: Database.Database, path: string, mode: IntegrityCheck): void {
+  if (mode === 'off') return;
+  let rows: Record<string, string>[];
+  try {
+    rows = db.pragma(mode === 'full' ? 'integrity_check(20)' : 'quick_check(20)') as Record<string, string>[];
+  } catch (err) {
+    db.close();
+    if (isCorruption(err)) throw corruptError(path, errorMessage(err), err);
+    throw new GatewayError('GW_BUFFER_OPEN', `cannot read the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, { cause: err });
+  }
+  const problems = rows.map((r) => Object.values(r)[0] ?? '').filter((m) => m !== 'ok');
+  if (problems.length === 0) return;
+  db.close();
+  throw corruptError(path, `${mode === 'full' ? 'integrity_check' : 'quick_check'}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}`);
 }
 
 function receiptKey(source: string, key: string): string {

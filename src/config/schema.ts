@@ -42,6 +42,12 @@ export const BufferConfig = z
       .min(1024)
       .default(2_147_483_648)
       .describe('Most payload bytes of pending events (soft: one commit group may pass it); then whenFull applies'),
+    integrityCheck: z
+      .enum(['quick', 'full', 'off'])
+      .default('quick')
+      .describe(
+        'Check of an existing buffer file at start: quick (PRAGMA quick_check: reads every page once, see BENCHMARKS.md for its cost), full (integrity_check: also checks indexes against tables, slower), off. A damaged file is refused (GW_BUFFER_CORRUPT) and kept as it is',
+      ),
     whenFull: z
       .enum(['drop-oldest', 'block'])
       .default('drop-oldest')

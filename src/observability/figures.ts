@@ -19,6 +19,8 @@ export interface BufferView {
   readonly counters?: { readonly droppedEvents: number; readonly gapEvents: number; readonly blockedAppends: number };
   /** True while pending events are at the buffer's limit. */
   readonly isFull?: boolean;
+  /** Non-null while the file system refuses commits (disk full). */
+  readonly writeStall?: { readonly code: string; readonly error: string; readonly since: number } | null;
 }
 
 /** The slice of the forwarder observability reads. */

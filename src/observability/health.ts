@@ -143,7 +143,11 @@ export function readiness(figures: Figures, inputsStarted: boolean): Readiness {
   const reasons: string[] = [];
   const buffer = figures.buffer();
   const commit = figures.observer.commitFailing;
-  const bufferError = buffer.error ?? (commit.failing ? `last commit failed: ${commit.error ?? 'unknown error'}` : null);
+  const stall = figures.view.buffer()?.writeStall ?? null;
+  const bufferError =
+    buffer.error ??
+    (stall ? `${stall.code}: the file system refuses commits (${stall.error}); nothing is acknowledged upstream until there is room` : null) ??
+    (commit.failing ? `last commit failed: ${commit.error ?? 'unknown error'}` : null);
   if (bufferError !== null) reasons.push(`buffer not writable: ${bufferError}`);
   if (!inputsStarted) reasons.push('inputs not started (starting, reloading or stopping)');
   const f = figures.forwarder();

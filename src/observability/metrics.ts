@@ -44,6 +44,7 @@ export class GatewayMetrics {
   readonly #bufferGaps: Counter;
   readonly #blocked: Counter;
   readonly #full: Gauge;
+  readonly #writeStalled: Gauge;
   readonly #kafkaEvents: Counter;
   readonly #kafkaBatches: Counter;
   readonly #kafkaErrors: Counter;
@@ -83,6 +84,7 @@ export class GatewayMetrics {
     this.#bufferGaps = counter('buffer_gap_events_total', 'Gap events the buffer wrote for what it dropped');
     this.#blocked = counter('buffer_blocked_appends_total', 'Appends held back by the full buffer (whenFull: block)');
     this.#full = gauge('buffer_full', '1 while pending events are at buffer.maxEvents or buffer.maxBytes');
+    this.#writeStalled = gauge('buffer_write_stalled', '1 while the file system refuses commits (GW_BUFFER_DISK_FULL): nothing is acknowledged upstream');
     this.#kafkaEvents = counter('kafka_sent_events_total', 'Events acknowledged by Kafka, by topic', ['topic']);
     this.#kafkaBatches = counter('kafka_sent_batches_total', 'Produce requests acknowledged by Kafka');
     this.#kafkaErrors = counter('kafka_send_errors_total', 'Produce requests that failed (retried with backoff; events stay buffered)');
@@ -176,6 +178,7 @@ export class GatewayMetrics {
     setCounter(this.#bufferGaps, [[{}, buffer.gapEvents]]);
     setCounter(this.#blocked, [[{}, buffer.blockedAppends]]);
     this.#full.set(buffer.full ? 1 : 0);
+    this.#writeStalled.set(figures.view.buffer()?.writeStall ? 1 : 0);
 
     const f = figures.forwarder();
     setCounter(this.#kafkaEvents, [...this.#sentByTopic].map(([topic, n]) => [{ topic }, n] as const));

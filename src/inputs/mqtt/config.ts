@@ -71,6 +71,12 @@ export const MqttInputConfig = z
       .max(65_535)
       .default(1000)
       .describe('MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send at once (the group-commit window)'),
+    recognizeResends: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Recognise a broker resend (DUP=1) of a QoS 1 message committed before a crash or a lost connection (same packet id, topic and payload as its receipt in the buffer, fewer than `inflight` messages since) and acknowledge it again without a second event; false: every resend becomes a new event (see src/inputs/mqtt/README.md)',
+      ),
     sessionExpiry: Duration.default(604_800_000).describe('How long the broker keeps the persistent session (and queued messages) while the gateway is away'),
     reconnect: z
       .object({ initial: Duration.default(1000), max: Duration.default(30_000) })
