@@ -389,6 +389,9 @@ export async function ensureDependencyTree(options) {
     try {
       await fsp.writeFile(path.join(tmp, 'package.json'), manifest);
       await fsp.writeFile(path.join(tmp, 'package-lock.json'), lock);
+      // The root package's own install step (npm ci runs it): it builds the native Kafka client.
+      await fsp.mkdir(path.join(tmp, 'scripts'), { recursive: true });
+      await fsp.copyFile(path.join(repoRoot, 'scripts', 'setup-librdkafka.mjs'), path.join(tmp, 'scripts', 'setup-librdkafka.mjs'));
       log(`npm ci${production ? ' --omit=dev' : ''} for Node ${options.version} ${arch} in ${tmp}`);
       const env = {
         ...cleanEnv(),

@@ -85,7 +85,11 @@ if (optional && process.env.INIT_CWD && path.resolve(process.env.INIT_CWD) !== r
   process.exit(0);
 }
 
-const first = loadsVersion();
+// A cross-build (npm_config_arch, e.g. an arm64 tree built on x64 by scripts/node-runtime.mjs): this Node cannot
+// load what is built, so the build runs unconditionally and the caller checks the result with the target's node.
+const targetArch = process.env.npm_config_arch;
+const cross = targetArch !== undefined && targetArch !== '' && targetArch !== process.arch;
+const first = cross ? { error: `cross-build for ${targetArch}` } : loadsVersion();
 if (first.version) {
   say(`librdkafka ${first.version} loads; nothing to do`);
   process.exit(0);
@@ -129,6 +133,10 @@ if (build.status !== 0) {
   const errors = log.filter((l) => /error|ERR!|not found|No such file/i.test(l)).slice(0, 12);
   for (const line of errors) say(`  ${line}`);
   giveUp(`the build failed (exit ${build.status})`, 'read the lines above; the usual cause is a missing -dev package (see docs/raspberry-pi.md)');
+}
+if (cross) {
+  say(`librdkafka built for ${targetArch} (${Math.round((Date.now() - started) / 1000)} s); it loads only on that CPU: check it there`);
+  process.exit(0);
 }
 const after = loadsVersion();
 if (!after.version) giveUp(`built, but it does not load: ${after.error.trim()}`, 'npm run setup:librdkafka after fixing the library named above');
