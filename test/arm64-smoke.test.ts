@@ -31,7 +31,8 @@ const DEVICES = 3;
 /** What install.sh installs from, frozen (others rebuild the checkout meanwhile), with the arm64 node_modules. */
 function sourceSnapshot(tree: DependencyTree): string {
   const dir = mkdtempSync(join(tmpdir(), 'etg-arm64-src-'));
-  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'package.json', 'package-lock.json']) {
+  mkdirSync(join(dir, 'scripts'));
+  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'scripts/setup-librdkafka.mjs', 'package.json', 'package-lock.json']) {
     cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(tree.nodeModules, join(dir, 'node_modules'), 'dir');

@@ -64,7 +64,7 @@ describe('configuration', () => {
       'gateway.id: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)',
       'buffer.synchronous: expected FULL or NORMAL, got "OFF"',
       'buffer.retention: expected a duration like 500ms, 5s, 2m, 24h',
-      'buffer.extra: unknown key; allowed here: path, synchronous, commitLinger, maxEventsPerCommit, retention, retentionMaxBytes, maxEvents, maxBytes, whenFull',
+      'buffer.extra: unknown key; allowed here: path, synchronous, commitLinger, maxEventsPerCommit, retention, retentionMaxBytes, maxEvents, maxBytes, integrityCheck, whenFull',
       'kafka.brokers: needs at least one entry (the list is empty)',
       'inputs[0].subscriptions[0].metrics[0].type: expected number, boolean or string, got "float"',
     ]);
