@@ -13,12 +13,8 @@ import type { AlarmSeverity, DeviceState } from './observer.js';
 export interface StatusMetric {
   metric: string;
   value: ReadingValue;
-  /** UCUM code as the event carries it (null: none). */
+  /** UCUM code as the event carries it (null: none); how people write and name it: Status.units. */
   unit: string | null;
-  /** How people write it ('°C' for Cel; '' for none or dimensionless). */
-  unitSymbol: string;
-  /** The unit's name ('degree Celsius'), null when not known. */
-  unitName: string | null;
   quality: Quality;
   ageSeconds: number;
 }
@@ -95,6 +91,8 @@ export interface Status {
   rates: { inPerSecond: number; outPerSecond: number };
   inputs: StatusInput[];
   devices: StatusDevice[];
+  /** Every unit code of `devices[].metrics`: its symbol ('°C' for Cel; '' for dimensionless) and name, once each. */
+  units: Record<string, { symbol: string; name: string | null }>;
   /** Active alarms, most severe first. */
   alarms: StatusAlarm[];
   alarmsNotListed: number;
@@ -141,6 +139,7 @@ export function buildStatus(figures: Figures, live: Liveness, ready: Readiness):
       metrics,
     };
   });
+  const units: Status['units'] = {};
   const alarmsByDevice = new Map<string, number>();
   for (const a of observer.activeAlarms) alarmsByDevice.set(a.deviceId, (alarmsByDevice.get(a.deviceId) ?? 0) + 1);
   const devices: StatusDevice[] = observer.devices
@@ -152,8 +151,8 @@ export function buildStatus(figures: Figures, live: Liveness, ready: Readiness):
       stateSinceSeconds: round((now - d.stateSince) / 1000),
       lastReadingAgeSeconds: d.lastReadingAt === null ? null : seconds(d.lastReadingAt),
       metrics: [...d.metrics].map(([metric, v]) => {
-        const { symbol, name } = unitDisplay(v.unit);
-        return { metric, value: v.value, unit: v.unit, unitSymbol: symbol, unitName: name, quality: v.quality, ageSeconds: seconds(v.at) };
+        if (v.unit !== null && !(v.unit in units)) units[v.unit] = unitDisplay(v.unit);
+        return { metric, value: v.value, unit: v.unit, quality: v.quality, ageSeconds: seconds(v.at) };
       }),
       metricsNotListed: d.metricsUntracked,
       activeAlarms: alarmsByDevice.get(d.deviceId) ?? 0,
@@ -181,6 +180,7 @@ export function buildStatus(figures: Figures, live: Liveness, ready: Readiness):
     rates: { inPerSecond: round(last?.inPerSecond ?? 0), outPerSecond: round(last?.outPerSecond ?? 0) },
     inputs,
     devices,
+    units,
     alarms: observer.activeAlarms.map((a) => ({
       input: a.input,
       deviceId: a.deviceId,

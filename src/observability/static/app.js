@@ -137,15 +137,16 @@ function renderAlarms(s) {
 }
 
 /** One latest value: metric, value, unit as people write it, and the UCUM code beside it when they differ. */
-function metricChip(m) {
+function metricChip(m, units) {
   const quality = m.quality === 'good' ? '' : m.quality;
   const hasValue = m.value !== null && m.value !== undefined;
+  const { symbol, name } = (m.unit !== null && units[m.unit]) || { symbol: m.unit ?? '', name: null };
   // No value (a bad reading): no unit beside the dash either.
-  const unit = hasValue && m.unitSymbol ? ` ${m.unitSymbol}` : '';
-  const code = hasValue && m.unit && m.unit !== '1' && m.unit !== m.unitSymbol ? el('span', { class: 'ucum', title: `UCUM code${m.unitName ? ` (${m.unitName})` : ''}` }, m.unit) : null;
+  const unit = hasValue && symbol ? ` ${symbol}` : '';
+  const code = hasValue && m.unit && m.unit !== '1' && m.unit !== symbol ? el('span', { class: 'ucum', title: `UCUM code${name ? ` (${name})` : ''}` }, m.unit) : null;
   return el(
     'span',
-    { class: `metric ${quality ? `q-${quality}` : ''}`, 'data-metric': m.metric, title: `${m.metric}${m.unitName ? `, ${m.unitName}` : ''}: ${fmtAge(m.ageSeconds)} ago${quality ? `, quality ${quality}` : ''}` },
+    { class: `metric ${quality ? `q-${quality}` : ''}`, 'data-metric': m.metric, title: `${m.metric}${name ? `, ${name}` : ''}: ${fmtAge(m.ageSeconds)} ago${quality ? `, quality ${quality}` : ''}` },
     el('span', { class: 'name' }, m.metric),
     ' ',
     el('span', { class: 'value' }, `${fmtValue(m.value)}${unit}`),
@@ -176,7 +177,7 @@ function renderDevices(s) {
               'div',
               { class: 'metric-list' },
               d.metrics.length === 0 ? el('span', { class: 'muted' }, '–') : null,
-              ...d.metrics.map(metricChip),
+              ...d.metrics.map((m) => metricChip(m, s.units)),
               d.metricsNotListed > 0 ? el('span', { class: 'muted' }, `+${d.metricsNotListed} more`) : null,
             ),
           ),
@@ -285,7 +286,7 @@ function renderDeadLetters(s) {
         { 'data-source': src.source },
         el('td', {}, src.input),
         el('td', { class: 'code' }, src.source),
-        el('td', {}, src.deviceId),
+        el('td', { class: 'device' }, src.deviceId),
         el('td', { class: 'num' }, fmtNumber(src.count)),
         el('td', { class: 'reason-text' }, src.lastReason),
         el('td', { class: 'num' }, `${fmtAge(src.lastSeenAgeSeconds)} ago`),
