@@ -25,6 +25,7 @@ import { startSerialSimulator, type SerialSimulator } from '../src/simulators/se
 import { GatewayProcess, sensorSubscription, writeTestConfig } from './support/gateway-process.js';
 import { fixtureFile, MllpTestClient } from './support/hl7.js';
 import { readTopicWithKcat, topicSize } from './support/kafka.js';
+import { parseExposition } from './support/prometheus.js';
 import { shippedDriver } from './support/modbus.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
@@ -367,6 +368,18 @@ describe('status page in headless Chromium: idle, under load, a device offline, 
     expect(await number('#alarm-count')).toBe(1);
     expect(await text(`${row('bed-7-oximeter')} td:first-child`)).toBe('bed-7-oximeter1 alarm');
     expect(await shownValue('bed-7-oximeter', 'spo2')).toBe('86 %');
+    // /metrics says the same as the page (the real process, parsed as Prometheus text).
+    const exposition = parseExposition(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+    expect(exposition.value('etg_alarms_active', { input: 'bedside', severity: 'high' })).toBe(1);
+    expect(exposition.value('etg_alarms_active', { input: 'site', severity: 'high' })).toBe(0);
+    for (const family of ['readings', 'alarms', 'deviceStatus', 'gatewayHealth', 'deadLetter']) expect(exposition.value('etg_buffer_pending_events', { family })).toBe(0);
+    expect(exposition.value('etg_modbus_connected', { input: 'plant' })).toBe(1);
+    expect(exposition.value('etg_modbus_timeouts_total', { input: 'plant', device: 'cellar-th' })).toBeGreaterThan(0);
+    expect(exposition.value('etg_modbus_timeouts_total', { input: 'plant', device: 'greenhouse-th' })).toBe(0);
+    expect(exposition.value('etg_serial_port_open', { input: 'bedside', device: 'bed-7-oximeter' })).toBe(1);
+    expect(exposition.value('etg_dead_letters_total', { input: 'site' })).toBe(1);
+    expect(exposition.sample('etg_device_events_ingested_total', { input: 'site', device: '_other' })).toBeUndefined();
+    expect(exposition.family('process_resident_memory_bytes')?.type).toBe('GAUGE');
     await screenshot('active-alarm');
     const deliveredByFirstRun = (await kafkaEvents()).length;
     restarting = true;
