@@ -182,7 +182,7 @@ export class EventObserver {
     return [...this.#alarms.values()].sort((a, b) => rank(a.severity) - rank(b.severity) || a.since - b.since);
   }
 
-  /** Active alarms not listed because MAX_ACTIVE_ALARMS were active already. */
+  /** Alarm activations not kept since start because MAX_ACTIVE_ALARMS were active already (they may have cleared since). */
   get alarmsUntracked(): number {
     return this.#alarmsUntracked;
   }

@@ -95,6 +95,7 @@ export interface Status {
   units: Record<string, { symbol: string; name: string | null }>;
   /** Active alarms, most severe first. */
   alarms: StatusAlarm[];
+  /** Alarm activations not kept since start because that many alarms were active already. */
   alarmsNotListed: number;
   /** Every dead letter since start, and where the recent ones came from (most recent first). */
   deadLetters: { total: number; sources: StatusDeadLetterSource[]; sourcesNotListed: number };

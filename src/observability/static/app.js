@@ -103,7 +103,7 @@ function renderTiles(s) {
   $('backlog').textContent = fmtNumber(s.buffer.pending);
   $('oldest').textContent = s.buffer.pending === 0 ? '–' : fmtAge(s.buffer.oldestPendingAgeSeconds);
   const alarming = new Set(s.alarms.map((a) => a.deviceId)).size;
-  $('alarm-count').textContent = fmtNumber(s.alarms.length + s.alarmsNotListed);
+  $('alarm-count').textContent = fmtNumber(s.alarms.length);
   $('alarm-unit').textContent = s.alarms.length === 0 ? 'none active' : `on ${alarming} device${alarming === 1 ? '' : 's'}`;
   const worst = s.alarms[0]?.severity;
   $('alarms-tile').className = `tile ${worst ? SEVERITY_CLASS[worst] || 'notice' : ''}`;
@@ -113,9 +113,10 @@ function renderTiles(s) {
 
 function renderAlarms(s) {
   const body = $('alarms').tBodies[0];
-  $('alarms-count').textContent = `(${s.alarms.length + s.alarmsNotListed})`;
+  $('alarms-count').textContent = `(${s.alarms.length})`;
+  const beyond = s.alarmsNotListed > 0 ? el('tr', {}, el('td', { colspan: '7', class: 'muted' }, `${s.alarmsNotListed} alarm activations since start were not kept (the page keeps 1000 active alarms); Kafka has every one`)) : null;
   if (s.alarms.length === 0) {
-    body.replaceChildren(el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'no active alarms')));
+    body.replaceChildren(el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'no active alarms')), ...(beyond ? [beyond] : []));
     return;
   }
   body.replaceChildren(
@@ -133,7 +134,7 @@ function renderAlarms(s) {
       ),
     ),
   );
-  if (s.alarmsNotListed > 0) body.append(el('tr', {}, el('td', { colspan: '7', class: 'muted' }, `${s.alarmsNotListed} more active alarms are not listed (they are in Kafka as always)`)));
+  if (beyond) body.append(beyond);
 }
 
 /** One latest value: metric, value, unit as people write it, and the UCUM code beside it when they differ. */
