@@ -7,7 +7,7 @@ import { unitDisplay } from '../events/units.js';
 import type { InputConnection } from '../inputs/input.js';
 import type { BufferFigures, Figures, HistoryPoint } from './figures.js';
 import type { Liveness, Readiness } from './health.js';
-import type { AlarmSeverity, DeviceState } from './observer.js';
+import type { ActiveAlarm, DeadLetterSource, DeviceState } from './observer.js';
 
 /** The latest value of one metric of a device. */
 export interface StatusMetric {
@@ -56,27 +56,11 @@ export interface StatusInput {
   metrics: StatusInputMetric[];
 }
 
-export interface StatusAlarm {
-  input: string;
-  deviceId: string;
-  alarm: string;
-  severity: AlarmSeverity;
-  message: string;
-  metric: string | null;
-  value: ReadingValue;
-  /** How long it has been active. */
-  activeSeconds: number;
-}
+/** An active alarm as the page shows it: how long it has been active instead of since when. */
+export type StatusAlarm = Omit<ActiveAlarm, 'since' | 'lastSeen'> & { activeSeconds: number };
 
-export interface StatusDeadLetterSource {
-  input: string;
-  /** Topic, serial port, Modbus request or MLLP peer. */
-  source: string;
-  deviceId: string;
-  count: number;
-  lastReason: string;
-  lastSeenAgeSeconds: number;
-}
+/** Where dead letters came from (topic, serial port, Modbus request or MLLP peer), with how long since the last. */
+export type StatusDeadLetterSource = Omit<DeadLetterSource, 'firstSeen' | 'lastSeen'> & { lastSeenAgeSeconds: number };
 
 export interface Status {
   gatewayId: string;
