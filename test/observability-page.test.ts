@@ -351,6 +351,8 @@ describe('status page in headless Chromium: idle, under load, a device offline, 
     expect(await shownValue('cellar-th', 'temperature')).toBe('—');
     expect(await text('#inputs tr[data-input="plant"] [data-group="cellar-th"]')).toMatch(/timeouts [1-9]/);
     expect(await text(`${row('greenhouse-th')} td:nth-child(3)`)).toMatch(/^online/);
+    // The load of the previous state has left the rate tiles (they show the last 5 s).
+    await waitFor('the rates of the load to pass', async () => (await number('#rate-in')) < 10, { timeoutMs: 30_000, intervalMs: 250 });
     await screenshot('device-offline');
 
     // ---- an active alarm: the oximeter reports SpO2 below its low limit and keeps reporting it ----

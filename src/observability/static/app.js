@@ -125,7 +125,7 @@ function renderAlarms(s) {
         'tr',
         { 'data-alarm': `${a.deviceId}/${a.alarm}` },
         el('td', {}, el('span', { class: `state ${SEVERITY_CLASS[a.severity] || ''}` }, a.severity)),
-        el('td', {}, a.deviceId),
+        el('td', { class: 'nowrap' }, a.deviceId),
         el('td', { class: 'strong' }, a.alarm),
         el('td', {}, a.message),
         el('td', {}, a.metric === null ? '–' : `${a.metric} = ${fmtValue(a.value)}`),
@@ -168,8 +168,8 @@ function renderDevices(s) {
         el(
           'tr',
           { 'data-device': d.deviceId },
-          el('td', { class: 'strong device' }, d.deviceId, d.activeAlarms > 0 ? el('span', { class: 'badge bad small', title: 'active alarms' }, `${d.activeAlarms} alarm${d.activeAlarms === 1 ? '' : 's'}`) : null),
-          el('td', {}, d.input),
+          el('td', { class: 'strong nowrap' }, d.deviceId, d.activeAlarms > 0 ? el('span', { class: 'badge bad small', title: 'active alarms' }, `${d.activeAlarms} alarm${d.activeAlarms === 1 ? '' : 's'}`) : null),
+          el('td', { class: 'nowrap' }, d.input),
           el('td', { class: 'state-cell' }, el('span', { class: `state ${STATE_CLASS[d.state] || ''}`, title: `since ${fmtAge(d.stateSinceSeconds)}` }, d.state), el('div', { class: 'reason' }, d.reason)),
           el(
             'td',
@@ -256,7 +256,7 @@ function renderInputs(s) {
       return el(
         'tr',
         { 'data-input': i.name },
-        el('td', { class: 'strong' }, i.name),
+        el('td', { class: 'strong nowrap' }, i.name),
         el(
           'td',
           { class: 'connection' },
@@ -285,9 +285,9 @@ function renderDeadLetters(s) {
       el(
         'tr',
         { 'data-source': src.source },
-        el('td', {}, src.input),
+        el('td', { class: 'nowrap' }, src.input),
         el('td', { class: 'code' }, src.source),
-        el('td', { class: 'device' }, src.deviceId),
+        el('td', { class: 'nowrap' }, src.deviceId),
         el('td', { class: 'num' }, fmtNumber(src.count)),
         el('td', { class: 'reason-text' }, src.lastReason),
         el('td', { class: 'num' }, `${fmtAge(src.lastSeenAgeSeconds)} ago`),
