@@ -96,8 +96,11 @@ describe('HL7 input over TCP', () => {
     const filler: EventDraft[] = Array.from({ length: 1000 }, (_, i) => ({ type: 'reading', deviceId: 'filler', sourceTime: null, receivedAt: new Date().toISOString(), metric: 'm', value: i, unit: null, quality: 'good' }));
     await buffer.append(filler);
     const input = await startInput({}, buffer, buffer);
+    expect(input.connection()).toEqual({ state: 'listening', endpoint: `mllp 127.0.0.1:${input.address?.port}`, detail: '0 connections' });
     const a = await client(input);
     const b = await client(input);
+    await waitFor('both connections accepted', () => input.connectionCount === 2);
+    expect(input.connection().detail).toBe('2 connections');
     const commitsBefore = buffer.counters.commits;
     for (let i = 0; i < 20; i++) a.write(mllpFrame(oru('MON_A', `A-${i}`, 90 + (i % 10))));
     for (let i = 0; i < 20; i++) b.write(mllpFrame(oru('MON_B', `B-${i}`)));

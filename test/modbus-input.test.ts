@@ -106,6 +106,28 @@ describe('Modbus input against a Modbus TCP server', () => {
     }
     expect(sink.readings('th-3').length).toBeGreaterThan(0);
 
+    // The figures per device (what /metrics and the status page show) tell the faults apart, counted at the server.
+    const figures = (device: string): Record<string, number> =>
+      Object.fromEntries(input.metrics().filter((m) => m.labels?.device === device).map((m) => [`${m.name}${m.labels?.exception ? `{${m.labels.exception}}` : ''}`, m.value]));
+    const served = { three: sim.requestsFor(3).length, four: sim.requestsFor(4).length };
+    const three = figures('th-3');
+    const four = figures('th-4');
+    expect(three.modbus_requests_total).toBeGreaterThanOrEqual(served.three);
+    // (one request may be on its way while the figures are read)
+    expect(three.modbus_timeouts_total).toBeGreaterThanOrEqual((three.modbus_requests_total ?? 0) - 1);
+    expect(three.modbus_timeouts_total).toBeLessThanOrEqual(three.modbus_requests_total ?? 0);
+    expect(three.modbus_failed_reads_total).toBeGreaterThanOrEqual(2);
+    expect(four.modbus_requests_total).toBeGreaterThanOrEqual(served.four);
+    expect(four['modbus_exceptions_total{ILLEGAL_DATA_ADDRESS}']).toBeGreaterThanOrEqual((four.modbus_requests_total ?? 0) - 1);
+    expect(four['modbus_exceptions_total{ILLEGAL_DATA_ADDRESS}']).toBeGreaterThan(0);
+    expect(four.modbus_timeouts_total).toBe(0);
+    expect(figures('th-1')).toMatchObject({ modbus_timeouts_total: 0, modbus_failed_reads_total: 0, modbus_invalid_responses_total: 0 });
+    expect(figures('th-1').modbus_polls_total).toBeGreaterThan(0);
+    expect(figures('th-1').modbus_poll_duration_seconds_total).toBeGreaterThan(0);
+    expect(figures('th-1').modbus_last_poll_duration_seconds).toBeGreaterThan(0);
+    expect(input.devices()).toEqual(['th-1', 'th-2', 'th-3', 'th-4']);
+    expect(input.connection()).toMatchObject({ state: 'connected', endpoint: `tcp 127.0.0.1:${sim.port}` });
+
     // The healthy devices keep their schedule meanwhile: count their polls over a window of 8 intervals.
     const before = { one: sink.pollsWith('th-1', 'temperature').length, two: sink.pollsWith('th-2', 'temperature').length, served: sim.served.length };
     const windowStart = Date.now();
@@ -195,14 +217,19 @@ describe('Modbus input against a Modbus TCP server', () => {
       devices: [{ id: 'th', driver: 'xy-md02', unitId: 1, pollInterval: '100ms' }],
     });
     await waitFor('online', () => sink.statuses('th').some((s) => s.status === 'online'));
+    expect(input.metrics().find((m) => m.name === 'modbus_connected')?.value).toBe(1);
     await sim.stop();
     await waitFor('offline', () => sink.statuses('th').at(-1)?.status === 'offline');
     expect(sink.statuses('th').at(-1)?.reason).toMatch(/bus not connected|connection closed|no answer/);
+    expect(input.connection()).toMatchObject({ state: 'disconnected', endpoint: `tcp 127.0.0.1:${port}`, detail: expect.stringMatching(/.+/) });
+    expect(input.metrics().find((m) => m.name === 'modbus_connected')?.value).toBe(0);
     const again = await simulator([{ unitId: 1, driver: xy, fixed: { temperature: 23, humidity: 45 } }], port);
     await waitFor('online again', () => sink.statuses('th').at(-1)?.status === 'online', { timeoutMs: 20_000 });
     await waitFor('a reading from the new server', () => sink.readings('th', 'temperature').some((r) => r.value === 23));
     expect(again.requestsFor(1).length).toBeGreaterThan(0);
     expect(input.stats.connects).toBeGreaterThanOrEqual(2);
+    expect(input.connection()).toMatchObject({ state: 'connected', detail: expect.stringMatching(/^reconnected [1-9]\d*×$/) });
+    expect(input.metrics().find((m) => m.name === 'modbus_connects_total')?.value).toBe(input.stats.connects);
     await input.stop();
   });
 });

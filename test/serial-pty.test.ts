@@ -123,10 +123,14 @@ describe('serial input on a pseudo-terminal', () => {
   it('unplug → offline, replug at the same path → online and reading again within 5 s, no restart; nothing half-parsed', async () => {
     const sink = new CollectingSink();
     const sim = await simulator({ driver: 'pulse-oximeter-ascii', recordsPerSecond: 10 });
-    await input(sim.path, 'pulse-oximeter-ascii', sink);
+    const serial = await input(sim.path, 'pulse-oximeter-ascii', sink);
     await waitFor('first readings', () => sink.readings.length >= 10);
+    expect(serial.connection()).toMatchObject({ state: 'connected', endpoint: `${sim.path} 9600 8N1, no flow control`, detail: 'port open · reopened 0×' });
     await sim.unplug();
     await waitFor('offline status', () => sink.statuses.find((s) => s.status === 'offline'));
+    // The status page's connection and the metrics say the port is gone and is being reopened.
+    expect(serial.connection()).toMatchObject({ state: 'disconnected', detail: 'disappeared (device unplugged?) · retrying · reopened 0×' });
+    expect(serial.metrics().find((m) => m.name === 'serial_port_open')?.value).toBe(0);
     const offline = sink.statuses.find((s) => s.status === 'offline');
     expect(offline).toMatchObject({ previous: 'online', deviceId: 'dev-1' });
     expect(offline?.reason).toContain('disappeared');
@@ -138,6 +142,9 @@ describe('serial input on a pseudo-terminal', () => {
     await waitFor('readings after replug', () => sink.readings.length >= readingsWhileUnplugged + 10, { timeoutMs: 5_000 });
     expect(Date.now() - replugged).toBeLessThan(5_000 + 1_000);
     expect(sink.statuses.map((s) => `${s.previous}→${s.status}`)).toEqual(['unknown→online', 'online→offline', 'offline→online']);
+    expect(serial.connection()).toMatchObject({ state: 'connected', detail: 'port open · reopened 1×' });
+    const figure = (name: string): number | undefined => serial.metrics().find((m) => m.name === name)?.value;
+    expect([figure('serial_port_open'), figure('serial_port_opens_total'), figure('serial_port_closes_total'), figure('serial_port_reopens_total')]).toEqual([1, 2, 1, 1]);
     // Every reading is from a whole record: each record yields its spo2 and pulse-rate with the same device time.
     const spo2Times = sink.readings.filter((r) => r.metric === 'spo2').map((r) => r.sourceTime);
     const rateTimes = sink.readings.filter((r) => r.metric === 'pulse-rate').map((r) => r.sourceTime);

@@ -5,19 +5,7 @@
  * Pure: no I/O, so the layout is tested without Kafka.
  */
 import type { ReadingValue, TelemetryEvent } from '../events/schema.js';
-
-/** UCUM codes shown the way people write them; anything else is shown as its UCUM code. */
-const UNIT_DISPLAY: Readonly<Record<string, string>> = {
-  Cel: '°C',
-  '[degF]': '°F',
-  '1': '',
-  '{beats}/min': '/min',
-};
-
-export function displayUnit(unit: string | null | undefined): string {
-  if (unit === null || unit === undefined) return '';
-  return UNIT_DISPLAY[unit] ?? unit;
-}
+import { displayUnit } from '../events/units.js';
 
 function displayValue(value: ReadingValue | undefined, unit?: string | null): string {
   if (value === null || value === undefined) return '—';

@@ -84,10 +84,30 @@ export interface Input {
   /** Optional: device ids known from the config, listed on the status page before they send anything. */
   devices?(): readonly string[];
   /**
+   * Optional: what the transport is doing now (connected, listening, retrying) and where, for the status page.
+   * Read with the figures: keep it cheap. See src/observability/README.md.
+   */
+  connection?(): InputConnection;
+  /**
    * Optional: conditions that make the gateway `degraded` (data lost upstream, e.g. the MQTT broker dropped
    * messages), read with the figures. An empty list when all is well. See src/observability/README.md.
    */
   problems?(): InputProblem[];
+}
+
+/** The state of an input's transport, as a person reads it on the status page. */
+export interface InputConnection {
+  /**
+   * `connected`: talking to its peer (broker, bus, open port, a sender); `listening`: a server input waiting for
+   * senders; `connecting`: a first attempt under way; `disconnected`: down, retrying with backoff.
+   */
+  state: 'connected' | 'listening' | 'connecting' | 'disconnected';
+  /** Where: broker host:port, bus address, serial port with its line settings, listen address. Never a credential. */
+  endpoint: string;
+  /** One short line: the last error while down, open connections, reopen count. */
+  detail?: string;
+  /** When it entered this state (gateway clock, ms), when known. */
+  since?: number;
 }
 
 /** Something an input knows is wrong beyond its own reach; the gateway reports it as `degraded` while it lasts. */

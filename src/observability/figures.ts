@@ -3,6 +3,12 @@
  * observer's counters, the buffer's statistics (SQL counts, cached for a second so a busy scraper or many open
  * pages cost one query set per second) and the forwarder's counters, plus a 15-minute history sampled every few
  * seconds for the status page charts.
+ *
+ * The backlog has one source: the buffer's own count of committed, undelivered events (`pendingCount`, the same
+ * number its SQL count gives). The card shows it now; the chart shows, per history point, its mean and its peak
+ * over the interval, sampled several times a second at varying moments. A single reading every 5 s would lock
+ * onto the inputs' rhythm: devices report on whole seconds, so it kept catching the few hundred milliseconds in
+ * which a second's readings wait for their send, and drew a steady backlog of 13 while every event waited < 0.4 s.
  */
 import type { RegistryState } from '../registry/record-format.js';
 import type { BufferStats } from '../buffer/sqlite-buffer.js';
@@ -43,7 +49,10 @@ export interface HistoryPoint {
   t: number;
   inPerSecond: number;
   outPerSecond: number;
+  /** Mean number of pending events over the interval ending at t. */
   backlog: number;
+  /** Highest number of pending events seen in that interval. */
+  backlogMax: number;
 }
 
 export interface BufferFigures {
@@ -65,6 +74,8 @@ export interface BufferFigures {
 export const HISTORY_SAMPLE_MS = 5000;
 export const HISTORY_WINDOW_MS = 15 * 60_000;
 const BUFFER_STATS_MAX_AGE_MS = 1000;
+/** Backlog readings between history points are this far apart on average, each moved by up to ±40 %. */
+export const BACKLOG_SAMPLE_MS = 250;
 
 export class Figures {
   readonly view: GatewayView;
@@ -75,11 +86,17 @@ export class Figures {
   readonly #history: HistoryPoint[] = [];
   #last: { t: number; inTotal: number; outTotal: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #backlogTimer: NodeJS.Timeout | undefined;
+  /** Backlog readings since the last history point. */
+  #backlog = { sum: 0, count: 0, max: 0 };
+  readonly #random: () => number;
 
-  constructor(view: GatewayView, observer: EventObserver, clock: Clock) {
+  /** `random` places the backlog readings (tests pass a fixed sequence). */
+  constructor(view: GatewayView, observer: EventObserver, clock: Clock, random: () => number = Math.random) {
     this.view = view;
     this.observer = observer;
     this.#clock = clock;
+    this.#random = random;
     this.startedAt = clock.now();
   }
 
@@ -91,11 +108,37 @@ export class Figures {
     this.sample();
     this.#timer = setInterval(() => this.sample(), HISTORY_SAMPLE_MS);
     this.#timer.unref();
+    this.#scheduleBacklogReading();
   }
 
   stop(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#backlogTimer);
     this.#timer = undefined;
+    this.#backlogTimer = undefined;
+  }
+
+  /** The next backlog reading at a varying distance, so the readings never lock onto a periodic input. */
+  #scheduleBacklogReading(): void {
+    const delay = BACKLOG_SAMPLE_MS * (0.6 + 0.8 * this.#random());
+    this.#backlogTimer = setTimeout(() => {
+      this.readBacklog();
+      this.#scheduleBacklogReading();
+    }, delay);
+    this.#backlogTimer.unref();
+  }
+
+  /** Events committed and not yet delivered, now (the buffer's own count; 0 without a buffer). */
+  pendingNow(): number {
+    return this.view.buffer()?.pendingCount ?? 0;
+  }
+
+  /** One backlog reading towards the next history point's mean and peak (called several times a second). */
+  readBacklog(): void {
+    const pending = this.pendingNow();
+    this.#backlog.sum += pending;
+    this.#backlog.count += 1;
+    if (pending > this.#backlog.max) this.#backlog.max = pending;
   }
 
   get uptimeSeconds(): number {
@@ -163,13 +206,19 @@ export class Figures {
     const inTotal = this.observer.totalEvents;
     const outTotal = this.sentEvents();
     this.observer.sample();
+    // The interval's readings and the one at its end: a steady backlog gives that number, a stream that is sent
+    // within a fraction of a second gives a small mean and its peak.
+    this.readBacklog();
+    const backlog = this.#backlog;
+    this.#backlog = { sum: 0, count: 0, max: 0 };
     if (this.#last && t > this.#last.t) {
       const seconds = (t - this.#last.t) / 1000;
       this.#history.push({
         t,
         inPerSecond: Math.max(0, (inTotal - this.#last.inTotal) / seconds),
         outPerSecond: Math.max(0, (outTotal - this.#last.outTotal) / seconds),
-        backlog: this.view.buffer()?.pendingCount ?? 0,
+        backlog: Math.round((backlog.sum / backlog.count) * 10) / 10,
+        backlogMax: backlog.max,
       });
       while (this.#history.length > 0 && (this.#history[0] as HistoryPoint).t < t - HISTORY_WINDOW_MS) this.#history.shift();
     }

@@ -240,6 +240,7 @@ export class HealthReporter {
         devicesOffline: byState.offline ?? 0,
         devicesError: byState.error ?? 0,
         devicesUnknown: byState.unknown ?? 0,
+        alarmsActive: figures.observer.activeAlarms.length,
         eventLoopDelayP99Ms: round(this.#monitor.delay.p99Ms),
         degraded: status === 'degraded' ? 1 : 0,
         ...inputHealthFigures(figures),

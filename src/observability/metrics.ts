@@ -2,21 +2,29 @@
  * The Prometheus registry (prom-client). Every series is set from `Figures` just before a scrape is rendered,
  * so nothing on the event path touches prom-client; only the Kafka send histogram is observed as sends happen.
  *
- * Naming: prefix `etg_` (edge telemetry gateway), base units (seconds, bytes), counters end in `_total`.
- * Labels are bounded: input (config), device (capped by http.maxDevices, the rest is device="_other"),
- * type/family/topic (a handful), state (five values). Never a per-event value.
+ * Naming: prefix `etg_` (edge telemetry gateway), base units (seconds, bytes), counters end in `_total` and
+ * nothing else does. Labels are bounded: input (config), device (capped by http.maxDevices, the rest is
+ * device="_other"), type/family/topic (a handful), state (five values), severity (three). Never a per-event value.
+ * The process and Node.js figures keep prom-client's standard names (`process_*`, `nodejs_*`, no prefix) so stock
+ * dashboards work, without its three gauges that end in `_total` (their per-type series sum to the same).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EVENT_FAMILIES } from '../events/schema.js';
 import type { InputMetric } from '../inputs/input.js';
 import type { Logger } from '../util/logger.js';
 import type { Figures } from './figures.js';
 import { degradation } from './health.js';
-import { DEVICE_STATES, OTHER_DEVICES, type InputCounters } from './observer.js';
+import { ALARM_SEVERITIES, DEVICE_STATES, OTHER_DEVICES, type InputCounters } from './observer.js';
 import type { SendObservation } from './timed-transport.js';
 
 export const METRIC_PREFIX = 'etg_';
 const NAME = /^[a-z_][a-z0-9_]*$/;
 const LABEL = /^[a-z_][a-z0-9_]*$/;
+/**
+ * prom-client's default gauges whose names end in `_total` (a suffix that means "counter" to Prometheus and
+ * OpenMetrics). nodejs_active_handles, nodejs_active_requests and nodejs_active_resources (by type) sum to them.
+ */
+const DEFAULT_GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 type Labels = Record<string, string>;
 
@@ -36,6 +44,7 @@ export class GatewayMetrics {
   readonly #commitFailures: Counter;
   readonly #devicesTracked: Gauge;
   readonly #devicesUntracked: Gauge;
+  readonly #alarmsActive: Gauge;
   readonly #pending: Gauge;
   readonly #retained: Gauge;
   readonly #fileBytes: Gauge;
@@ -69,14 +78,19 @@ export class GatewayMetrics {
       new Gauge({ name: METRIC_PREFIX + name, help, labelNames, registers });
 
     this.#eventsIngested = counter('events_ingested_total', 'Events committed to the buffer, by input and event type', ['input', 'type']);
-    this.#deadLetters = counter('dead_letters_total', 'Input that could not be decoded (decode errors), sent to the dead-letter topic', ['input']);
+    this.#deadLetters = counter(
+      'dead_letters_total',
+      'Input that could not be decoded (decode errors), sent to the dead-letter topic; /api/status deadLetters names the source (topic, port) and reason',
+      ['input'],
+    );
     this.#badReadings = counter('bad_quality_readings_total', 'Readings with quality bad (invalid value sentinels, missing values)', ['input']);
     this.#gaps = counter('gaps_total', 'Gap events: statements that readings are missing', ['input']);
     this.#missing = counter('gap_missing_events_total', 'Readings known to be missing, summed over gap events', ['input']);
     this.#commitFailures = counter('ingest_commit_failures_total', 'Appends of an input whose buffer commit failed (not acknowledged upstream)', ['input']);
     this.#devicesTracked = gauge('devices_tracked', 'Devices with their own labels and status-page row (at most http.maxDevices)');
     this.#devicesUntracked = gauge('devices_untracked', 'Devices seen beyond http.maxDevices (raise it if this is not 0)');
-    this.#pending = gauge('buffer_pending_events', 'Committed events waiting to be sent to Kafka, by event family', ['family']);
+    this.#alarmsActive = gauge('alarms_active', 'Device alarms active now (the last alarm event of each said active), by input and severity', ['input', 'severity']);
+    this.#pending = gauge('buffer_pending_events', 'Committed events waiting to be sent to Kafka, by event family (0 when none: every family always has a sample)', ['family']);
     this.#retained = gauge('buffer_retained_events', 'Delivered events kept for replay (buffer.retention)');
     this.#fileBytes = gauge('buffer_file_bytes', 'Size of the SQLite buffer file');
     this.#oldestAge = gauge('buffer_oldest_pending_age_seconds', 'Age of the oldest event waiting to be sent (0 when none)');
@@ -100,7 +114,8 @@ export class GatewayMetrics {
     this.#ready = gauge('gateway_ready', '1 when /readyz answers 200 (buffer writable, inputs started)');
     this.#degraded = gauge('gateway_degraded', '1 while an input reports data lost beyond the gateway (e.g. the MQTT broker dropped messages); /readyz lists the problems');
     this.#uptime = gauge('gateway_uptime_seconds', 'Seconds since the gateway started');
-    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of DEFAULT_GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
   }
 
   /** Hook for TimedTransport. */
@@ -167,10 +182,13 @@ export class GatewayMetrics {
 
     this.#devicesTracked.set(observer.devices.length);
     this.#devicesUntracked.set(observer.untrackedDevices);
+    this.#alarmsActive.reset();
+    for (const input of figures.view.inputs()) for (const severity of ALARM_SEVERITIES) this.#alarmsActive.set({ input: input.name, severity }, 0);
+    for (const alarm of observer.activeAlarms) this.#alarmsActive.inc({ input: alarm.input, severity: alarm.severity });
 
     const buffer = figures.buffer();
-    this.#pending.reset();
-    for (const [family, n] of Object.entries(buffer.pendingByFamily)) this.#pending.set({ family }, n);
+    // Every family has a sample, 0 when nothing waits: sum() and alert rules need a series to look at.
+    for (const family of EVENT_FAMILIES) this.#pending.set({ family }, buffer.pendingByFamily[family] ?? 0);
     this.#retained.set(buffer.retained);
     this.#fileBytes.set(buffer.fileBytes);
     this.#oldestAge.set(buffer.oldestPendingAgeSeconds);
@@ -213,6 +231,10 @@ export class GatewayMetrics {
     const name = METRIC_PREFIX + m.name;
     if (!NAME.test(m.name) || labelNames.some((l) => !LABEL.test(l)) || !Number.isFinite(m.value)) {
       this.#rejectOnce(name, `input ${input}: metric ${m.name} has an invalid name, label name or value; skipped`);
+      return;
+    }
+    if ((m.type === 'counter') !== m.name.endsWith('_total')) {
+      this.#rejectOnce(name, `input ${input}: metric ${m.name} is a ${m.type}; counters and only counters end in _total; skipped`);
       return;
     }
     let entry = this.#inputMetrics.get(name);

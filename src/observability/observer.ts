@@ -1,11 +1,12 @@
 /**
  * Watches the event stream instead of instrumenting every input: each input gets its own decorating IngestSink
- * that sees every draft it hands to the buffer. From the drafts alone it keeps per-input counters and a bounded
- * table of devices (state from device-status drafts, last reading and its age, events/s). Counters are plain
- * numbers here; metrics.ts turns them into Prometheus series at scrape time, so the hot path stays a few Map
- * operations per draft.
+ * that sees every draft it hands to the buffer. From the drafts alone it keeps per-input counters, a bounded
+ * table of devices (state from device-status drafts, the latest value of each metric and its age, events/s), the
+ * alarms active right now, and where dead letters came from (input, source, reason). Counters are plain numbers
+ * here; metrics.ts turns them into Prometheus series at scrape time, so the hot path stays a few Map operations
+ * per draft.
  */
-import type { EventDraft, ReadingValue } from '../events/schema.js';
+import type { EventDraft, Quality, ReadingValue } from '../events/schema.js';
 import type { IngestSink } from '../inputs/input.js';
 import type { Clock } from '../util/clock.js';
 
@@ -15,6 +16,53 @@ export const DEVICE_STATES: readonly DeviceState[] = ['online', 'degraded', 'off
 /** Label value of everything beyond the device cap. */
 export const OTHER_DEVICES = '_other';
 
+/** Metrics kept per device (latest value each); a device with more shows the first ones and counts the rest. */
+export const MAX_METRICS_PER_DEVICE = 64;
+/** Active alarms kept; beyond, new ones are counted (alarmsUntracked) and still delivered to Kafka as always. */
+export const MAX_ACTIVE_ALARMS = 1000;
+/** Dead-letter sources (input + topic, port or request) kept; the least recently seen one makes room. */
+export const MAX_DEAD_LETTER_SOURCES = 100;
+
+export const ALARM_SEVERITIES = ['high', 'medium', 'low'] as const;
+export type AlarmSeverity = (typeof ALARM_SEVERITIES)[number];
+
+/** The latest value of one metric of a device. */
+export interface LatestValue {
+  value: ReadingValue;
+  unit: string | null;
+  quality: Quality;
+  /** When it arrived (gateway clock, ms). */
+  at: number;
+}
+
+/** An alarm whose last event said `active` (an alarm event saying `cleared` removes it). */
+export interface ActiveAlarm {
+  input: string;
+  deviceId: string;
+  alarm: string;
+  severity: AlarmSeverity;
+  message: string;
+  metric: string | null;
+  value: ReadingValue;
+  /** When it became active (gateway clock, ms); a repeated `active` keeps it. */
+  since: number;
+  /** When an event last said it is active. */
+  lastSeen: number;
+}
+
+/** Dead letters of one source: where undecodable data came from and why it was refused. */
+export interface DeadLetterSource {
+  input: string;
+  /** MQTT topic, serial port, Modbus request or MLLP peer (the dead-letter event's `source`). */
+  source: string;
+  /** The device id the input gave them (often the topic level of a device that has no row: it never decoded). */
+  deviceId: string;
+  count: number;
+  lastReason: string;
+  firstSeen: number;
+  lastSeen: number;
+}
+
 export interface DeviceRecord {
   deviceId: string;
   input: string;
@@ -23,10 +71,10 @@ export interface DeviceRecord {
   /** When the state last changed (gateway clock, ms). */
   stateSince: number;
   lastReadingAt: number | null;
-  lastMetric: string | null;
-  lastValue: ReadingValue;
-  lastUnit: string | null;
-  lastQuality: string | null;
+  /** Latest value per metric, in the order the metrics first arrived (at most MAX_METRICS_PER_DEVICE). */
+  metrics: Map<string, LatestValue>;
+  /** Metrics not kept because the device has more than MAX_METRICS_PER_DEVICE. */
+  metricsUntracked: number;
   /** Committed events of any type. */
   events: number;
   badReadings: number;
@@ -66,6 +114,12 @@ export class EventObserver {
   readonly #otherEvents = new Map<string, number>();
   readonly #untracked = new Set<string>();
   #untrackedOverflow = 0;
+  /** Active alarms by `deviceId \0 alarm`. */
+  readonly #alarms = new Map<string, ActiveAlarm>();
+  #alarmsUntracked = 0;
+  /** By `input \0 source`, least recently seen first (an update moves the entry to the end). */
+  readonly #deadLetterSources = new Map<string, DeadLetterSource>();
+  #deadLetterSourcesDropped = 0;
   #lastSampleAt: number;
 
   constructor(options: ObserverOptions) {
@@ -120,6 +174,27 @@ export class EventObserver {
   /** Committed events of devices beyond the cap, by input (exported as device="_other"). */
   get otherDeviceEvents(): ReadonlyMap<string, number> {
     return this.#otherEvents;
+  }
+
+  /** Alarms active now, most severe first, then the oldest first. */
+  get activeAlarms(): ActiveAlarm[] {
+    const rank = (s: AlarmSeverity): number => ALARM_SEVERITIES.indexOf(s);
+    return [...this.#alarms.values()].sort((a, b) => rank(a.severity) - rank(b.severity) || a.since - b.since);
+  }
+
+  /** Alarm activations not kept since start because MAX_ACTIVE_ALARMS were active already (they may have cleared since). */
+  get alarmsUntracked(): number {
+    return this.#alarmsUntracked;
+  }
+
+  /** Where the dead letters came from, most recent first. */
+  get deadLetterSources(): DeadLetterSource[] {
+    return [...this.#deadLetterSources.values()].reverse();
+  }
+
+  /** Sources forgotten to stay within MAX_DEAD_LETTER_SOURCES (their dead letters still count per input). */
+  get deadLetterSourcesDropped(): number {
+    return this.#deadLetterSourcesDropped;
   }
 
   /** Distinct devices not tracked because of the cap (counting stops at 100 000). */
@@ -187,10 +262,8 @@ export class EventObserver {
       reason: 'no data yet',
       stateSince: this.#options.clock.now(),
       lastReadingAt: null,
-      lastMetric: null,
-      lastValue: null,
-      lastUnit: null,
-      lastQuality: null,
+      metrics: new Map(),
+      metricsUntracked: 0,
       events: 0,
       badReadings: 0,
       deadLetters: 0,
@@ -201,13 +274,15 @@ export class EventObserver {
     return record;
   }
 
-  /** State and last reading, as soon as an input hands them over (before the commit: the page shows what arrives). */
+  /** State, latest values and alarms, as soon as an input hands them over (before the commit: the page shows what arrives). */
   #observeDrafts(input: string, drafts: readonly EventDraft[]): void {
     const now = this.#options.clock.now();
     for (const draft of drafts) {
-      // Dead letters never create a device (their ids come from undecodable input); they count on known ones.
+      // Dead letters never create a device (their ids come from undecodable input); they are traced by source.
       if (draft.type === 'dead-letter') continue;
       const device = this.#deviceFor(input, draft.deviceId);
+      // Alarms are kept even for devices beyond the cap: nobody should miss one on the page.
+      if (draft.type === 'alarm') this.#observeAlarm(input, draft, now);
       if (!device) continue;
       if (draft.type === 'device-status') {
         if (device.state !== draft.status) device.stateSince = now;
@@ -215,10 +290,17 @@ export class EventObserver {
         device.reason = draft.reason;
       } else if (draft.type === 'reading') {
         device.lastReadingAt = now;
-        device.lastMetric = draft.metric;
-        device.lastValue = draft.value;
-        device.lastUnit = draft.unit;
-        device.lastQuality = draft.quality;
+        const latest = device.metrics.get(draft.metric);
+        if (latest) {
+          latest.value = draft.value;
+          latest.unit = draft.unit;
+          latest.quality = draft.quality;
+          latest.at = now;
+        } else if (device.metrics.size < MAX_METRICS_PER_DEVICE) {
+          device.metrics.set(draft.metric, { value: draft.value, unit: draft.unit, quality: draft.quality, at: now });
+        } else {
+          device.metricsUntracked += 1;
+        }
         if (device.state === 'unknown') {
           // Devices whose input reports no status (most MQTT sensors) count as online once they deliver.
           device.state = 'online';
@@ -229,18 +311,70 @@ export class EventObserver {
     }
   }
 
+  #observeAlarm(input: string, draft: Extract<EventDraft, { type: 'alarm' }>, now: number): void {
+    const key = `${draft.deviceId}\u0000${draft.alarm}`;
+    if (draft.state === 'cleared') {
+      this.#alarms.delete(key);
+      return;
+    }
+    const existing = this.#alarms.get(key);
+    if (!existing && this.#alarms.size >= MAX_ACTIVE_ALARMS) {
+      this.#alarmsUntracked += 1;
+      return;
+    }
+    this.#alarms.set(key, {
+      input,
+      deviceId: draft.deviceId,
+      alarm: draft.alarm,
+      severity: draft.severity,
+      message: draft.message,
+      metric: draft.metric ?? null,
+      value: draft.value ?? null,
+      since: existing?.since ?? now,
+      lastSeen: now,
+    });
+  }
+
+  #traceDeadLetter(input: string, draft: Extract<EventDraft, { type: 'dead-letter' }>, now: number): void {
+    const key = `${input}\u0000${draft.source}`;
+    const known = this.#deadLetterSources.get(key);
+    if (known) {
+      this.#deadLetterSources.delete(key);
+      known.count += 1;
+      known.lastReason = draft.reason;
+      known.lastSeen = now;
+      known.deviceId = draft.deviceId;
+      this.#deadLetterSources.set(key, known);
+      return;
+    }
+    if (this.#deadLetterSources.size >= MAX_DEAD_LETTER_SOURCES) {
+      const oldest = this.#deadLetterSources.keys().next().value;
+      if (oldest !== undefined) this.#deadLetterSources.delete(oldest);
+      this.#deadLetterSourcesDropped += 1;
+    }
+    this.#deadLetterSources.set(key, { input, source: draft.source, deviceId: draft.deviceId, count: 1, lastReason: draft.reason, firstSeen: now, lastSeen: now });
+  }
+
   #committed(input: string, counters: InputCounters, drafts: readonly EventDraft[]): void {
     let readings = 0;
+    const now = this.#options.clock.now();
     for (const draft of drafts) {
       if (draft.type === 'reading') readings += 1;
       else counters.eventsByType.set(draft.type, (counters.eventsByType.get(draft.type) ?? 0) + 1);
       const device = this.#devices.get(draft.deviceId);
-      if (device) device.events += 1;
-      else this.#otherEvents.set(input, (this.#otherEvents.get(input) ?? 0) + 1);
       if (draft.type === 'dead-letter') {
         counters.deadLetters += 1;
-        if (device) device.deadLetters += 1;
-      } else if (draft.type === 'reading' && draft.quality === 'bad') {
+        this.#traceDeadLetter(input, draft, now);
+        // Counted on a device only when it has a row; never as device="_other" (that means "beyond http.maxDevices").
+        if (device) {
+          device.events += 1;
+          device.deadLetters += 1;
+        }
+        continue;
+      }
+      if (device) device.events += 1;
+      else this.#otherEvents.set(input, (this.#otherEvents.get(input) ?? 0) + 1);
+      if (draft.type === 'reading' && draft.quality === 'bad') {
         counters.badReadings += 1;
         if (device) device.badReadings += 1;
       } else if (draft.type === 'gap') {

@@ -12,7 +12,7 @@ import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket 
 import { errorMessage, type ErrorCode } from '../../errors.js';
 import { revealPem, tlsConnectionOptions } from '../../security/tls.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps, InputMetric } from '../input.js';
+import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
 import { addressAllowed, parseCidr, type Cidr, type Hl7InputConfigT, type MllpServerTlsT } from './config.js';
 import { loadHl7Driver } from './driver.js';
 import { compileHl7Driver } from './mapping.js';
@@ -306,6 +306,20 @@ export class Hl7Input implements Input {
     ];
   }
 
+  connection(): InputConnection {
+    const open = this.#connections.size;
+    const connections = `${open} connection${open === 1 ? '' : 's'}`;
+    const listen = this.#config.listen;
+    if (listen) {
+      const tls = listen.tls ? ' (TLS)' : '';
+      if (this.#address) return { state: 'listening', endpoint: `mllp ${hostPort(this.#address.host, this.#address.port)}${tls}`, detail: connections };
+      return { state: 'disconnected', endpoint: `mllp ${hostPort(listen.host, listen.port)}${tls}`, detail: 'cannot bind the port; retrying' };
+    }
+    const connect = this.#config.connect;
+    const endpoint = connect ? `mllp ${hostPort(connect.host, connect.port)}${connect.tls ? ' (TLS)' : ''}` : 'mllp';
+    return open > 0 ? { state: 'connected', endpoint, detail: connections } : { state: 'connecting', endpoint, detail: 'connecting to the sender, with backoff' };
+  }
+
   /** Stops accepting, answers what was taken (after its commit), then closes every connection. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -334,6 +348,10 @@ export class Hl7Input implements Input {
     this.#server = undefined;
     this.#address = undefined;
   }
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function describePeer(socket: Socket): string {

@@ -107,6 +107,29 @@ export interface BusStats {
   retries: number;
 }
 
+/** Request frames of one unit id on the bus, by outcome (every attempt counts: a retry is a request too). */
+export interface UnitStats {
+  /** Frames sent. */
+  requests: number;
+  /** Frames not answered within the timeout. */
+  timeouts: number;
+  /** Exception responses, by exception name (exceptionName()). */
+  exceptions: Map<string, number>;
+  /** Answers that could not be used (wrong length or CRC) and requests cut off by a lost connection. */
+  invalidResponses: number;
+  /** Attempts repeated after a timeout or busy exception. */
+  retries: number;
+}
+
+/** The bus connection as the status page shows it. */
+export interface BusConnection {
+  state: 'connecting' | 'connected' | 'disconnected';
+  /** The last connect or connection error; '' while connected. */
+  lastError: string;
+  /** When the state last changed (epoch ms). */
+  since: number;
+}
+
 export class ModbusBus {
   readonly #options: BusOptions;
   readonly #log: Logger;
@@ -117,7 +140,9 @@ export class ModbusBus {
   #backoff: number;
   #tail: Promise<unknown> = Promise.resolve();
   #lastError = '';
+  #stateSince = Date.now();
   readonly #stats: BusStats = { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
+  readonly #units = new Map<number, UnitStats>();
 
   constructor(options: BusOptions) {
     this.#options = options;
@@ -133,13 +158,37 @@ export class ModbusBus {
     return { ...this.#stats, connected: this.#state === 'open' };
   }
 
+  /** Figures of one unit id (zeros before its first request). */
+  unitStats(unitId: number): Readonly<UnitStats> {
+    return this.#units.get(unitId) ?? { requests: 0, timeouts: 0, exceptions: new Map(), invalidResponses: 0, retries: 0 };
+  }
+
+  get connection(): BusConnection {
+    const state = this.#state === 'open' ? 'connected' : this.#state === 'connecting' || this.#state === 'idle' ? 'connecting' : 'disconnected';
+    return { state, lastError: this.#lastError, since: this.#stateSince };
+  }
+
+  #setState(state: 'idle' | 'connecting' | 'open' | 'down' | 'stopped'): void {
+    if (state !== this.#state) this.#stateSince = Date.now();
+    this.#state = state;
+  }
+
+  #unit(unitId: number): UnitStats {
+    let unit = this.#units.get(unitId);
+    if (!unit) {
+      unit = { requests: 0, timeouts: 0, exceptions: new Map(), invalidResponses: 0, retries: 0 };
+      this.#units.set(unitId, unit);
+    }
+    return unit;
+  }
+
   /** Starts connecting; resolves once the first attempt succeeded or failed (a failure is retried in the background). */
   async start(): Promise<void> {
     await this.#connect();
   }
 
   async stop(): Promise<void> {
-    this.#state = 'stopped';
+    this.#setState('stopped');
     clearTimeout(this.#reconnectTimer);
     // A connection attempt in flight would otherwise open a port after we closed it.
     await this.#connecting;
@@ -169,6 +218,7 @@ export class ModbusBus {
           throw failure;
         }
         this.#stats.retries += 1;
+        this.#unit(unitId).retries += 1;
       }
     }
   }
@@ -180,6 +230,8 @@ export class ModbusBus {
       throw new ModbusRequestError('disconnected', `bus not connected${this.#lastError ? ` (${this.#lastError})` : ''}`);
     }
     this.#stats.requests += 1;
+    const unit = this.#unit(unitId);
+    unit.requests += 1;
     client.setID(unitId);
     client.setTimeout(this.#options.timeoutMs);
     try {
@@ -187,6 +239,11 @@ export class ModbusBus {
       return result.data.slice(0, spec.count);
     } catch (err) {
       const failure = classify(err, this.#options.timeoutMs);
+      if (failure.kind === 'timeout') unit.timeouts += 1;
+      else if (failure.kind === 'exception') {
+        const name = exceptionName(failure.exceptionCode ?? 0);
+        unit.exceptions.set(name, (unit.exceptions.get(name) ?? 0) + 1);
+      } else unit.invalidResponses += 1;
       if (failure.kind === 'disconnected' || !client.isOpen) this.#connectionLost(failure.message);
       throw failure;
     } finally {
@@ -210,11 +267,11 @@ export class ModbusBus {
   #connect(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'open') return Promise.resolve();
     if (this.#connecting) return this.#connecting;
-    this.#state = 'connecting';
+    this.#setState('connecting');
     this.#connecting = this.#open()
       .then(() => {
         if (this.#state === 'stopped') return;
-        this.#state = 'open';
+        this.#setState('open');
         this.#stats.connects += 1;
         this.#backoff = this.#options.reconnect.initial;
         this.#lastError = '';
@@ -222,7 +279,7 @@ export class ModbusBus {
       })
       .catch((err: unknown) => {
         if (this.#state === 'stopped') return;
-        this.#state = 'down';
+        this.#setState('down');
         const message = errorMessage(err);
         if (message !== this.#lastError) {
           this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: message, retryInMs: this.#backoff }, 'modbus bus cannot connect; retrying with backoff');
@@ -262,7 +319,7 @@ export class ModbusBus {
 
   #connectionLost(reason: string): void {
     if (this.#state !== 'open') return;
-    this.#state = 'down';
+    this.#setState('down');
     this.#lastError = reason;
     this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: reason }, 'modbus bus connection lost; reconnecting');
     this.#backoff = this.#options.reconnect.initial;

@@ -13,8 +13,8 @@ import { errorMessage } from '../../errors.js';
 import type { EventDraft } from '../../events/schema.js';
 import { loadDriverFile } from '../../drivers/driver-files.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps } from '../input.js';
-import { ModbusBus, ModbusRequestError, type BusStats } from './bus.js';
+import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
+import { ModbusBus, ModbusRequestError, describeTransport, type BusStats } from './bus.js';
 import type { ModbusDeviceT, ModbusInputConfigT } from './config.js';
 import { ModbusDriverSchema } from './driver.js';
 import { planDevice, requestLabel, type PollGroupPlan, type ReadRequest, type ResolvedRegister } from './planner.js';
@@ -29,6 +29,17 @@ interface DeviceState {
   status: DeviceStatus | 'unknown';
   consecutiveFailures: number;
   changes: ChangeFilter;
+  figures: DeviceFigures;
+}
+
+/** Per device, for metrics(): its polls and the reads that gave bad readings. */
+interface DeviceFigures {
+  polls: number;
+  pollSeconds: number;
+  lastPollSeconds: number;
+  overruns: number;
+  /** Planned reads whose readings became `bad` (no answer, exception, invalid, not sent). */
+  failedReads: number;
 }
 
 interface PollLoop {
@@ -65,6 +76,7 @@ export class ModbusInput implements Input {
   readonly #deps: InputDeps;
   readonly #log: Logger;
   #bus: ModbusBus | undefined;
+  #devices: DeviceState[] = [];
   #loops: PollLoop[] = [];
   #stopping = false;
   #polls = 0;
@@ -91,8 +103,10 @@ export class ModbusInput implements Input {
       const { driver } = loadDriverFile(config.driver, ModbusDriverSchema, this.#deps.driverSearchPaths, this.#deps.configDir);
       const plan = planDevice(driver, config);
       const registers = new Map(plan.registers.map((reg) => [reg.metric, reg]));
-      return { config, groups: plan.groups, registers, status: 'unknown', consecutiveFailures: 0, changes: new ChangeFilter() };
+      const figures = { polls: 0, pollSeconds: 0, lastPollSeconds: 0, overruns: 0, failedReads: 0 };
+      return { config, groups: plan.groups, registers, status: 'unknown', consecutiveFailures: 0, changes: new ChangeFilter(), figures };
     });
+    this.#devices = devices;
     this.#bus = new ModbusBus({
       transport: c.transport,
       timeoutMs: c.timeout,
@@ -118,6 +132,48 @@ export class ModbusInput implements Input {
     }));
     for (const loop of this.#loops) this.#schedule(loop);
     this.#log.info({ bus: this.#bus.label, devices: devices.length, pollGroups: this.#loops.length }, 'modbus input started');
+  }
+
+  /** Per device (label `device`): request frames and their outcomes, polls and their duration; the bus connection. */
+  metrics(): InputMetric[] {
+    const bus = this.#bus;
+    const out: InputMetric[] = [
+      { name: 'modbus_connected', help: '1 while the Modbus bus (TCP connection or serial port) is open', type: 'gauge', value: bus?.stats.connected ? 1 : 0 },
+      { name: 'modbus_connects_total', help: 'Times the bus connection was opened (1 + reconnects)', type: 'counter', value: bus?.stats.connects ?? 0 },
+    ];
+    for (const device of this.#devices) {
+      const labels = { device: device.config.id };
+      const unit = bus?.unitStats(device.config.unitId);
+      const counter = (name: string, help: string, value: number, extra: Record<string, string> = {}): InputMetric => ({ name, help, type: 'counter', labels: { ...labels, ...extra }, value });
+      const f = device.figures;
+      out.push(
+        counter('modbus_requests_total', 'Modbus request frames sent to the device (each retry counts)', unit?.requests ?? 0),
+        counter('modbus_timeouts_total', 'Requests the device did not answer within the timeout', unit?.timeouts ?? 0),
+        counter('modbus_invalid_responses_total', 'Answers that could not be used (length, CRC) and requests cut off by a lost connection', unit?.invalidResponses ?? 0),
+        counter('modbus_retries_total', 'Requests repeated after a timeout or a busy exception', unit?.retries ?? 0),
+        counter('modbus_failed_reads_total', 'Planned reads whose readings became bad (after retries; includes reads not sent while the bus or device was down)', f.failedReads),
+        counter('modbus_polls_total', 'Polls of the device (one per poll group and interval)', f.polls),
+        counter('modbus_poll_duration_seconds_total', 'Time spent in polls, from the start (including waiting for the shared bus) to the last answer; divide by modbus_polls_total for the mean', f.pollSeconds),
+        counter('modbus_poll_overruns_total', 'Polls skipped because the previous poll of the group was still running (reported as gap events)', f.overruns),
+        { name: 'modbus_last_poll_duration_seconds', help: 'Duration of the most recent poll of the device (including waiting for the shared bus)', type: 'gauge', labels, value: f.lastPollSeconds },
+        ...[...(unit?.exceptions ?? [])].map(([exception, n]) => counter('modbus_exceptions_total', 'Exception responses of the device, by exception', n, { exception })),
+      );
+    }
+    return out;
+  }
+
+  devices(): readonly string[] {
+    return this.#config.devices.map((d) => d.id);
+  }
+
+  connection(): InputConnection {
+    const endpoint = describeTransport(this.#config.transport);
+    const bus = this.#bus;
+    if (!bus) return { state: 'connecting', endpoint };
+    const c = bus.connection;
+    const connects = bus.stats.connects;
+    const detail = c.state === 'connected' ? (connects > 1 ? `reconnected ${connects - 1}×` : undefined) : c.lastError || undefined;
+    return { state: c.state, endpoint, since: c.since, ...(detail === undefined ? {} : { detail }) };
   }
 
   async stop(): Promise<void> {
@@ -162,6 +218,7 @@ export class ModbusInput implements Input {
 
   #recordMissed(loop: PollLoop, due: number): void {
     this.#overruns += 1;
+    loop.device.figures.overruns += 1;
     if (loop.missed === undefined) loop.missed = { count: 0, from: due, to: due };
     loop.missed.count += 1;
     loop.missed.to = due;
@@ -173,6 +230,7 @@ export class ModbusInput implements Input {
     this.#polls += 1;
     const { device, group } = loop;
     const dev = device.config;
+    const started = performance.now();
     const drafts: EventDraft[] = [];
     if (loop.missed !== undefined) {
       const missed = loop.missed;
@@ -215,6 +273,11 @@ export class ModbusInput implements Input {
         drafts.push(...this.#filtered(device, badReadings(request, this.#context(dev.id, source))));
       }
     }
+    const seconds = (performance.now() - started) / 1000;
+    device.figures.polls += 1;
+    device.figures.pollSeconds += seconds;
+    device.figures.lastPollSeconds = seconds;
+    device.figures.failedReads += failures.length;
     const transition = this.#transition(device, group.requests.length, failures);
     if (transition) drafts.push(transition);
     if (drafts.length === 0) return;

@@ -29,7 +29,7 @@ import { errorMessage, GatewayError } from '../../errors.js';
 import type { MqttInputConfigT } from '../../config/schema.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
-import type { FoundReceipt, Input, InputDeps, InputMetric, InputProblem, SourceReceipt } from '../input.js';
+import type { FoundReceipt, Input, InputConnection, InputDeps, InputMetric, InputProblem, SourceReceipt } from '../input.js';
 import { BrokerDropMonitor } from './broker-drops.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
 import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
@@ -131,6 +131,15 @@ export class MqttInput implements Input {
       },
       ...(this.#brokerDrops?.metrics() ?? []),
     ];
+  }
+
+  /** The broker address without credentials, for the status page. */
+  connection(): InputConnection {
+    const url = new URL(this.#config.url);
+    const endpoint = `${url.protocol}//${url.host}`;
+    if (this.#client?.connected) return { state: 'connected', endpoint };
+    if (this.#lastErrorLogged === '') return { state: 'connecting', endpoint };
+    return { state: 'disconnected', endpoint, detail: this.#lastErrorLogged };
   }
 
   /** Degraded while the broker reports dropped messages (src/inputs/mqtt/broker-drops.ts). */

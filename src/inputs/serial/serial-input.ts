@@ -11,7 +11,7 @@ import { loadDriverFile } from '../../drivers/driver-files.js';
 import { errorMessage } from '../../errors.js';
 import type { EventDraft } from '../../events/schema.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps, InputMetric } from '../input.js';
+import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
 import type { SerialInputConfigT } from './config.js';
 import { SerialDecoder } from './decoder.js';
 import { SerialDriver, type LineSettingsT, type SerialDriverT } from './driver.js';
@@ -51,6 +51,10 @@ export class SerialInput implements Input {
   #lastDataAt = 0;
   #opens = 0;
   #closes = 0;
+  #line: LineSettingsT | undefined;
+  /** Why the port is not open ('' while it is), and since when it is open or not. */
+  #portProblem = '';
+  #portSince = 0;
   #commitFailures = 0;
   readonly #unsettled = new Set<Promise<void>>();
 
@@ -73,6 +77,8 @@ export class SerialInput implements Input {
       deadLetterBytes: this.#config.deadLetterBytes,
     });
     const line = effectiveLineSettings(driver, this.#config);
+    this.#line = line;
+    this.#portSince = this.#deps.clock.now();
     if (this.#config.silenceTimeout > 0) {
       this.#silenceTimer = setInterval(() => this.#checkSilence(), Math.max(100, Math.floor(this.#config.silenceTimeout / 4)));
     }
@@ -94,6 +100,7 @@ export class SerialInput implements Input {
     });
     port.open((err) => {
       if (err) {
+        this.#portProblem = `cannot open: ${err.message}`;
         this.#setStatus('offline', `cannot open ${this.#config.port}: ${err.message}`);
         this.#scheduleReopen(line);
         return;
@@ -104,6 +111,8 @@ export class SerialInput implements Input {
       }
       this.#port = port;
       this.#opens += 1;
+      this.#portProblem = '';
+      this.#portSince = this.#deps.clock.now();
       this.#reopenDelay = this.#config.reopen.initial;
       this.#lastDataAt = this.#deps.clock.now();
       this.#log.info({ line }, 'serial port open');
@@ -122,6 +131,8 @@ export class SerialInput implements Input {
         return;
       }
       const reason = e?.disconnected ? `port ${this.#config.port} disappeared (device unplugged?)` : `port ${this.#config.port} closed${e ? `: ${e.message}` : ''}`;
+      this.#portProblem = e?.disconnected ? 'disappeared (device unplugged?)' : `closed${e ? `: ${e.message}` : ''}`;
+      this.#portSince = now;
       this.#setStatus('offline', reason, drafts);
       this.#scheduleReopen(line);
     });
@@ -194,6 +205,7 @@ export class SerialInput implements Input {
       { name: 'serial_port_open', help: 'Whether the serial port is open (1) or missing/closed (0)', type: 'gauge', labels, value: this.#port ? 1 : 0 },
       counter('serial_port_opens_total', 'Times the serial port was opened (1 + replugs)', this.#opens),
       counter('serial_port_closes_total', 'Times the serial port closed or disappeared', this.#closes),
+      counter('serial_port_reopens_total', 'Times the serial port was opened again after it closed or disappeared', Math.max(0, this.#opens - 1)),
       counter('serial_bytes_total', 'Bytes read from the serial port', s?.bytes ?? 0),
       counter('serial_records_total', 'Records decoded into readings', s?.records ?? 0),
       counter('serial_dead_letters_total', 'Rejected byte runs and records sent to the dead-letter topic', s?.deadLetters ?? 0),
@@ -205,6 +217,14 @@ export class SerialInput implements Input {
 
   devices(): readonly string[] {
     return [this.#config.deviceId];
+  }
+
+  connection(): InputConnection {
+    const endpoint = this.#line ? `${this.#config.port} ${describeLine(this.#line)}` : this.#config.port;
+    const reopens = Math.max(0, this.#opens - 1);
+    if (this.#port) return { state: 'connected', endpoint, since: this.#portSince, detail: `port open · reopened ${reopens}×` };
+    const state = this.#opens === 0 && this.#portProblem === '' ? 'connecting' : 'disconnected';
+    return { state, endpoint, since: this.#portSince, detail: `${this.#portProblem || 'opening'} · retrying · reopened ${reopens}×` };
   }
 
   async stop(): Promise<void> {
