@@ -16,7 +16,6 @@ import { BoundedMap } from '../src/inputs/mqtt/formats/common.js';
 import { compileValueTemplate } from '../src/inputs/mqtt/formats/homeassistant-discovery.js';
 import { shortestFloat32, SparkplugBDecoder } from '../src/inputs/mqtt/formats/sparkplug-b.js';
 import { Zigbee2MqttDecoder } from '../src/inputs/mqtt/formats/zigbee2mqtt.js';
-import { localTimeToUtc } from '../src/inputs/mqtt/formats/zoned-time.js';
 import { loadDriverFile } from '../src/drivers/driver-files.js';
 import { CLI } from './support/gateway-process.js';
 import { SHIPPED_DEVICES } from './support/mqtt-golden.js';
@@ -159,16 +158,6 @@ describe('Sparkplug B values', () => {
 });
 
 describe('format helpers', () => {
-  it('converts Tasmota local time in a zone, across DST changes', () => {
-    expect(localTimeToUtc('2019-01-17T01:29:07', 'Europe/Berlin')).toBe('2019-01-17T00:29:07.000Z');
-    expect(localTimeToUtc('2019-07-17T01:29:07', 'Europe/Berlin')).toBe('2019-07-16T23:29:07.000Z');
-    expect(localTimeToUtc('2019-10-27T02:30:00', 'Europe/Berlin')).toBe('2019-10-27T00:30:00.000Z'); // repeated hour: earlier
-    expect(localTimeToUtc('2019-03-31T02:30:00', 'Europe/Berlin')).toBe('2019-03-31T01:30:00.000Z'); // skipped hour
-    expect(localTimeToUtc('2019-01-17T01:29:07', 'UTC')).toBe('2019-01-17T01:29:07.000Z');
-    expect(localTimeToUtc('2019-01-17T01:29:07+01:00', 'America/New_York')).toBe('2019-01-17T00:29:07.000Z');
-    expect(localTimeToUtc('yesterday', 'UTC')).toBeUndefined();
-  });
-
   it('compiles the common value_template forms and explains the others', () => {
     expect(compileValueTemplate('{{ value_json.temperature }}')).toEqual({ path: ['temperature'], filters: [] });
     expect(compileValueTemplate("{{value_json['AM2301'].Temperature}}")).toEqual({ path: ['AM2301', 'Temperature'], filters: [] });

@@ -125,13 +125,3 @@ export function loadMqttDriver(ref: string, context: InputContext): LoadedDriver
   return loadDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir);
 }
 
-/** Whether a time zone name is one this Node.js knows. */
-export function isKnownTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-

@@ -1,7 +1,8 @@
 import { GatewayError } from '../../errors.js';
 import type { InputFamily } from '../registry.js';
 import type { MqttInputConfigT } from './config.js';
-import { isKnownTimeZone, loadMqttDriver, type MqttDriverT } from './drivers.js';
+import { loadMqttDriver, type MqttDriverT } from './drivers.js';
+import { isKnownTimeZone } from '../../util/time-zone.js';
 import { MqttInput } from './mqtt-input.js';
 import { driverTopics } from './router.js';
 

@@ -4,6 +4,7 @@
  * (src/simulators/serial.ts) both work from a parsed driver; neither knows a device model by name.
  */
 import { z } from 'zod';
+import { isKnownTimeZone } from '../../util/time-zone.js';
 import { identifier } from '../../config/primitives.js';
 
 /** A byte written as a number (1, 0x01 in YAML) or a one-character string ('$'). */
@@ -315,7 +316,7 @@ export const SerialDriver = z
           ctx.addIssue({ code: 'custom', path: ['records', i, 'alarms', j], message: recordIsBinary ? 'binary records need parts' : 'text records need from' });
         }
       });
-      if (record.timestamp?.zone !== undefined && !isValidZone(record.timestamp.zone)) {
+      if (record.timestamp?.zone !== undefined && !isKnownTimeZone(record.timestamp.zone)) {
         ctx.addIssue({ code: 'custom', path: ['records', i, 'timestamp', 'zone'], message: `unknown time zone "${record.timestamp.zone}" (use an IANA name like Europe/Berlin or UTC)` });
       }
     });
@@ -328,14 +329,5 @@ function regexProblem(pattern: string): string | undefined {
     return undefined;
   } catch (err) {
     return (err as Error).message;
-  }
-}
-
-export function isValidZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
   }
 }

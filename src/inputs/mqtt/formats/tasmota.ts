@@ -23,7 +23,7 @@ import {
   type FormatResult,
   compileKeyedPaths,
 } from './common.js';
-import { localTimeToUtc } from './zoned-time.js';
+import { localIsoTimeToUtc } from '../../../util/time-zone.js';
 
 const PREFIX = 'tele';
 const TEMP_UNITS: Readonly<Record<string, string>> = { C: 'Cel', F: '[degF]' };
@@ -90,7 +90,7 @@ export class TasmotaDecoder implements FormatDecoder {
     const epoch = epochToIso(root.Epoch);
     if (epoch !== undefined) return epoch;
     if (typeof root.Time !== 'string') return null;
-    const time = localTimeToUtc(root.Time, this.#zone);
+    const time = localIsoTimeToUtc(root.Time, this.#zone);
     if (time === undefined) problems.push(`Time: unusable timestamp ${describeValue(root.Time)}`);
     return time ?? null;
   }
