@@ -3,6 +3,8 @@
  * `tele/<topic>/STATE` (uptime, Wi-Fi, relay state), `tele/<topic>/LWT` (Online/Offline), also in the swapped
  * `<topic>/tele/…` layout. `Time` is device local time without a zone; `Epoch` (newer firmware) is UTC and wins.
  * `TempUnit` (C/F) applies to every temperature in the message. Multi-phase meters send arrays (Power: [p1,p2,p3]).
+ * Older firmware (4.x/5.x) also put numeric fields at the top level of SENSOR (`"Analog0": 6`, no sensor object) and
+ * sent `Uptime` without `UptimeSec`: as "1T02:03:04" (days T hh:mm:ss), or before that as whole hours (`"Uptime": 19`).
  */
 import type { EventDraft } from '../../../events/schema.js';
 import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
@@ -27,6 +29,10 @@ import { localIsoTimeToUtc } from '../../../util/time-zone.js';
 
 const PREFIX = 'tele';
 const TEMP_UNITS: Readonly<Record<string, string>> = { C: 'Cel', F: '[degF]' };
+/** Top-level SENSOR keys that describe the message, not a measurement. */
+const MESSAGE_KEYS: ReadonlySet<string> = new Set(['Time', 'Epoch', 'TempUnit', 'PressureUnit', 'SpeedUnit', 'StatusSNS']);
+/** Uptime of older firmware: days, then T and hh:mm:ss. */
+const UPTIME_TEXT = /^(\d+)T(\d\d):(\d\d):(\d\d)$/;
 
 export class TasmotaDecoder implements FormatDecoder {
   readonly format = 'tasmota';
@@ -102,22 +108,27 @@ export class TasmotaDecoder implements FormatDecoder {
     const tempUnit = TEMP_UNITS[tempUnitText];
     if (tempUnit === undefined) problems.push(`TempUnit: expected C or F, got ${describeValue(root.TempUnit)}`);
     const drafts: EventDraft[] = [];
-    for (const [sensor, fields] of Object.entries(root)) {
-      if (!isRecord(fields)) continue; // Time, Epoch, TempUnit, PressureUnit, …
+    // Sensor objects (AM2301: {…}) give `<sensor>.<metric>`; legacy top-level fields ("Analog0": 6) give `<metric>`.
+    const groups: [prefix: string, fields: Record<string, unknown>][] = [['', Object.fromEntries(Object.entries(root).filter(([k, v]) => !isRecord(v) && !MESSAGE_KEYS.has(k)))]];
+    for (const [sensor, fields] of Object.entries(root)) if (isRecord(fields)) groups.push([`${sensor}.`, fields]);
+    for (const [prefix, fields] of groups) {
+      const topLevel = prefix === '';
       for (const [field, raw] of Object.entries(fields)) {
         const mapping = this.#driver.fields[field];
         const isTemperature = this.#driver.temperatureFields.includes(field);
+        // Top level: only numbers are measurements (text such as "Switch1": "ON" was never published here).
+        if (topLevel && !(typeof raw === 'number' || isNumberArray(raw))) continue;
         if (mapping === undefined && !isTemperature) {
           if (this.#driver.unknownFields === 'skip' || !(typeof raw === 'number' || raw === null || isNumberArray(raw))) continue;
         }
         const type = mapping?.type ?? 'number';
         const unit = isTemperature ? (tempUnit ?? null) : ucum(mapping?.unit, this.#driver.units);
-        const metric = `${sensor}.${mapping?.metric ?? field}`;
+        const metric = `${prefix}${mapping?.metric ?? field}`;
         const values = Array.isArray(raw) ? raw.map((v, i) => [`${metric}.${this.#driver.phaseNames[i] ?? i + 1}`, v] as const) : [[metric, raw] as const];
         for (const [name, rawValue] of values) {
           const value = coerce(rawValue, type);
           if (value === undefined) {
-            problems.push(`${sensor}.${field}: expected a ${type}, got ${describeValue(rawValue)}`);
+            problems.push(`${prefix}${field}: expected a ${type}, got ${describeValue(rawValue)}`);
             continue;
           }
           drafts.push(reading({ deviceId, metric: name, value, unit, sourceTime, source: message.topic }, ctx));
@@ -142,8 +153,27 @@ export class TasmotaDecoder implements FormatDecoder {
       }
       drafts.push(reading({ deviceId, metric: mapping.metric ?? key, value, unit: ucum(mapping.unit, this.#driver.units), sourceTime, source: message.topic }, ctx));
     }
+    const legacyUptime = this.#legacyUptime(root, problems);
+    const uptimeMapping = this.#driver.state.UptimeSec;
+    if (legacyUptime !== undefined && uptimeMapping !== undefined) {
+      drafts.push(reading({ deviceId, metric: uptimeMapping.metric ?? 'UptimeSec', value: legacyUptime, unit: ucum(uptimeMapping.unit, this.#driver.units), sourceTime, source: message.topic }, ctx));
+    }
     if (problems.length > 0) drafts.push(...rejected(ctx, deviceId, message, problems.join('; ')).drafts);
     return { drafts };
+  }
+
+  /**
+   * Seconds of uptime from the `Uptime` of firmware that sent no `UptimeSec`: "1T02:03:04" (5.x/6.x) or whole
+   * hours (4.x), published as the reading the driver maps `UptimeSec` to. Undefined when UptimeSec is there.
+   */
+  #legacyUptime(root: Record<string, unknown>, problems: string[]): number | undefined {
+    if (root.UptimeSec !== undefined || root.Uptime === undefined) return undefined;
+    const raw = root.Uptime;
+    if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw * 3600;
+    const m = typeof raw === 'string' ? UPTIME_TEXT.exec(raw.trim()) : null;
+    if (m !== null) return ((Number(m[1]) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4]);
+    problems.push(`Uptime: expected "<days>T<hh:mm:ss>" or whole hours, got ${describeValue(raw)}`);
+    return undefined;
   }
 }
 
