@@ -124,6 +124,11 @@ export const FieldSpec = z
     from: z.string().min(1).optional().describe('Text records: named group, key or column name'),
     parts: z.array(BytePart).min(1).optional().describe('Binary records: where the number is'),
     type: z.enum(['number', 'string', 'boolean']).default('number'),
+    booleanWords: z
+      .object({ true: z.array(z.string().min(1)).default([]), false: z.array(z.string().min(1)).default([]) })
+      .strict()
+      .optional()
+      .describe('Boolean fields: words of this device besides the shared ones (true/false, on/off, …), e.g. NMEA status { true: [A], false: [V] }'),
     unit: z.string().optional().describe('UCUM unit code, e.g. %, /min, deg, m'),
     code: z.string().optional().describe('Device code, e.g. the IEEE 11073 MDC reference id'),
     strip: z.string().optional().describe('Characters removed from the text before conversion, e.g. "%" (leading zeros go by themselves)'),

@@ -123,38 +123,6 @@ export function ucum(unit: string | undefined | null, table: Readonly<Record<str
   return table[unit] ?? unit;
 }
 
-export type ValueType = 'number' | 'boolean' | 'string';
-const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'open', 'online']);
-const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'closed', 'offline']);
-
-/** Device value → reading value of the wanted type; null stays null (quality bad); undefined when it does not fit. */
-export function coerce(raw: unknown, type: ValueType): ReadingValue | undefined {
-  if (raw === null) return null;
-  switch (type) {
-    case 'number':
-      if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
-      if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw)) return Number(raw);
-      return undefined;
-    case 'boolean': {
-      if (typeof raw === 'boolean') return raw;
-      const word = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim().toLowerCase() : undefined;
-      if (word !== undefined && TRUE_WORDS.has(word)) return true;
-      if (word !== undefined && FALSE_WORDS.has(word)) return false;
-      return undefined;
-    }
-    case 'string':
-      return typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : undefined;
-  }
-}
-
-export function describeValue(raw: unknown): string {
-  if (Array.isArray(raw)) return 'an array';
-  if (raw === null) return 'null';
-  if (typeof raw === 'object') return 'an object';
-  if (typeof raw === 'string') return `the string ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`;
-  return `${typeof raw} ${String(raw)}`;
-}
-
 export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
   try {
     return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };

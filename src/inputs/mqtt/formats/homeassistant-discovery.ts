@@ -11,8 +11,6 @@ import type { EventDraft, ReadingValue } from '../../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
 import type { FormatOptionsT, HomeAssistantDiscoveryDriverT } from '../drivers.js';
 import {
-  coerce,
-  describeValue,
   isRecord,
   parseJson,
   reading,
@@ -22,8 +20,8 @@ import {
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
-  type ValueType,
 } from './common.js';
+import { describeValue, expectedText, toReadingValue, type ValueType } from '../../values.js';
 
 type Filter = { name: 'float' | 'int' } | { name: 'round'; digits: number };
 
@@ -223,7 +221,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
       }
       const value = this.#value(raw, entity);
       if (value === undefined) {
-        problems.push(`${entity.metric}: expected a ${entity.type}, got ${describeValue(raw)}`);
+        problems.push(`${entity.metric}: expected ${expectedText(entity.type)}, got ${describeValue(raw)}`);
         continue;
       }
       const code = entity.deviceClass === undefined ? {} : { code: entity.deviceClass };
@@ -237,7 +235,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
     if (raw === null || (typeof raw === 'string' && NO_VALUE.has(raw.trim()))) return null;
     let value: unknown = typeof raw === 'string' ? raw.trim() : raw;
     for (const filter of entity.template.filters) {
-      const n = coerce(value, 'number');
+      const n = toReadingValue(value, 'number');
       if (typeof n !== 'number') return undefined;
       value = filter.name === 'int' ? Math.trunc(n) : filter.name === 'round' ? Number(n.toFixed(filter.digits)) : n;
     }
@@ -245,15 +243,15 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
       const text = String(value);
       if (text === entity.payloadOn) return true;
       if (text === entity.payloadOff) return false;
-      return coerce(value, 'boolean');
+      return toReadingValue(value, 'boolean');
     }
     if (entity.type === 'number') {
-      const n = coerce(value, 'number');
+      const n = toReadingValue(value, 'number');
       // A sensor without a unit may report text (enum, timestamp sensors); with a unit it must be a number.
-      if (n === undefined && entity.unit === null) return coerce(value, 'string');
+      if (n === undefined && entity.unit === null) return toReadingValue(value, 'string');
       return n;
     }
-    return coerce(value, entity.type);
+    return toReadingValue(value, entity.type);
   }
 }
 

@@ -10,8 +10,6 @@ import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-pa
 import type { FieldMappingT, FormatOptionsT, ShellyGen2DriverT } from '../drivers.js';
 import {
   BoundedMap,
-  coerce,
-  describeValue,
   epochToIso,
   isRecord,
   parseJson,
@@ -25,6 +23,7 @@ import {
   type FormatResult,
   compileKeyedPaths,
 } from './common.js';
+import { describeValue, expectedText, toReadingValue } from '../../values.js';
 
 type State = Record<string, unknown>;
 interface CompiledField {
@@ -142,9 +141,9 @@ export class ShellyGen2Decoder implements FormatDecoder {
           if (!isMissing(previous) && previous !== null) drafts.push(reading({ deviceId, metric, value: null, unit, sourceTime, source: message.topic }, ctx));
           continue;
         }
-        const value = coerce(current, mapping.type);
+        const value = toReadingValue(current, mapping.type);
         if (value === undefined) {
-          problems.push(`${componentKey}.${key}: expected a ${mapping.type}, got ${describeValue(current)}`);
+          problems.push(`${componentKey}.${key}: expected ${expectedText(mapping.type)}, got ${describeValue(current)}`);
           continue;
         }
         drafts.push(reading({ deviceId, metric, value, unit, sourceTime, source: message.topic }, ctx));

@@ -10,8 +10,6 @@ import type { EventDraft } from '../../../events/schema.js';
 import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
 import type { FieldMappingT, FormatOptionsT, TasmotaDriverT } from '../drivers.js';
 import {
-  coerce,
-  describeValue,
   epochToIso,
   isRecord,
   parseJson,
@@ -25,6 +23,7 @@ import {
   type FormatResult,
   compileKeyedPaths,
 } from './common.js';
+import { describeValue, expectedText, toReadingValue } from '../../values.js';
 import { localIsoTimeToUtc } from '../../../util/time-zone.js';
 
 const PREFIX = 'tele';
@@ -126,9 +125,9 @@ export class TasmotaDecoder implements FormatDecoder {
         const metric = `${prefix}${mapping?.metric ?? field}`;
         const values = Array.isArray(raw) ? raw.map((v, i) => [`${metric}.${this.#driver.phaseNames[i] ?? i + 1}`, v] as const) : [[metric, raw] as const];
         for (const [name, rawValue] of values) {
-          const value = coerce(rawValue, type);
+          const value = toReadingValue(rawValue, type);
           if (value === undefined) {
-            problems.push(`${prefix}${field}: expected a ${type}, got ${describeValue(rawValue)}`);
+            problems.push(`${prefix}${field}: expected ${expectedText(type)}, got ${describeValue(rawValue)}`);
             continue;
           }
           drafts.push(reading({ deviceId, metric: name, value, unit, sourceTime, source: message.topic }, ctx));
@@ -146,9 +145,9 @@ export class TasmotaDecoder implements FormatDecoder {
     for (const { path, key, mapping } of this.#statePaths) {
       const raw = readFieldPath(root, path);
       if (isMissing(raw)) continue;
-      const value = coerce(raw, mapping.type);
+      const value = toReadingValue(raw, mapping.type);
       if (value === undefined) {
-        problems.push(`${key}: expected a ${mapping.type}, got ${describeValue(raw)}`);
+        problems.push(`${key}: expected ${expectedText(mapping.type)}, got ${describeValue(raw)}`);
         continue;
       }
       drafts.push(reading({ deviceId, metric: mapping.metric ?? key, value, unit: ucum(mapping.unit, this.#driver.units), sourceTime, source: message.topic }, ctx));

@@ -8,8 +8,6 @@ import type { FormatOptionsT, Zigbee2MqttDriverT } from '../drivers.js';
 import { parseTimestamp } from '../mapping.js';
 import {
   BoundedMap,
-  coerce,
-  describeValue,
   isRecord,
   parseJson,
   reading,
@@ -20,6 +18,7 @@ import {
   type FormatMessage,
   type FormatResult,
 } from './common.js';
+import { describeValue, expectedText, toReadingValue } from '../../values.js';
 
 /** Levels that end a topic of a device but are not part of its name: availability, and commands sent to it. */
 const COMMAND_LEVELS = new Set(['set', 'get']);
@@ -96,9 +95,9 @@ export class Zigbee2MqttDecoder implements FormatDecoder {
     for (const [key, mapping] of Object.entries(this.#driver.keys)) {
       if (!Object.prototype.hasOwnProperty.call(state, key)) continue;
       const raw = state[key];
-      const value = coerce(raw, mapping.type);
+      const value = toReadingValue(raw, mapping.type);
       if (value === undefined) {
-        problems.push(`${key}: expected a ${mapping.type}, got ${describeValue(raw)}`);
+        problems.push(`${key}: expected ${expectedText(mapping.type)}, got ${describeValue(raw)}`);
         continue;
       }
       const metric = mapping.metric ?? key;
