@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   GW_KAFKA_TLS: 'The TLS connection to Kafka failed: the broker certificate is not trusted or does not match, or the port does not speak TLS; events stay buffered and are retried.',
   GW_MQTT_AUTH: 'The MQTT broker refused the login (bad user name or password, or not authorized); the input retries with backoff.',
   GW_MQTT_TLS: 'The TLS connection to the MQTT broker failed: its certificate is not trusted or does not match, or the port does not speak TLS; the input retries.',
+  GW_MQTT_INTERNALS: 'The installed MQTT.js does not work the way acknowledging after the commit relies on (another version than the pinned one); the MQTT input refuses to start rather than acknowledge uncommitted messages.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -11,7 +11,8 @@
  * that many messages can share one commit. Held PUBACKs are sent in arrival order (commits resolve in order),
  * only on the connection the message came from (a PUBACK for an old connection's packet id would acknowledge a
  * different message on the new one), and never when the commit failed: the broker then redelivers.
- * The wrapper relies on MQTT.js internals pinned by the lockfile; test/mqtt-puback.test.ts proves the behaviour.
+ * The wrapper relies on MQTT.js internals: package.json pins the exact version test/mqtt-puback.test.ts proves the
+ * behaviour with, and start() refuses to run on any other behaviour (mqtt-internals.ts, GW_MQTT_INTERNALS).
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { errorMessage, GatewayError } from '../../errors.js';
@@ -21,6 +22,7 @@ import type { Logger } from '../../util/logger.js';
 import type { Input, InputDeps, InputMetric } from '../input.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
 import { classifyMqttError, mqttTlsOptions } from '../../security/mqtt-security.js';
+import { assertMqttInternals } from './mqtt-internals.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
@@ -54,6 +56,8 @@ export class MqttInput implements Input {
   /** PUBACKs held back until their commit. */
   #acksAwaitingCommit = 0;
   #lastErrorLogged = '';
+  /** The broker granted our subscriptions on the current connection (a new session gets nothing published before). */
+  #subscribed = false;
 
   constructor(config: MqttInputConfigT, deps: InputDeps) {
     this.name = config.name;
@@ -75,6 +79,7 @@ export class MqttInput implements Input {
       { name: 'mqtt_connected', help: '1 while the MQTT input is connected to its broker', type: 'gauge', value: s.connected ? 1 : 0 },
       { name: 'mqtt_messages_received_total', help: 'MQTT messages received (before decoding)', type: 'counter', value: s.messages },
       { name: 'mqtt_acks_awaiting_commit', help: 'QoS 1 PUBACKs held back until their messages are committed', type: 'gauge', value: s.heldAcks },
+      { name: 'mqtt_subscribed', help: '1 once the broker granted every subscription on the current connection', type: 'gauge', value: this.#subscribed ? 1 : 0 },
     ];
   }
 
@@ -86,6 +91,7 @@ export class MqttInput implements Input {
 
   /** Starts connecting; resolves at once (a broker that is down is retried in the background with backoff). */
   async start(): Promise<void> {
+    assertMqttInternals();
     // Driver files were validated by check-config / config loading; a file changed since then fails here.
     this.#routes = compileRoutes(this.#config.subscriptions, this.#deps);
     const c = this.#config;
@@ -125,12 +131,14 @@ export class MqttInput implements Input {
         for (const g of granted ?? []) {
           if (g.qos === 128) this.#log.error({ code: 'GW_MQTT_CONNECT', topic: g.topic }, 'mqtt broker refused the subscription');
         }
+        this.#subscribed = !err && (granted ?? []).every((g) => g.qos !== 128);
         if (!err) this.#log.info({ topics: Object.keys(topics) }, 'mqtt subscribed');
       });
     });
     client.on('close', () => {
       // Held PUBACKs belong to the closed connection; the broker redelivers those messages on the next one.
       this.#held.clear();
+      this.#subscribed = false;
       if (this.#stopping) return;
       client.options.reconnectPeriod = this.#reconnectDelay;
       this.#reconnectDelay = Math.min(c.reconnect.max, this.#reconnectDelay * 2);
