@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { checkExposition } from './prometheus.js';
 import { waitFor } from './wait.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
@@ -19,9 +20,11 @@ export class GatewayProcess {
   readonly stderr: string[] = [];
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #configFile: string;
 
   /** `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first). */
   constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []) {
+    this.#configFile = configFile;
     const command = [...wrapper, process.execPath, CLI, 'run', '--config', configFile];
     this.child = spawn(command[0] as string, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'debug', ...env },
@@ -57,6 +60,32 @@ export class GatewayProcess {
 
   async started(timeoutMs = 30_000): Promise<void> {
     await this.waitForLog('gateway started', timeoutMs);
+  }
+
+  /** Base URL of the HTTP listener; its port is the OS's choice (`http.port: 0`), named by its `http listening` record. */
+  async httpUrl(timeoutMs = 60_000): Promise<string> {
+    const listening = await this.waitForLog('http listening', timeoutMs);
+    return `http://127.0.0.1:${String(listening.port)}`;
+  }
+
+  /**
+   * Ready as an operator sees it: /readyz answers 200 (buffer writable, inputs started) and every MQTT input of
+   * the config (as it is in the file now) reports `etg_mqtt_subscribed 1` on /metrics, i.e. its broker granted the
+   * subscriptions, so what is published from now on reaches the gateway even on a brand-new session.
+   */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    const base = await this.httpUrl(timeoutMs);
+    const config = parse(readFileSync(this.#configFile, 'utf8')) as { inputs?: { type?: string; name?: string }[] };
+    const mqttInputs = (config.inputs ?? []).filter((i) => i.type === 'mqtt').map((i) => i.name ?? '');
+    await waitFor(`gateway ready (/readyz 200, MQTT inputs ${mqttInputs.join(', ') || 'none'} subscribed)`, async () => {
+      if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
+      const readyz = await fetch(`${base}/readyz`);
+      if (readyz.status !== 200) throw new Error(`/readyz ${readyz.status}: ${await readyz.text()}`);
+      const samples = checkExposition(await (await fetch(`${base}/metrics`)).text());
+      const pending = mqttInputs.filter((name) => !samples.some((m) => m.name === 'etg_mqtt_subscribed' && m.labels.input === name && m.value === 1));
+      if (pending.length > 0) throw new Error(`not subscribed yet: ${pending.join(', ')}`);
+      return true;
+    }, { timeoutMs, intervalMs: 100 });
   }
 
   /** SIGTERM and wait for the exit; returns the exit code. */

@@ -93,3 +93,24 @@ export async function readTopicWithKcat(bootstrap: string, topic: string): Promi
       return { key: line.slice(0, tab), value: line.slice(tab + 1) };
     });
 }
+
+/**
+ * Reads a topic of gateway events until `count` distinct event ids arrived. At least once: a batch the forwarder
+ * sent again (a partial failure, a leader moving) repeats records with the same ids; `distinct` keeps the first
+ * record of each id, in the order Kafka holds them per partition, `records` everything read.
+ */
+export async function readDistinctEvents(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<{ records: ReadRecord[]; distinct: ReadRecord[] }> {
+  let want = count;
+  for (;;) {
+    const records = await readTopic(bootstrap, topic, want, timeoutMs);
+    const seen = new Set<string>();
+    const distinct = records.filter((r) => {
+      const id = (JSON.parse(r.value) as { id?: string }).id ?? `${r.partition}:${r.offset}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    if (distinct.length >= count) return { records, distinct };
+    want = count + (records.length - distinct.length);
+  }
+}
