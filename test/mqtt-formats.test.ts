@@ -11,7 +11,10 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { GatewayError } from '../src/errors.js';
 import type { ReadingEvent } from '../src/events/schema.js';
-import { MqttDriver, type SparkplugDriverT, type Zigbee2MqttDriverT } from '../src/inputs/mqtt/drivers.js';
+import { MqttDriver } from '../src/inputs/mqtt/drivers.js';
+import { MQTT_FORMAT_NAMES } from '../src/inputs/mqtt/formats/registry.js';
+import type { SparkplugDriverT } from '../src/inputs/mqtt/formats/sparkplug-b.js';
+import type { Zigbee2MqttDriverT } from '../src/inputs/mqtt/formats/zigbee2mqtt.js';
 import { BoundedMap } from '../src/inputs/mqtt/formats/common.js';
 import { compileValueTemplate } from '../src/inputs/mqtt/formats/homeassistant-discovery.js';
 import { shortestFloat32, SparkplugBDecoder } from '../src/inputs/mqtt/formats/sparkplug-b.js';
@@ -49,11 +52,11 @@ function problemsOf(fn: () => unknown): string[] {
 
 describe('driver files and config checks', () => {
   it('ships a valid driver file for each format, and the example configs pass check-config', async () => {
-    for (const format of ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery']) {
+    for (const format of MQTT_FORMAT_NAMES) {
       expect(driver<{ format: string }>(format).format).toBe(format);
       expect(loadConfig(join(ROOT, 'config/examples', `mqtt-${format}.yaml`)).config.inputs).toHaveLength(1);
     }
-    expect(readdirSync(join(ROOT, 'config/examples')).filter((f) => f.startsWith('mqtt-'))).toHaveLength(5);
+    expect(readdirSync(join(ROOT, 'config/examples')).filter((f) => f.startsWith('mqtt-'))).toHaveLength(MQTT_FORMAT_NAMES.length);
     const { stdout } = await run(process.execPath, [CLI, 'check-config', '--config', join(ROOT, 'config/examples/mqtt-tasmota.yaml')]);
     expect(stdout).toContain('tasmota (driver ');
     expect(stdout).toContain('timeZone Europe/Berlin');

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TasmotaDecoder } from '../src/inputs/mqtt/formats/tasmota.js';
-import { MqttDriver, type TasmotaDriverT } from '../src/inputs/mqtt/drivers.js';
+import { MqttDriver } from '../src/inputs/mqtt/drivers.js';
+import type { TasmotaDriverT } from '../src/inputs/mqtt/formats/tasmota.js';
 import { compileTimestamp, readTimestamp } from '../src/inputs/serial/timestamp.js';
 import { loadDriverFile, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
-import { formatDeviceTime } from '../src/simulators/serial.js';
-import { localIsoTimeToUtc, wallTimeToUtc, zoneOffset } from '../src/util/time-zone.js';
+import { formatWallTime, localIsoTimeToUtc, wallTimeToUtc, zoneOffset } from '../src/util/time-zone.js';
 
 /** Local wall time "YYYY-MM-DD HH:mm" in `zone` → ISO UTC by the policy. */
 function utcOf(local: string, zone: string): string {
@@ -83,7 +83,7 @@ describe('the zoned-time policy at real transitions', () => {
     const ts = compileTimestamp({ from: ['t'], format: 'YYYY-MM-DD HH:mm:ss', zone: 'Europe/Berlin' }, 'UTC');
     for (const day of [Date.UTC(2026, 2, 28, 12), Date.UTC(2026, 9, 24, 12)]) {
       for (let t = day; t < day + 86_400_000; t += 900_000) {
-        const written = formatDeviceTime(t, 'YYYY-MM-DD HH:mm:ss', 'Europe/Berlin');
+        const written = formatWallTime(t, 'YYYY-MM-DD HH:mm:ss', 'Europe/Berlin');
         const serial = readTimestamp(ts, new Map([['t', written]]), t);
         const tasmota = localIsoTimeToUtc(written.replace(' ', 'T'), 'Europe/Berlin');
         // The second pass through the repeated hour reads as its first (the policy); everything else exactly.

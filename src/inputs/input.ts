@@ -96,3 +96,17 @@ export interface InputMetric {
   labels?: Readonly<Record<string, string>>;
   value: number;
 }
+
+/**
+ * One input family (src/inputs/<family>/), as src/inputs/registry.ts lists them; `C` is its `inputs[]` config.
+ */
+export interface InputFamily<C> {
+  /**
+   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems as
+   * `path: reason` with the path relative to the input (e.g. `devices[1].driver: ...`); empty when all is well.
+   */
+  check?(config: C, context: InputContext): string[];
+  /** Lines of the `check-config` plan for this input (never secret values). */
+  describe(config: C, context: InputContext & { gatewayId: string }): string[];
+  create(config: C, deps: InputDeps): Input;
+}

@@ -1,10 +1,10 @@
 /**
  * The input families. Each family lives in its own folder (src/inputs/<family>/) with its config schema, its
- * runtime and its README, and plugs in here with one entry: how to check its config beyond the schema (driver
- * files), how to describe it in the `check-config` plan, and how to create it.
+ * runtime and its README, and plugs in here with one entry (an InputFamily, see input.ts): how to check its config
+ * beyond the schema (driver files), how to describe it in the `check-config` plan, and how to create it.
  */
 import type { GatewayConfig } from '../config/schema.js';
-import type { Input, InputContext, InputDeps } from './input.js';
+import type { Input, InputDeps, InputFamily } from './input.js';
 import { mqttFamily } from './mqtt/family.js';
 import { modbusFamily } from './modbus/family.js';
 import { serialFamily } from './serial/family.js';
@@ -12,17 +12,6 @@ import { serialFamily } from './serial/family.js';
 export type InputConfigAny = GatewayConfig['inputs'][number];
 export type InputType = InputConfigAny['type'];
 type InputConfigOf<T extends InputType> = Extract<InputConfigAny, { type: T }>;
-
-export interface InputFamily<C> {
-  /**
-   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems as
-   * `path: reason` with the path relative to the input (e.g. `devices[1].driver: ...`); empty when all is well.
-   */
-  check?(config: C, context: InputContext): string[];
-  /** Lines of the `check-config` plan for this input (never secret values). */
-  describe(config: C, context: InputContext & { gatewayId: string }): string[];
-  create(config: C, deps: InputDeps): Input;
-}
 
 const FAMILIES: { [T in InputType]: InputFamily<InputConfigOf<T>> } = {
   mqtt: mqttFamily,

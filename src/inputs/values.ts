@@ -81,3 +81,17 @@ export function describeValue(raw: unknown): string {
   if (typeof raw === 'string') return `the string ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`;
   return `${typeof raw} ${String(raw)}`;
 }
+
+/** Device time from a timestamp field: ISO text, Unix seconds or milliseconds; undefined when unusable. */
+export function parseTimestamp(raw: unknown, format: 'auto' | 'iso' | 'unix-s' | 'unix-ms'): string | undefined {
+  let ms: number | undefined;
+  const numeric = readNumber(raw);
+  if (format === 'unix-s' && numeric !== undefined) ms = numeric * 1000;
+  else if (format === 'unix-ms' && numeric !== undefined) ms = numeric;
+  else if (format === 'auto' && numeric !== undefined) ms = numeric > 1e11 ? numeric : numeric * 1000;
+  else if ((format === 'iso' || format === 'auto') && typeof raw === 'string') ms = Date.parse(raw);
+  if (ms === undefined || !Number.isFinite(ms)) return undefined;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+

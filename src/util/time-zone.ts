@@ -121,3 +121,28 @@ export function wallFields(year: number, month: number, day: number, hour: numbe
   const wall = Date.UTC(year, month - 1, day, hour, minute, second, millis);
   return Number.isFinite(wall) ? wall : undefined;
 }
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
+/** The wall-clock time of `ms` in `zone` as text, with tokens YYYY YY MM DD HH mm ss SSS SS (device clocks of simulators). */
+export function formatWallTime(ms: number, format: string, zone: string): string {
+  const parts: Record<string, string> = {};
+  for (const p of zoneFormatter(zone).formatToParts(new Date(ms))) {
+    parts[p.type] = p.value;
+  }
+  const millis = ((ms % 1000) + 1000) % 1000;
+  const tokens: Record<string, string> = {
+    YYYY: parts.year ?? '1970',
+    YY: (parts.year ?? '1970').slice(-2),
+    MM: parts.month ?? '01',
+    DD: parts.day ?? '01',
+    HH: parts.hour ?? '00',
+    mm: parts.minute ?? '00',
+    ss: parts.second ?? '00',
+    SSS: pad(millis, 3),
+    SS: pad(Math.floor(millis / 10), 2),
+  };
+  return format.replace(/YYYY|YY|MM|DD|HH|mm|ss|SSS|SS/g, (t) => tokens[t] ?? t);
+}

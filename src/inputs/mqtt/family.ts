@@ -1,17 +1,18 @@
 import { GatewayError } from '../../errors.js';
-import type { InputFamily } from '../registry.js';
+import type { InputFamily } from '../input.js';
 import type { MqttInputConfigT } from './config.js';
 import { loadMqttDriver, type MqttDriverT } from './drivers.js';
-import { isKnownTimeZone } from '../../util/time-zone.js';
+import { formatOf, MQTT_FORMAT_NAMES, MQTT_FORMATS } from './formats/registry.js';
 import { MqttInput } from './mqtt-input.js';
 import { driverTopics } from './router.js';
 
-/** Which format each option belongs to (an option given to another format is a config mistake, not ignored). */
-const OPTION_FORMATS: Readonly<Record<string, readonly string[]>> = {
-  changedOnly: ['zigbee2mqtt'],
-  timeZone: ['tasmota'],
-  maxDevices: ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery'],
-};
+/** The formats that take each subscription option (maxDevices: all), from the formats' own option lists. */
+const OPTION_FORMATS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['maxDevices', MQTT_FORMAT_NAMES],
+  ...[...new Set(MQTT_FORMAT_NAMES.flatMap((name) => Object.keys(MQTT_FORMATS[name].options)))].map(
+    (option) => [option, MQTT_FORMAT_NAMES.filter((name) => Object.keys(MQTT_FORMATS[name].options).includes(option))] as const,
+  ),
+]);
 
 function loadDriver(ref: string, context: Parameters<NonNullable<InputFamily<MqttInputConfigT>['check']>>[1]): { driver?: MqttDriverT; file?: string; problems: string[] } {
   try {
@@ -34,19 +35,14 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
       problems.push(...driverProblems.map((p) => `subscriptions[${j}].driver: ${p}`));
       if (driver === undefined) return;
       for (const [option, value] of Object.entries(sub.options ?? {})) {
-        if (value !== undefined && !(OPTION_FORMATS[option] ?? []).includes(driver.format)) {
-          problems.push(`subscriptions[${j}].options.${option}: not an option of the ${driver.format} format (only ${(OPTION_FORMATS[option] ?? []).join(', ')})`);
+        const takers = OPTION_FORMATS.get(option) ?? [];
+        if (value !== undefined && !takers.includes(driver.format)) {
+          problems.push(`subscriptions[${j}].options.${option}: not an option of the ${driver.format} format (only ${takers.join(', ')})`);
         }
       }
-      const zone = sub.options?.timeZone ?? (driver.format === 'tasmota' ? driver.timeZone : undefined);
-      if (zone !== undefined && !isKnownTimeZone(zone)) {
-        problems.push(`subscriptions[${j}].options.timeZone: unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`);
-      }
-      if (driver.format === 'zigbee2mqtt' || driver.format === 'homeassistant-discovery') {
-        driverTopics(sub, driver).forEach((t) => {
-          if (!t.endsWith('/#')) problems.push(`subscriptions[${j}].topic: the ${driver.format} format needs a filter like <base>/# (got "${t}")`);
-        });
-      }
+      const format = formatOf(driver);
+      const checked = format.check?.({ topics: driverTopics(sub, driver), options: sub.options ?? {} }, driver) ?? [];
+      problems.push(...checked.map((p) => `subscriptions[${j}].${p}`));
     });
     return problems;
   },

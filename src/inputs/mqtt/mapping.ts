@@ -2,11 +2,12 @@
  * Pure payload mapping of the MQTT input: (subscription, topic, payload) → event drafts.
  * Anything that cannot be decoded becomes a dead-letter draft with the raw bytes and the reason; nothing throws.
  */
-import type { MetricMappingT, MqttSubscriptionT } from '../../config/schema.js';
+import type { MetricMappingT, MqttSubscriptionT } from './config.js';
 import type { EventDraft, Quality, ReadingValue } from '../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../util/field-path.js';
 import { sanitizeDeviceId } from '../../util/device-id.js';
-import { describeValue, expectedText, readNumber, toReadingValue } from '../values.js';
+import { describeValue, expectedText, parseTimestamp, toReadingValue } from '../values.js';
+import { deadLetter, type DecodeContext } from './dead-letter.js';
 
 export interface CompiledMetric {
   mapping: MetricMappingT;
@@ -20,13 +21,6 @@ export interface CompiledSubscription {
   filterLevels: readonly string[];
   metrics: readonly CompiledMetric[];
   timestampPath: FieldPath | undefined;
-}
-
-export interface DecodeContext {
-  inputName: string;
-  receivedAt: string;
-  maxPayloadBytes: number;
-  deadLetterBytes: number;
 }
 
 /** Compiles a subscription with explicit metrics (the schema guarantees topic and metrics when there is no driver). */
@@ -62,23 +56,6 @@ export function resolveDeviceId(template: string, topic: string): string {
   return sanitizeDeviceId(template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? ''))));
 }
 
-/** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */
-export function deadLetter(ctx: DecodeContext, deviceId: string, topic: string, payload: Buffer, reason: string): EventDraft {
-  const kept = payload.subarray(0, ctx.deadLetterBytes);
-  return {
-    type: 'dead-letter',
-    deviceId,
-    sourceTime: null,
-    receivedAt: ctx.receivedAt,
-    input: ctx.inputName,
-    source: topic,
-    reason,
-    payloadBase64: kept.toString('base64'),
-    payloadBytes: payload.length,
-    truncated: kept.length < payload.length,
-  };
-}
-
 type Converted = { ok: true; value: ReadingValue; quality: Quality } | { ok: false; problem: string };
 
 /** Converts a raw field value to the metric's type (src/inputs/values.ts); null means "no value" (quality bad). */
@@ -89,19 +66,6 @@ export function convertValue(raw: unknown, mapping: MetricMappingT): Converted {
   if (typeof value !== 'number' || (mapping.scale === 1 && mapping.offset === 0)) return { ok: true, value, quality: 'good' };
   // Scaling by 0.1 and friends leaves binary noise (21.500000000000004); 12 significant digits is beyond any sensor.
   return { ok: true, value: Number((value * mapping.scale + mapping.offset).toPrecision(12)), quality: 'good' };
-}
-
-/** Device time from a timestamp field: ISO text, Unix seconds or milliseconds; undefined when unusable. */
-export function parseTimestamp(raw: unknown, format: 'auto' | 'iso' | 'unix-s' | 'unix-ms'): string | undefined {
-  let ms: number | undefined;
-  const numeric = readNumber(raw);
-  if (format === 'unix-s' && numeric !== undefined) ms = numeric * 1000;
-  else if (format === 'unix-ms' && numeric !== undefined) ms = numeric;
-  else if (format === 'auto' && numeric !== undefined) ms = numeric > 1e11 ? numeric : numeric * 1000;
-  else if ((format === 'iso' || format === 'auto') && typeof raw === 'string') ms = Date.parse(raw);
-  if (ms === undefined || !Number.isFinite(ms)) return undefined;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
 /** Maps one MQTT message to events. Never throws: what cannot be decoded becomes a dead letter. */

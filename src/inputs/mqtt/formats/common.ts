@@ -1,42 +1,11 @@
 /**
- * What every MQTT format decoder shares: the decoder interface, reading/status drafts, bounded per-device state,
- * unit lookup and the helpers that turn device values into reading values.
+ * Helpers the MQTT format decoders share: reading/status drafts, bounded per-device state, unit lookup, JSON and
+ * epoch parsing, dead-letter results. The contract of a format is format.ts; values are read by src/inputs/values.ts.
  */
 import type { EventDraft, Quality, ReadingValue } from '../../../events/schema.js';
-import { deadLetter, type DecodeContext } from '../mapping.js';
+import { deadLetter, type DecodeContext } from '../dead-letter.js';
+import type { FormatMessage, FormatResult } from './format.js';
 import { compileFieldPath, type FieldPath } from '../../../util/field-path.js';
-
-export type { DecodeContext } from '../mapping.js';
-
-export interface FormatMessage {
-  topic: string;
-  payload: Buffer;
-  /**
-   * Topic levels after the literal prefix of the matching filter (the levels before its first wildcard): for
-   * `site-a/tele/+/SENSOR` and topic `site-a/tele/kitchen/SENSOR` that is [kitchen, SENSOR]. Formats read device
-   * names from these, so a user-chosen prefix never ends up in a device id.
-   * Undefined for topics the decoder subscribed to itself (Home Assistant state topics).
-   */
-  relativeLevels: readonly string[] | undefined;
-}
-
-export interface FormatResult {
-  drafts: EventDraft[];
-  /** Topic filters the input should subscribe to now (Home Assistant state topics). */
-  subscribe?: string[];
-  /** Topic filters no longer needed. */
-  unsubscribe?: string[];
-}
-
-/** A format decoder: deterministic given its inputs and its own bounded state; never throws on bad input. */
-export interface FormatDecoder {
-  readonly format: string;
-  /** Filters to subscribe to at connect, besides the subscription's own (e.g. discovered state topics). */
-  dynamicTopics(): string[];
-  /** True for topics this decoder subscribed to itself. */
-  claims(topic: string): boolean;
-  decode(message: FormatMessage, ctx: DecodeContext): FormatResult;
-}
 
 export type DeviceStatus = 'online' | 'degraded' | 'offline' | 'error';
 
@@ -157,4 +126,9 @@ export function epochToIso(raw: unknown): string | undefined {
 /** A dead-letter result for one message. */
 export function rejected(ctx: DecodeContext, deviceId: string, message: FormatMessage, reason: string): FormatResult {
   return { drafts: [deadLetter(ctx, deviceId, message.topic, message.payload, reason)] };
+}
+
+/** Problems of formats whose device names span topic levels: their filters must be `<base>/#`. */
+export function topicsEndInHash(topics: readonly string[], format: string): string[] {
+  return topics.filter((t) => !t.endsWith('/#')).map((t) => `topic: the ${format} format needs a filter like <base>/# (got "${t}")`);
 }
