@@ -45,7 +45,7 @@ describe('checksums', () => {
   });
 
   it('verify a real Modbus RTU frame (CRC low byte first) and name stated and computed values when wrong', () => {
-    // XY-MD02 read request of ../shared/samples/modbus_xy_md02_sht20.md: 01 04 00 01 00 02 20 0B
+    // XY-MD02 read request (e-tinkers/Modbus-RTU examples/SHT20/README.md): 01 04 00 01 00 02 20 0B
     const spec = { type: 'crc16-modbus' as const, from: 0 };
     expect(verifyBinaryChecksum(spec, hex('01 04 00 01 00 02 20 0B'))).toBeUndefined();
     expect(verifyBinaryChecksum(spec, hex('01 04 00 01 00 02 20 0C'))).toBe('bad crc16-modbus checksum: stated 0x0C20, computed 0x0B20');
@@ -137,7 +137,7 @@ describe('binary framing', () => {
   });
 
   it('start/end frames with byte stuffing: the IntelliVue example frame (CRC-16/X-25, FCS low byte first)', () => {
-    // Derived example frame of ../shared/samples/serial_philips_intellivue_mib_rs232_framing.md.
+    // An IntelliVue MIB frame built by the framing rules of xeonfusion/VSCaptureMP (Class3.cs): poll request payload, FCS computed.
     const frame = hex(
       'C0 11 01 00 24 E1 00 00 02 00 01 00 1C 00 00 00 07 00 16 00 21 00 00 00 00 00 00 00 00 0C 16 00 08 00 01 00 01 00 06 00 00 8E 95 C1',
     );
