@@ -88,7 +88,7 @@ for (const suffix of ['', '-wal', '-shm']) rmSync(`${demoConfig.buffer.path}${su
 for (const input of demoConfig.inputs) if (input.type === 'mqtt') input.url = mqttUrl;
 const extras = [];
 for (const extra of DEMO_EXTRAS) {
-  const started = await extra.start({ root, demoDir, say });
+  const started = await extra.start({ root, demoDir, say, mqttUrl });
   if (!started) continue;
   extras.push(started);
   cleanups.push(() => started.stop());

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
+import { readTopicWithKcat, topicSize } from './support/kafka.js';
 
 const run = promisify(execFile);
 
@@ -20,5 +21,12 @@ describe('npm run demo', () => {
     expect(Number(summary?.[1])).toBeGreaterThan(0);
     expect(stdout).toMatch(/demo\.telemetry\.readings\s+\d+ total/);
     expect(stdout).toMatch(/demo\.telemetry\.readings\s+\d+ total\s+\d+\/s\s+\S+ [a-z-]+=\S+/);
+    // The MQTT format simulators (scripts/demo-extras.mjs): every ecosystem's devices reached Kafka, none dead-lettered.
+    expect(stdout).toMatch(/mqtt {6}mqtt sparkplug-b: 1 device\(s\)/);
+    const kafka = inject('kafkaBootstrap');
+    const devices = new Set((await readTopicWithKcat(kafka, 'demo.telemetry.readings')).map((r) => (JSON.parse(r.value) as { deviceId: string }).deviceId));
+    for (const device of ['living_room_sensor', 'sonoff_pow_kitchen', 'shellyplus1pm-a8032ab1c2d4', 'demo-sparkplug-b/Edge1/Pump1', 'garden_weather']) expect(devices, device).toContain(device);
+    const deadLetters = (await topicSize(kafka, 'demo.telemetry.deadletter')) > 0 ? await readTopicWithKcat(kafka, 'demo.telemetry.deadletter') : [];
+    expect(deadLetters.map((r) => JSON.parse(r.value) as { input: string; reason: string }).filter((d) => d.input === 'demo-formats')).toEqual([]);
   });
 });
