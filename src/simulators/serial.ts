@@ -45,6 +45,12 @@ export interface SerialSimulatorOptions {
   timezone?: string;
   /** Seed of the random walk and garbage; same seed, same bytes. */
   seed?: number;
+  /**
+   * Start plugged in but quiet, until setSilent(false). Opening a serial port discards what arrived before it
+   * was opened (serialport flushes the input queue), so a test that needs the reader to see the very first record
+   * (partial-first-record) starts silent and lets the device talk once the reader reports the port open.
+   */
+  silent?: boolean;
 }
 
 export interface SerialSimulator extends RunningSimulator {
@@ -288,7 +294,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   let droppedBytes = 0;
   let lastValues: SimulatedValues = {};
   let plugged = true;
-  let silent = false;
+  let silent = options.silent ?? false;
   let stopped = false;
   let resolveScript: () => void = () => undefined;
   const scriptDone = new Promise<void>((resolve) => (resolveScript = resolve));
@@ -308,7 +314,8 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     const withSentinels = faults.has('sentinels') && index % 4 === 3 ? Object.fromEntries(Object.keys(v).map((k) => [k, null])) : v;
     const chunks = encoder.encode(withSentinels, Date.now(), { badChecksum: faults.has('bad-checksum') && index % 7 === 5 });
     if (index === 0 && faults.has('partial-first-record')) {
-      // The gateway "opens the port" in the middle of a record: drop its first bytes.
+      // The gateway "opens the port" in the middle of a record: drop its first bytes. Only a reader that has the
+      // port open when it is written sees it (see the `silent` option).
       const first = Buffer.concat(chunks);
       chunks.splice(0, chunks.length, first.subarray(Math.ceil(first.length / 2) + 1));
     }
