@@ -43,8 +43,7 @@ describe('status page in headless Chromium', () => {
       overrides: { http: { port }, health: { interval: '2s' } },
     });
     gateway = new GatewayProcess(file);
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     profile = mkdtempSync(join(tmpdir(), 'etg-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {

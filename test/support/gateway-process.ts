@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { checkExposition } from './prometheus.js';
+import { checkExposition, type Sample } from './prometheus.js';
 import { waitFor } from './wait.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
@@ -58,8 +58,31 @@ export class GatewayProcess {
     }, { timeoutMs });
   }
 
-  async started(timeoutMs = 30_000): Promise<void> {
-    await this.waitForLog('gateway started', timeoutMs);
+  /**
+   * Started as an operator sees it: /readyz answers 200 (buffer writable, inputs started; Kafka may be down). A
+   * config without an HTTP listener has only its log to tell, so then the `gateway started` record.
+   */
+  async started(timeoutMs = 60_000): Promise<void> {
+    if (this.#config().http?.enabled === false) {
+      await this.waitForLog('gateway started', timeoutMs);
+      return;
+    }
+    const base = await this.httpUrl(timeoutMs);
+    await waitFor('gateway ready (/readyz 200)', async () => {
+      if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
+      const readyz = await fetch(`${base}/readyz`);
+      if (readyz.status !== 200) throw new Error(`/readyz ${readyz.status}: ${await readyz.text()}`);
+      return true;
+    }, { timeoutMs, intervalMs: 100 });
+  }
+
+  /** The samples of /metrics right now (the exposition checked on the way). */
+  async metrics(): Promise<Sample[]> {
+    return checkExposition(await (await fetch(`${await this.httpUrl()}/metrics`)).text());
+  }
+
+  #config(): { inputs?: { type?: string; name?: string }[]; http?: { enabled?: boolean } } {
+    return parse(readFileSync(this.#configFile, 'utf8')) as { inputs?: { type?: string; name?: string }[]; http?: { enabled?: boolean } };
   }
 
   /** Base URL of the HTTP listener; its port is the OS's choice (`http.port: 0`), named by its `http listening` record. */
@@ -75,8 +98,7 @@ export class GatewayProcess {
    */
   async ready(timeoutMs = 60_000): Promise<void> {
     const base = await this.httpUrl(timeoutMs);
-    const config = parse(readFileSync(this.#configFile, 'utf8')) as { inputs?: { type?: string; name?: string }[] };
-    const mqttInputs = (config.inputs ?? []).filter((i) => i.type === 'mqtt').map((i) => i.name ?? '');
+    const mqttInputs = (this.#config().inputs ?? []).filter((i) => i.type === 'mqtt').map((i) => i.name ?? '');
     await waitFor(`gateway ready (/readyz 200, MQTT inputs ${mqttInputs.join(', ') || 'none'} subscribed)`, async () => {
       if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
       const readyz = await fetch(`${base}/readyz`);
