@@ -8,6 +8,12 @@ import { waitFor } from './wait.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 
+/** The parts of a gateway config these helpers read. */
+interface TestedConfig {
+  inputs?: { type?: string; name?: string }[];
+  http?: { enabled?: boolean; token?: { env?: string; file?: string; credential?: string } };
+}
+
 export interface LogLine {
   level: number;
   msg: string;
@@ -21,10 +27,12 @@ export class GatewayProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #configFile: string;
+  readonly #env: NodeJS.ProcessEnv;
 
   /** `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first). */
   constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []) {
     this.#configFile = configFile;
+    this.#env = { ...process.env, ...env };
     const command = [...wrapper, process.execPath, CLI, 'run', '--config', configFile];
     this.child = spawn(command[0] as string, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'debug', ...env },
@@ -70,7 +78,7 @@ export class GatewayProcess {
     const base = await this.httpUrl(timeoutMs);
     await waitFor('gateway ready (/readyz 200)', async () => {
       if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
-      const readyz = await fetch(`${base}/readyz`);
+      const readyz = await this.#get(`${base}/readyz`);
       if (readyz.status !== 200) throw new Error(`/readyz ${readyz.status}: ${await readyz.text()}`);
       return true;
     }, { timeoutMs, intervalMs: 100 });
@@ -78,11 +86,21 @@ export class GatewayProcess {
 
   /** The samples of /metrics right now (the exposition checked on the way). */
   async metrics(): Promise<Sample[]> {
-    return checkExposition(await (await fetch(`${await this.httpUrl()}/metrics`)).text());
+    return checkExposition(await (await this.#get(`${await this.httpUrl()}/metrics`)).text());
   }
 
-  #config(): { inputs?: { type?: string; name?: string }[]; http?: { enabled?: boolean } } {
-    return parse(readFileSync(this.#configFile, 'utf8')) as { inputs?: { type?: string; name?: string }[]; http?: { enabled?: boolean } };
+  /** GET with the config's http.token, if it has one (read as the gateway reads it: env, file or credential). */
+  async #get(url: string): Promise<Response> {
+    const token = this.#config().http?.token;
+    let value: string | undefined;
+    if (token?.env !== undefined) value = this.#env[token.env];
+    else if (token?.file !== undefined) value = readFileSync(token.file, 'utf8');
+    else if (token?.credential !== undefined) value = readFileSync(join(this.#env.CREDENTIALS_DIRECTORY ?? '', token.credential), 'utf8');
+    return fetch(url, value === undefined ? {} : { headers: { Authorization: `Bearer ${value.trim()}` } });
+  }
+
+  #config(): TestedConfig {
+    return parse(readFileSync(this.#configFile, 'utf8')) as TestedConfig;
   }
 
   /** Base URL of the HTTP listener; its port is the OS's choice (`http.port: 0`), named by its `http listening` record. */
@@ -101,9 +119,9 @@ export class GatewayProcess {
     const mqttInputs = (this.#config().inputs ?? []).filter((i) => i.type === 'mqtt').map((i) => i.name ?? '');
     await waitFor(`gateway ready (/readyz 200, MQTT inputs ${mqttInputs.join(', ') || 'none'} subscribed)`, async () => {
       if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
-      const readyz = await fetch(`${base}/readyz`);
+      const readyz = await this.#get(`${base}/readyz`);
       if (readyz.status !== 200) throw new Error(`/readyz ${readyz.status}: ${await readyz.text()}`);
-      const samples = checkExposition(await (await fetch(`${base}/metrics`)).text());
+      const samples = checkExposition(await (await this.#get(`${base}/metrics`)).text());
       const pending = mqttInputs.filter((name) => !samples.some((m) => m.name === 'etg_mqtt_subscribed' && m.labels.input === name && m.value === 1));
       if (pending.length > 0) throw new Error(`not subscribed yet: ${pending.join(', ')}`);
       return true;
