@@ -3,7 +3,8 @@
 //
 // @typedef {{ root: string, demoDir: string, say: (line: string) => void, mqttUrl: string }} DemoContext
 // @typedef {{ inputs: object[], stop: () => Promise<void> }} DemoExtra
-// @type {{ name: string, start: (ctx: DemoContext) => Promise<DemoExtra | undefined> }[]}
+// @type {{ name: string, what: string, start: (ctx: DemoContext) => Promise<DemoExtra | undefined> }[]}
+// (`what`: how the demo's introduction names what the entry runs)
 export const DEMO_EXTRAS = [
   // MQTT ecosystems: the publisher simulators of the five format drivers (src/simulators/mqtt.ts: Zigbee2MQTT
   // sensors and a plug, Tasmota plugs, Shelly Gen2 switches, a Sparkplug B edge node, Home Assistant discovery
@@ -12,6 +13,7 @@ export const DEMO_EXTRAS = [
   // subscriptions): the broker then keeps their births and first states for the gateway instead of dropping them.
   {
     name: 'mqtt-formats',
+    what: 'MQTT publishers of the five ecosystem formats (Zigbee2MQTT, Tasmota, Shelly Gen2, Sparkplug B, Home Assistant discovery)',
     async start({ root, say, mqttUrl }) {
       const { pathToFileURL } = await import('node:url');
       const load = (file) => import(pathToFileURL(`${root}/dist/${file}`).href);
@@ -47,6 +49,7 @@ export const DEMO_EXTRAS = [
   // gateway (src/simulators/modbus.ts, values from the drivers' simulate hints), read by one modbus input.
   {
     name: 'modbus',
+    what: 'a Modbus TCP simulator (XY-MD02 sensor, Eastron SDM120 meter)',
     async start({ root, say }) {
       const { pathToFileURL } = await import('node:url');
       const load = (file) => import(pathToFileURL(`${root}/dist/${file}`).href);
@@ -77,6 +80,7 @@ export const DEMO_EXTRAS = [
   // socat), one record a second; every 30 s a short desaturation raises and clears the spo2-low alarm.
   {
     name: 'serial',
+    what: 'a serial pulse oximeter on a pseudo-terminal',
     async start({ root, say }) {
       const { pathToFileURL } = await import('node:url');
       const { startSerialSimulator } = await import(pathToFileURL(`${root}/dist/simulators/serial.js`).href);

@@ -1,18 +1,24 @@
-// npm run demo: simulated devices → MQTT → the gateway → a local Kafka, and once a second what reached each
-// Kafka topic, read back from Kafka. Starts a Kafka broker (KRaft, from the Maven jars) when none answers on
-// 127.0.0.1:9092 and a private Mosquitto when none answers on 127.0.0.1:1883; Ctrl-C stops everything it started.
+// npm run demo: simulated devices → MQTT, Modbus and serial → the gateway → a local Kafka, and once a second what
+// reached each Kafka topic, read back from Kafka. Starts a Kafka broker (KRaft, from the Maven jars) when none answers
+// on 127.0.0.1:9092 and a private Mosquitto when none answers on 127.0.0.1:1883; Ctrl-C (or SIGINT/SIGTERM to the
+// pid of `npm run demo`: the npm script execs this process) stops everything it started.
+//
+// The demo keeps its buffer across runs (like a real gateway): seq continues where the last run stopped, so
+// `telemetry-gateway audit` over the demo topics stays clean however often it runs. Delete the state folder to
+// start over (together with the topics, or audit sees seq begin again at 0).
 //
 // Options: --seconds N (stop by itself after N seconds; used by the demo's test), --kafka-port N, --mqtt-port N,
-// --tail (show every event as `telemetry-gateway tail` prints it instead of the per-topic table).
+// --state-dir DIR (buffer, generated config, logs; default .cache/demo), --tail (show every event as
+// `telemetry-gateway tail` prints it instead of the per-topic table).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
-import { isBrokerUp, startBroker } from './kafka-broker.mjs';
+import { isBrokerUp, isPortFree, startBroker } from './kafka-broker.mjs';
 import { isPortOpen, startMosquitto } from './mosquitto.mjs';
 import { DEMO_EXTRAS } from './demo-extras.mjs';
 
@@ -22,25 +28,42 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     'kafka-port': { type: 'string', default: process.env.KAFKA_PORT ?? '9092' },
     'mqtt-port': { type: 'string', default: '1883' },
+    'state-dir': { type: 'string', default: join(root, '.cache', 'demo') },
     help: { type: 'boolean', short: 'h' },
     tail: { type: 'boolean' },
   },
 });
 if (args.help) {
-  console.log('usage: npm run demo [-- --seconds N] [--kafka-port 9092] [--mqtt-port 1883] [--tail]');
+  console.log('usage: npm run demo [-- --seconds N] [--kafka-port 9092] [--mqtt-port 1883] [--state-dir .cache/demo] [--tail]');
   process.exit(0);
 }
 const kafkaPort = Number(args['kafka-port']);
 const mqttPort = Number(args['mqtt-port']);
-const demoDir = join(root, '.cache', 'demo');
+const demoDir = resolve(args['state-dir']);
+/** Paths as the user can paste them from the repository root (where npm runs the demo). */
+const shown = (path) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path) || '.');
 mkdirSync(demoDir, { recursive: true });
 
-const cleanups = [];
+// One demo per state folder: two gateways must not share a buffer.
+const lockFile = join(demoDir, 'demo.pid');
+try {
+  const holder = Number(readFileSync(lockFile, 'utf8'));
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
+    process.kill(holder, 0);
+    console.error(`another demo (pid ${holder}) is running with ${shown(demoDir)}; stop it first or pass --state-dir`);
+    process.exit(1);
+  }
+} catch {
+  // no lock file, or its process is gone
+}
+writeFileSync(lockFile, String(process.pid));
+
+const cleanups = [() => rmSync(lockFile, { force: true })];
 let stopping = false;
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
-  process.stdout.write('\nstopping the demo...\n');
+  if (process.stdout.writable) process.stdout.write('\nstopping the demo...\n');
   for (const cleanup of cleanups.reverse()) {
     try {
       await cleanup();
@@ -52,6 +75,16 @@ async function shutdown(code) {
 }
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
+// Whatever ends the demo stops what it started: a closed output (`npm run demo | head`), or a failure of its own.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') void shutdown(0);
+});
+for (const event of ['uncaughtException', 'unhandledRejection']) {
+  process.on(event, (err) => {
+    console.error(`the demo failed: ${err?.stack ?? err}`);
+    void shutdown(1);
+  });
+}
 
 function say(text) {
   process.stdout.write(`${text}\n`);
@@ -79,18 +112,18 @@ if (await isPortOpen(mqttPort)) {
   say(`mqtt      ${mqttUrl} started (private Mosquitto)`);
 }
 
-// 3. The gateway, on config/demo.yaml with the broker addresses of this run.
+// 3. The gateway, on config/demo.yaml with the broker addresses of this run. Its buffer stays across runs.
 const demoConfig = parse(readFileSync(join(root, 'config', 'demo.yaml'), 'utf8'));
 demoConfig.kafka.brokers = [bootstrap];
 demoConfig.buffer.path = join(demoDir, 'buffer.db');
-// Each demo run starts with an empty buffer (a real gateway keeps its buffer across restarts, of course).
-for (const suffix of ['', '-wal', '-shm']) rmSync(`${demoConfig.buffer.path}${suffix}`, { force: true });
+// The status page on its usual port when that is free, else on any free port (the gateway logs which).
+demoConfig.http = { ...demoConfig.http, port: (await isPortFree(9464)) ? 9464 : 0 };
 for (const input of demoConfig.inputs) if (input.type === 'mqtt') input.url = mqttUrl;
 const extras = [];
 for (const extra of DEMO_EXTRAS) {
   const started = await extra.start({ root, demoDir, say, mqttUrl });
   if (!started) continue;
-  extras.push(started);
+  extras.push({ name: extra.name, what: extra.what, ...started });
   cleanups.push(() => started.stop());
   demoConfig.inputs.push(...started.inputs);
 }
@@ -109,8 +142,25 @@ const gatewayLog = join(demoDir, 'gateway.log');
 const gateway = spawn(process.execPath, [join(root, 'dist', 'cli.js'), 'run', '--config', configFile], {
   stdio: ['ignore', 'pipe', 'pipe'],
 });
-const logStream = (await import('node:fs')).createWriteStream(gatewayLog);
+const logStream = createWriteStream(gatewayLog, { flags: 'a' });
 gateway.stdout.pipe(logStream);
+// The status page address, from the gateway's own log line (the real host and port).
+const statusPage = new Promise((resolveUrl) => {
+  let partial = '';
+  gateway.stdout.on('data', (chunk) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.includes('"status page: ')) continue;
+      try {
+        resolveUrl(JSON.parse(line).url);
+      } catch {
+        // not a JSON log line
+      }
+    }
+  });
+  setTimeout(() => resolveUrl(undefined), 30_000).unref();
+});
 gateway.stderr.on('data', (chunk) => process.stderr.write(chunk));
 const gatewayExit = new Promise((r) => gateway.once('exit', r));
 cleanups.push(async () => {
@@ -123,7 +173,8 @@ gateway.once('exit', (code) => {
     void shutdown(1);
   }
 });
-say(`gateway   ${join('dist', 'cli.js')} run --config ${configFile} (log ${gatewayLog})`);
+say(`gateway   ${join('dist', 'cli.js')} run --config ${shown(configFile)} (pid ${gateway.pid}, log ${shown(gatewayLog)})`);
+say(`buffer    ${shown(demoConfig.buffer.path)}, kept across runs: seq continues where the last run stopped, so audit stays clean (delete ${shown(demoDir)} to start over)`);
 
 // 4. Simulated MQTT devices: Zigbee2MQTT sensors (payload shapes from real Zigbee2MQTT logs) and smart plugs.
 const publisher = await mqtt.connectAsync(mqttUrl, { clientId: `demo-devices-${process.pid}` });
@@ -152,6 +203,20 @@ const simulator = setInterval(() => {
   if (tick % 15 === 0) void publisher.publishAsync('demo/zigbee2mqtt/broken_sensor', '{"temperature": 21.', { qos: 1 });
 }, 1000);
 cleanups.push(() => clearInterval(simulator));
+
+// What runs, where it goes, and how to look at it.
+const cli = `node ${join('dist', 'cli.js')}`;
+const kinds = [
+  'Zigbee2MQTT sensors and smart plugs publishing to MQTT',
+  ...extras.map((e) => e.what),
+];
+const url = await statusPage;
+say('');
+say(`The demo runs ${kinds.length > 1 ? `${kinds.slice(0, -1).join(', ')} and ${kinds[kinds.length - 1]}` : kinds[0]}.`);
+say(`The gateway reads them all and writes to the Kafka topics with the prefix ${prefix}: ${topics.join(', ')}.`);
+say(`status page: ${url ?? `not up yet (see ${shown(gatewayLog)})`}`);
+say(`tail:        ${cli} tail --brokers ${bootstrap} --prefix ${prefix}   (in another terminal, while the demo runs)`);
+say(`audit:       ${cli} audit --brokers ${bootstrap} --topic ${prefix}readings`);
 
 // 5a. --tail: the operator's view instead of the table below, one line per event, from `telemetry-gateway tail`.
 if (args.tail) {

@@ -13,6 +13,8 @@ export interface ExtraListener {
   host?: string;
   /** Advertised host, default = host. */
   advertisedHost?: string;
+  /** Advertised port, default = port (e.g. a fault proxy's port, so clients come back through it). */
+  advertisedPort?: number;
 }
 
 export interface StartBrokerOptions {
@@ -32,7 +34,38 @@ export interface StartBrokerOptions {
   jvmArgs?: string[];
   /** SCRAM users created when the storage is formatted (first start of a dataDir only). */
   scramCredentials?: ScramCredential[];
+  /** KRaft node id, default 1. */
+  nodeId?: number;
+  /** CONTROLLER port; default: kept from the last start of this dataDir, else a free one. */
+  controllerPort?: number;
+  /** Cluster id used when formatting (the nodes of a cluster share one); default random. */
+  clusterId?: string;
 }
+
+export interface StartClusterOptions {
+  /** Default 3. */
+  nodes?: number;
+  /** Each node keeps its data in <dataDir>/node-<id>. */
+  dataDir: string;
+  /** Default 2 (replication factor = nodes). */
+  minInsyncReplicas?: number;
+  /** Per node, default 768. */
+  heapMb?: number;
+  listeners?: (nodeId: number) => ExtraListener[];
+  extraProperties?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface ClusterHandle {
+  /** Index i = node id i + 1; replaced by restart(). */
+  nodes: BrokerHandle[];
+  bootstrap: string[];
+  clusterId: string;
+  restart(index: number): Promise<BrokerHandle>;
+  stop(): Promise<void>;
+}
+
+export function startCluster(opts: StartClusterOptions): Promise<ClusterHandle>;
 
 export interface ScramCredential {
   mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';

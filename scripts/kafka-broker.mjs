@@ -14,14 +14,28 @@
 //       server.properties, log4j2.properties, broker.log, broker.pid, broker-state.json,
 //       kraft-logs/ (meta.properties, __cluster_metadata-0, topic partitions)
 
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
+import {
+  defaultJava,
+  ensureMavenCache,
+  findFreePort,
+  isPortFree,
+  mavenCopyDependencies,
+  pidAlive,
+  runCommand,
+  sleep,
+  startJavaService,
+  terminate,
+  toProperties,
+  waitForExit,
+} from './java-service.mjs';
+
+export { findFreePort, isPortFree };
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -38,8 +52,6 @@ const PROPS_FILE = 'server.properties';
 const LOG4J_FILE = 'log4j2.properties';
 const LOG_DIR = 'kraft-logs';
 const NODE_ID = 1;
-
-const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /** @returns {string} the Kafka version pinned in scripts/kafka/pom.xml */
 export function kafkaVersion() {
@@ -66,150 +78,23 @@ export function defaultDataDir(port) {
  */
 export async function ensureKafkaJars() {
   const version = kafkaVersion();
-  const cacheDir = path.join(repoRoot, '.cache', 'kafka', version);
-  const libDir = path.join(cacheDir, 'lib');
-  const marker = path.join(cacheDir, '.complete');
-  const pomHash = createHash('sha256').update(fs.readFileSync(kafkaPom)).digest('hex');
   const mainJar = `kafka_2.13-${version}.jar`;
-
-  const complete = () => {
-    try {
-      const m = JSON.parse(fs.readFileSync(marker, 'utf8'));
-      return (
-        m.pomSha256 === pomHash &&
-        Array.isArray(m.jars) &&
-        m.jars.includes(mainJar) &&
-        m.jars.every((/** @type {string} */ j) => fs.existsSync(path.join(libDir, j)))
-      );
-    } catch {
-      return false;
-    }
-  };
-  if (complete()) return libDir;
-
-  await fsp.mkdir(cacheDir, { recursive: true });
-  const lockDir = path.join(cacheDir, '.fetch.lock');
-  const lockDeadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      await fsp.mkdir(lockDir);
-      break;
-    } catch (e) {
-      if (/** @type {NodeJS.ErrnoException} */ (e).code !== 'EEXIST') throw e;
-      if (complete()) return libDir;
-      const age = Date.now() - (await fsp.stat(lockDir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > 10 * 60_000) await fsp.rm(lockDir, { recursive: true, force: true }); // stale lock
-      if (Date.now() > lockDeadline) throw new Error(`timed out waiting for ${lockDir} (another fetch?)`, { cause: e });
-      await sleep(500);
-    }
-  }
-  try {
-    if (complete()) return libDir;
-    const tmp = path.join(cacheDir, `lib.tmp-${process.pid}`);
-    await fsp.rm(tmp, { recursive: true, force: true });
-    const args = [
-      '-q', '-B', '-Dstyle.color=never', '-f', kafkaPom,
-      'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`,
-    ];
-    const { code, output } = await run('mvn', args, { timeoutMs: 15 * 60_000 });
-    if (code !== 0) {
-      await fsp.rm(tmp, { recursive: true, force: true });
-      throw new Error(`mvn ${args.join(' ')} failed (exit ${code}):\n${output.slice(-6000)}`);
-    }
-    const jars = (await fsp.readdir(tmp)).filter((f) => f.endsWith('.jar')).sort();
-    if (!jars.includes(mainJar)) throw new Error(`Maven fetch did not produce ${mainJar} in ${tmp}`);
-    await fsp.rm(libDir, { recursive: true, force: true });
-    await fsp.rename(tmp, libDir);
-    await fsp.writeFile(
-      marker,
-      JSON.stringify({ version, pomSha256: pomHash, jars, fetchedAt: new Date().toISOString() }, null, 2),
-    );
-    return libDir;
-  } finally {
-    await fsp.rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-/**
- * @param {string} cmd @param {string[]} args
- * @param {{ timeoutMs?: number, cwd?: string }} [opts]
- * @returns {Promise<{ code: number | null, output: string }>}
- */
-function run(cmd, args, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          output += `\n[killed after ${opts.timeoutMs} ms]`;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${cmd}: ${e.message}`));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
+  return ensureMavenCache({
+    pom: kafkaPom,
+    cacheDir: path.join(repoRoot, '.cache', 'kafka', version),
+    name: 'lib',
+    async fetch(tmp) {
+      await mavenCopyDependencies(kafkaPom, tmp);
+      const jars = (await fsp.readdir(tmp)).filter((f) => f.endsWith('.jar')).sort();
+      if (!jars.includes(mainJar)) throw new Error(`Maven fetch did not produce ${mainJar} in ${tmp}`);
+      return jars;
+    },
   });
 }
 
 // ---------------------------------------------------------------------------
 // Ports and processes
 // ---------------------------------------------------------------------------
-
-/** @param {string} [host] @returns {Promise<number>} a TCP port that was free a moment ago */
-export function findFreePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** @param {number} port @param {string} [host] @returns {Promise<boolean>} whether we can bind it now */
-export function isPortFree(port, host = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * @param {number} pid
- * @returns {boolean} alive; a zombie counts as gone once all its threads are gone (a JVM's
- *   main thread turns zombie while other threads still exit and still hold its sockets)
- */
-function pidAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return /** @type {NodeJS.ErrnoException} */ (e).code === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state !== 'Z' && state !== 'X') return true;
-    try {
-      return fs.readdirSync(`/proc/${pid}/task`).length > 1;
-    } catch {
-      return false;
-    }
-  } catch {
-    return !fs.existsSync('/proc/self'); // gone from /proc, or no /proc: trust kill(0)
-  }
-}
 
 /**
  * Whether pid is a Kafka broker started for this dataDir (guards against pid reuse).
@@ -233,33 +118,6 @@ function readPid(dataDir) {
   } catch {
     return undefined;
   }
-}
-
-/** @param {number} pid @param {number} timeoutMs @returns {Promise<boolean>} true when gone */
-async function waitForExit(pid, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(100);
-  }
-  return true;
-}
-
-/** SIGTERM, wait up to termTimeoutMs, then SIGKILL; resolves when the process is gone. */
-async function terminate(/** @type {number} */ pid, termTimeoutMs = 30_000) {
-  if (!pidAlive(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  if (await waitForExit(pid, termTimeoutMs)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  if (!(await waitForExit(pid, 15_000))) throw new Error(`process ${pid} did not exit after SIGKILL`);
 }
 
 // ---------------------------------------------------------------------------
@@ -319,16 +177,6 @@ export async function isBrokerUp(port, host = '127.0.0.1') {
 // Config
 // ---------------------------------------------------------------------------
 
-/** @param {Record<string, string>} props */
-function toProperties(props) {
-  const esc = (/** @type {string} */ s) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-  return (
-    Object.entries(props)
-      .map(([k, v]) => `${k}=${esc(String(v))}`)
-      .join('\n') + '\n'
-  );
-}
-
 /** @param {string} file @returns {Record<string, string>} (simple key=value files we wrote ourselves) */
 function readProperties(file) {
   /** @type {Record<string, string>} */
@@ -377,10 +225,11 @@ logger.clientconfig.level = WARN
  * @property {SecurityProtocol} [protocol]  defaults to name when that is a protocol, else error
  * @property {string} [host]          bind host, default 127.0.0.1
  * @property {string} [advertisedHost] default = host
+ * @property {number} [advertisedPort] default = port (e.g. a fault proxy's port, so clients come back through it)
  */
 
 /**
- * @param {{ port: number, controllerPort: number, logDir: string,
+ * @param {{ port: number, controllerPort: number, logDir: string, nodeId: number,
  *           listeners: ExtraListener[], extraProperties: Record<string, string> }} o
  * @returns {Record<string, string>}
  */
@@ -397,13 +246,13 @@ function brokerProperties(o) {
     if (!protocol) throw new Error(`listener ${name}: give a protocol (${protocols.join('|')})`);
     const host = l.host ?? '127.0.0.1';
     listeners.push(`${name}://${host}:${l.port}`);
-    advertised.push(`${name}://${l.advertisedHost ?? host}:${l.port}`);
+    advertised.push(`${name}://${l.advertisedHost ?? host}:${l.advertisedPort ?? l.port}`);
     protoMap.set(name, protocol);
   }
   /** @type {Record<string, string>} */
   const props = {
     'process.roles': 'broker,controller',
-    'node.id': String(NODE_ID),
+    'node.id': String(o.nodeId),
     'controller.listener.names': 'CONTROLLER',
     'controller.quorum.bootstrap.servers': `127.0.0.1:${o.controllerPort}`,
     listeners: listeners.join(','),
@@ -455,26 +304,6 @@ function newClusterId() {
 // ---------------------------------------------------------------------------
 
 /**
- * @param {string} file @param {number} lines
- * @returns {string} the last `lines` lines of a (possibly large) text file
- */
-function tailFile(file, lines) {
-  let fd;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const len = Math.min(size, 512 * 1024);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
-  } catch (e) {
-    return `(no log at ${file}: ${/** @type {Error} */ (e).message})`;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/**
  * @typedef {object} StartBrokerOptions
  * @property {number} [port]  PLAINTEXT port on 127.0.0.1; default $KAFKA_PORT or 9092
  * @property {string} [dataDir]  default .cache/kafka/run-<port>; reused (not reformatted) when formatted
@@ -486,6 +315,9 @@ function tailFile(file, lines) {
  * @property {string[]} [jvmArgs]  extra JVM flags
  * @property {ScramCredential[]} [scramCredentials]  SCRAM users created when the storage is formatted
  *   (first start of a dataDir only; ignored on a restart)
+ * @property {number} [nodeId]  KRaft node id, default 1 (a cluster gives each node its own)
+ * @property {number} [controllerPort]  CONTROLLER port, default: kept from the last start of this dataDir, else free
+ * @property {string} [clusterId]  cluster id used when formatting (a cluster's nodes share one); default random
  */
 
 /**
@@ -551,7 +383,7 @@ export async function startBroker(opts = {}) {
   }
 
   const libDir = await ensureKafkaJars();
-  const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const java = defaultJava();
   const classpath = `${libDir}${path.sep}*`;
   const log4jFile = path.join(dataDir, LOG4J_FILE);
   await fsp.writeFile(log4jFile, LOG4J2);
@@ -564,16 +396,17 @@ export async function startBroker(opts = {}) {
   } catch {
     /* first start */
   }
-  let controllerPort = state.controllerPort;
-  if (!controllerPort || controllerPort === port || !(await isPortFree(controllerPort))) {
+  let controllerPort = opts.controllerPort ?? state.controllerPort;
+  if (opts.controllerPort === undefined && (!controllerPort || controllerPort === port || !(await isPortFree(controllerPort)))) {
     do controllerPort = await findFreePort();
     while (controllerPort === port);
   }
 
   const props = brokerProperties({
     port,
-    controllerPort,
+    controllerPort: /** @type {number} */ (controllerPort),
     logDir,
+    nodeId: opts.nodeId ?? NODE_ID,
     listeners: opts.listeners ?? [],
     extraProperties: opts.extraProperties ?? {},
   });
@@ -598,8 +431,8 @@ export async function startBroker(opts = {}) {
   const metaFile = path.join(metaDir, 'meta.properties');
   let clusterId = readProperties(metaFile)['cluster.id'];
   if (!clusterId) {
-    clusterId = newClusterId();
-    const fmt = await run(
+    clusterId = opts.clusterId ?? newClusterId();
+    const fmt = await runCommand(
       java,
       ['-Xmx256m', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath,
         'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', propsFile,
@@ -616,94 +449,23 @@ export async function startBroker(opts = {}) {
   }
   await fsp.writeFile(stateFile, JSON.stringify({ port, controllerPort, clusterId }, null, 2) + '\n');
 
-  const out = fs.openSync(logFile, 'a');
-  fs.writeSync(out, `\n===== ${new Date().toISOString()} starting Kafka ${kafkaVersion()} on ${bootstrap} (controller 127.0.0.1:${controllerPort}) =====\n`);
-  let child;
-  try {
-    child = spawn(java, [...jvmBase, '-cp', classpath, 'kafka.Kafka', propsFile], {
-      cwd: dataDir,
-      detached: true,
-      stdio: ['ignore', out, out],
-    });
-  } finally {
-    fs.closeSync(out);
-  }
-  /** @type {{ code: number | null, signal: NodeJS.Signals | null } | undefined} */
-  let exited;
-  /** @type {Error | undefined} */
-  let spawnError;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
-  child.on('error', (e) => (spawnError = e));
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) {
-    await sleep(0);
-    throw new Error(`could not start ${java}: ${spawnError?.message ?? 'no pid'}`);
-  }
-  await fsp.writeFile(pidFile, `${pid}\n`);
-
-  const logTail = (lines = 60) => tailFile(logFile, lines);
-  const gone = () => exited !== undefined || !pidAlive(pid);
-
-  /** @type {BrokerHandle} */
-  const handle = {
-    port,
-    bootstrap,
-    pid,
-    dataDir,
+  // Started == answers a metadata request, from this very cluster (not some other broker).
+  const service = await startJavaService({
+    name: `Kafka ${kafkaVersion()} broker on ${bootstrap} (controller 127.0.0.1:${controllerPort})`,
+    java,
+    args: [...jvmBase, '-cp', classpath, 'kafka.Kafka', propsFile],
+    cwd: dataDir,
     logFile,
-    clusterId,
-    controllerPort,
-    logTail,
-    kill(signal = 'SIGTERM') {
-      if (!gone()) process.kill(pid, signal);
-    },
-    async waitForExit() {
-      const deadline2 = Date.now() + 30_000;
-      while (!gone()) {
-        if (Date.now() > deadline2) return false;
-        await sleep(100);
-      }
+    pidFile,
+    timeoutMs: Math.max(1000, deadline - Date.now()),
+    async probe() {
+      const info = await describeCluster(bootstrap, Math.max(500, Math.min(3000, deadline - Date.now())));
+      if (info.clusterId !== clusterId) throw new Error(`a different cluster (${info.clusterId}, expected ${clusterId}) answers on ${bootstrap}`);
       return true;
     },
-    async stop() {
-      await terminate(pid);
-      while (!gone()) await sleep(50);
-      if (readPid(dataDir) === pid) await fsp.rm(pidFile, { force: true });
-    },
-  };
-
-  // Started == answers a metadata request, from this very cluster (not some other broker).
-  /** @type {unknown} */
-  let lastError;
-  for (;;) {
-    if (spawnError) lastError = spawnError;
-    if (gone()) {
-      await fsp.rm(pidFile, { force: true });
-      throw new Error(
-        `Kafka broker on ${bootstrap} exited during startup (${exited ? `code ${exited.code}, signal ${exited.signal}` : 'process gone'}).\n` +
-          `--- last lines of ${logFile} ---\n${logTail(60)}`,
-      );
-    }
-    try {
-      const info = await describeCluster(bootstrap, Math.max(500, Math.min(3000, deadline - Date.now())));
-      if (info.clusterId !== clusterId) {
-        throw new Error(`a different cluster (${info.clusterId}, expected ${clusterId}) answers on ${bootstrap}`);
-      }
-      if (!gone()) return handle;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() >= deadline) {
-      await handle.stop().catch(() => {});
-      throw new Error(
-        `Kafka broker on ${bootstrap} did not answer metadata within ${timeoutMs} ms ` +
-          `(last error: ${/** @type {Error} */ (lastError)?.message ?? lastError}).\n` +
-          `--- last lines of ${logFile} ---\n${logTail(60)}`,
-      );
-    }
-    await sleep(250);
-  }
+  });
+  /** @type {BrokerHandle} */
+  return { ...service, port, bootstrap, dataDir, clusterId, controllerPort };
 }
 
 /**
@@ -745,5 +507,109 @@ export async function brokerStatus(opts = {}) {
     pid: running ? pid : undefined,
     running,
     answers: up,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Cluster (fault suite): several combined broker+controller nodes with a static quorum
+// ---------------------------------------------------------------------------
+
+/**
+ * @typedef {object} StartClusterOptions
+ * @property {number} [nodes]  default 3
+ * @property {string} dataDir  each node keeps its data in <dataDir>/node-<id>
+ * @property {number} [minInsyncReplicas]  default 2 (with replication factor = nodes)
+ * @property {number} [heapMb]  per node, default 768 (a survivor holding produce requests for its lost followers needs it)
+ * @property {(nodeId: number) => ExtraListener[]} [listeners]  extra client listeners per node
+ * @property {Record<string, string>} [extraProperties]  merged into every node's properties
+ * @property {number} [timeoutMs]  until every node answers metadata, default 180000
+ */
+
+/**
+ * @typedef {object} ClusterHandle
+ * @property {BrokerHandle[]} nodes  index i = node id i + 1; replaced by restart()
+ * @property {string[]} bootstrap  every node's PLAINTEXT address
+ * @property {string} clusterId
+ * @property {(index: number) => Promise<BrokerHandle>} restart  starts node `index` again on its data (after a kill or stop)
+ * @property {() => Promise<void>} stop  stops every node that still runs
+ */
+
+/**
+ * Starts a KRaft cluster on 127.0.0.1: `nodes` combined broker+controller nodes with a static voter set, topics
+ * replicated to every node (default.replication.factor = nodes) and min.insync.replicas 2, unclean leader
+ * election off, so an acks=all write is acknowledged only once two replicas have it.
+ * @param {StartClusterOptions} opts
+ * @returns {Promise<ClusterHandle>}
+ */
+export async function startCluster(opts) {
+  const count = opts.nodes ?? 3;
+  const minInsync = opts.minInsyncReplicas ?? 2;
+  /** @type {number[]} */
+  const taken = [];
+  const freshPort = async () => {
+    let p;
+    do p = await findFreePort();
+    while (taken.includes(p));
+    taken.push(p);
+    return p;
+  };
+  const ports = [];
+  const controllerPorts = [];
+  for (let i = 0; i < count; i++) {
+    ports.push(await freshPort());
+    controllerPorts.push(await freshPort());
+  }
+  const clusterId = newClusterId();
+  const voters = controllerPorts.map((c, i) => `${i + 1}@127.0.0.1:${c}`).join(',');
+  const rf = String(count);
+  const isr = String(Math.min(minInsync, count));
+  /** @type {Record<string, string>} */
+  const props = {
+    'controller.quorum.voters': voters,
+    'default.replication.factor': rf,
+    'min.insync.replicas': isr,
+    'offsets.topic.replication.factor': rf,
+    'transaction.state.log.replication.factor': rf,
+    'transaction.state.log.min.isr': isr,
+    'share.coordinator.state.topic.replication.factor': rf,
+    'share.coordinator.state.topic.min.isr': isr,
+    'unclean.leader.election.enable': 'false',
+    // A follower that stopped fetching leaves the ISR after this long (default 30 s): writes then fail fast with
+    // NOT_ENOUGH_REPLICAS instead of waiting for it.
+    'replica.lag.time.max.ms': '10000',
+    ...opts.extraProperties,
+  };
+  /** @type {StartBrokerOptions[]} */
+  const nodeOptions = ports.map((port, i) => ({
+    port,
+    dataDir: path.join(opts.dataDir, `node-${i + 1}`),
+    nodeId: i + 1,
+    controllerPort: controllerPorts[i],
+    clusterId,
+    heapMb: opts.heapMb ?? 768,
+    timeoutMs: opts.timeoutMs ?? 180_000,
+    listeners: opts.listeners?.(i + 1) ?? [],
+    extraProperties: props,
+  }));
+  // All at once: no node answers metadata before a quorum of controllers is up.
+  const started = await Promise.allSettled(nodeOptions.map((o) => startBroker(o)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop().catch(() => {}) : undefined)));
+    throw /** @type {PromiseRejectedResult} */ (failed).reason;
+  }
+  const nodes = started.map((r) => /** @type {PromiseFulfilledResult<BrokerHandle>} */ (r).value);
+  return {
+    nodes,
+    bootstrap: ports.map((p) => `127.0.0.1:${p}`),
+    clusterId,
+    async restart(index) {
+      const handle = await startBroker(/** @type {StartBrokerOptions} */ (nodeOptions[index]));
+      nodes[index] = handle;
+      return handle;
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+    },
   };
 }

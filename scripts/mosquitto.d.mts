@@ -9,4 +9,7 @@ export interface MosquittoHandle {
 export function freePort(): Promise<number>;
 export function isPortOpen(port: number, host?: string, timeoutMs?: number): Promise<boolean>;
 export function mosquittoBinary(): string;
-export function startMosquitto(options: { port?: number; dataDir: string; persistence?: boolean; extraConfig?: string[] }): Promise<MosquittoHandle>;
+export const SHIPPED_MOSQUITTO_CONF: string;
+export function mosquittoConfigLines(file: string): string[];
+export type MosquittoProfile = 'test' | 'stock' | 'shipped';
+export function startMosquitto(options: { port?: number; dataDir: string; persistence?: boolean; profile?: MosquittoProfile; extraConfig?: string[] }): Promise<MosquittoHandle>;

@@ -1,9 +1,14 @@
-// A private Mosquitto broker for tests, the demo and benchmarks: the real /usr/sbin/mosquitto with our own config
-// (unbounded per-client queue so an offline persistent session keeps every QoS 1 message; optional persistence).
+// A private Mosquitto broker for tests, the demo and benchmarks: the real /usr/sbin/mosquitto with our own config.
+// Profiles: `test` (default: unbounded per-client queue so an offline persistent session keeps every QoS 1
+// message), `stock` (Debian's defaults: the broker a new user has, which drops beyond 1,000 queued messages per
+// client) and `shipped` (config/mosquitto/edge-telemetry-gateway.conf, what install.sh --with-mosquitto installs).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+
+/** The Mosquitto drop-in the project ships. */
+export const SHIPPED_MOSQUITTO_CONF = resolve(import.meta.dirname, '../config/mosquitto/edge-telemetry-gateway.conf');
 
 /** @returns {Promise<number>} a free TCP port on 127.0.0.1 */
 export function freePort() {
@@ -32,16 +37,37 @@ export function isPortOpen(port, host = '127.0.0.1', timeoutMs = 1000) {
   });
 }
 
+/** The broker binary: $MOSQUITTO_BIN (e.g. a newer build to compare against), else the system one. */
 export function mosquittoBinary() {
+  const chosen = process.env.MOSQUITTO_BIN;
+  if (chosen) {
+    if (!existsSync(chosen)) throw new Error(`MOSQUITTO_BIN=${chosen} does not exist`);
+    return chosen;
+  }
   for (const candidate of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto']) {
     if (existsSync(candidate)) return candidate;
   }
   throw new Error('mosquitto is not installed (apt-get install mosquitto)');
 }
 
+/** The settings lines of a Mosquitto config file (comments and blank lines dropped). */
+export function mosquittoConfigLines(file) {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+const PROFILES = {
+  test: () => ['max_queued_messages 0', 'max_queued_bytes 0', 'max_inflight_messages 0', 'persistent_client_expiration 1d'],
+  // Debian's /etc/mosquitto/mosquitto.conf sets persistence and paths only: every limit is Mosquitto's default.
+  stock: () => [],
+  shipped: () => mosquittoConfigLines(SHIPPED_MOSQUITTO_CONF),
+};
+
 /**
  * Starts mosquitto in the foreground of a child process.
- * @param {{ port?: number, dataDir: string, persistence?: boolean, extraConfig?: string[] }} options
+ * @param {{ port?: number, dataDir: string, persistence?: boolean, profile?: 'test' | 'stock' | 'shipped', extraConfig?: string[] }} options
  */
 export async function startMosquitto(options) {
   const port = options.port ?? (await freePort());
@@ -49,16 +75,16 @@ export async function startMosquitto(options) {
   mkdirSync(dataDir, { recursive: true });
   const configFile = join(dataDir, 'mosquitto.conf');
   const logFile = join(dataDir, 'mosquitto.log');
+  const profile = PROFILES[options.profile ?? 'test'];
+  if (!profile) throw new Error(`unknown Mosquitto profile ${options.profile}: test, stock or shipped`);
   const lines = [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
-    'max_queued_messages 0',
-    'max_queued_bytes 0',
-    'max_inflight_messages 0',
-    'persistent_client_expiration 1d',
     `persistence ${options.persistence ? 'true' : 'false'}`,
     `persistence_location ${dataDir}/`,
     'autosave_interval 1',
+    // After ours: a profile's own persistence and autosave settings win.
+    ...profile(),
     `log_dest file ${logFile}`,
     'log_type error',
     'log_type warning',

@@ -5,7 +5,8 @@
 import { SqliteBuffer } from './buffer/sqlite-buffer.js';
 import type { GatewayConfig } from './config/schema.js';
 import { Forwarder } from './forwarder/forwarder.js';
-import { KafkajsTransport, type KafkaTransport } from './forwarder/kafka-transport.js';
+import type { KafkaTransport } from './forwarder/kafka-transport.js';
+import { createKafkaTransport } from './forwarder/create-transport.js';
 import type { IngestSink, Input, InputContext } from './inputs/input.js';
 import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -14,6 +15,7 @@ import { errorMessage } from './errors.js';
 import { Observability } from './observability/index.js';
 import type { InputConfigAny } from './inputs/registry.js';
 import { errorCode, inputFingerprint, planInputReload, restartRequiredPaths, type ReloadResult } from './service/reload.js';
+import { createRecordFormat, type RegistryRecordFormat } from './registry/record-format.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -21,7 +23,7 @@ export interface GatewayDeps {
   context: InputContext;
   logger: Logger;
   clock?: Clock;
-  /** The Kafka client seam; the real kafkajs transport by default. */
+  /** The Kafka client seam; by default the real transport of kafka.client. */
   transport?: KafkaTransport;
 }
 
@@ -35,6 +37,7 @@ export class Gateway {
   #purgeTimer: NodeJS.Timeout | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #observability: Observability | undefined;
+  #recordFormat: RegistryRecordFormat | undefined;
 
   constructor(deps: GatewayDeps) {
     this.#deps = deps;
@@ -77,15 +80,30 @@ export class Gateway {
       maxEvents: config.buffer.maxEvents,
       maxBytes: config.buffer.maxBytes,
       whenFull: config.buffer.whenFull,
+      integrityCheck: config.buffer.integrityCheck,
       clock,
     });
     buffer.open();
     this.#buffer = buffer;
+    buffer.onWriteStall((stall) => {
+      if (stall) {
+        logger.error(
+          { code: stall.code, path: buffer.path, err: stall.error, waiting: stall.waiting },
+          'buffer file system refuses commits (disk full?); nothing more is acknowledged upstream until there is room; retrying every second',
+        );
+      } else logger.info({ path: buffer.path }, 'buffer commits again; acknowledging and polling resume');
+    });
     logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
     const observability = new Observability({
       http: config.http,
       health: config.health,
-      view: { gatewayId: config.gateway.id, buffer: () => this.#buffer, forwarder: () => this.#forwarder, inputs: () => this.#inputs },
+      view: {
+        gatewayId: config.gateway.id,
+        buffer: () => this.#buffer,
+        forwarder: () => this.#forwarder,
+        inputs: () => this.#inputs,
+        schemaRegistry: () => this.#recordFormat?.state,
+      },
       healthSink: () => this.#buffer,
       logger,
       clock,
@@ -93,17 +111,12 @@ export class Gateway {
     this.#observability = observability;
     await observability.start();
 
-    const transport =
-      this.#deps.transport ??
-      new KafkajsTransport({
-        brokers: config.kafka.brokers,
-        clientId: config.kafka.clientId,
-        compression: config.kafka.compression,
-        connectionTimeoutMs: config.kafka.connectionTimeout,
-        requestTimeoutMs: config.kafka.requestTimeout,
-        logger,
-        security: config.kafka,
-      });
+    // Schema registry (src/registry): registers the event schemas; refuses to start on an incompatible schema,
+    // but an unreachable registry only delays delivery (the forwarder waits), never ingest.
+    this.#recordFormat = createRecordFormat({ kafka: config.kafka, logger });
+    await this.#recordFormat?.start();
+
+    const transport = this.#deps.transport ?? (await createKafkaTransport(config.kafka, logger));
     this.#forwarder = new Forwarder(
       buffer,
       observability.wrapTransport(transport),
@@ -113,9 +126,11 @@ export class Gateway {
         maxEvents: config.kafka.batch.maxEvents,
         maxBytes: config.kafka.batch.maxBytes,
         lingerMs: config.kafka.batch.linger,
+        cloudEvents: config.kafka.cloudEvents,
         retryInitialMs: config.kafka.retry.initial,
         retryMaxMs: config.kafka.retry.max,
         drain: config.kafka.drain,
+        ...(this.#recordFormat ? { recordFormat: this.#recordFormat } : {}),
       },
       logger,
     );
@@ -147,7 +162,8 @@ export class Gateway {
     const { config, logger } = this.#deps;
     clearInterval(this.#purgeTimer);
     this.#observability?.setInputsStarted(false);
-    const results = await Promise.allSettled(this.#inputs.map((input) => input.stop()));
+    const stopping = Promise.allSettled(this.#inputs.map((input) => input.stop()));
+    const results = await this.#unlessStalled(stopping);
     for (const r of results) if (r.status === 'rejected') logger.error({ err: errorMessage(r.reason) }, 'input did not stop cleanly');
     this.#buffer?.flush();
     await this.#forwarder?.stop(config.shutdown.drainTimeout);
@@ -156,6 +172,27 @@ export class Gateway {
     this.#buffer?.close();
     this.#state = 'stopped';
     logger.info({ pendingLeft: pending }, 'gateway stopped');
+  }
+
+  /**
+   * Waits for the inputs to stop, unless the buffer's file system refuses commits (disk full): then the inputs
+   * would wait for room forever, so what waits in memory is rejected — it was never acknowledged (MQTT brokers keep
+   * it; polled readings of that moment are not stored, as when the process dies).
+   */
+  async #unlessStalled<T>(stopping: Promise<T>): Promise<T> {
+    const buffer = this.#buffer;
+    if (!buffer) return stopping;
+    let off: (() => unknown) | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      if (buffer.writeStall) resolve('stalled');
+      else off = buffer.onWriteStall((stall) => stall && resolve('stalled'));
+    });
+    const first = await Promise.race([stopping, stalled]);
+    off?.();
+    if (first !== 'stalled') return first as T;
+    const given = buffer.rejectQueued('the gateway is stopping while the buffer cannot commit (disk full)');
+    this.#deps.logger.warn({ code: 'GW_BUFFER_DISK_FULL', events: given }, 'stopping while the buffer cannot commit: events waiting in memory were not stored nor acknowledged');
+    return stopping;
   }
 
   // ---- Reload (SIGHUP; issue 6). Self-contained: the plan comes from src/service/reload.ts. ----

@@ -47,6 +47,14 @@ describe('AuditChecker', () => {
     expect(report.totals.missing).toBe(6);
   });
 
+  it('reads CloudEvents structured-mode records (the event in the envelope data) like binary ones', () => {
+    const events = [...seqs('a', 0, 3), ...seqs('a', 6, 7)];
+    const envelopes = events.map((e) => ({ specversion: '1.0', id: e.id, source: '/edge-telemetry-gateway/gw', type: 'io.edge-telemetry-gateway.reading.v1', data: e }));
+    const structured = check(envelopes, 0, { 'content-type': 'application/cloudevents+json' }).report();
+    expect(structured.streams).toEqual(check(events).report().streams);
+    expect(structured.streams[0]).toMatchObject({ deviceId: 'a', received: 6, missing: [{ from: 4, to: 5 }] });
+  });
+
   it('counts only holes after the first seen seq (a window that starts mid-stream)', () => {
     const report = check(seqs('a', 500, 520)).report();
     expect(report.complete).toBe(true);

@@ -215,6 +215,74 @@ describe('SqliteBuffer', () => {
     expect(size()).toBeLessThan(grown / 2);
     buffer.close();
   });
+
+  it('keeps the pending and retained totals in meta inside each commit, so a reopen reads them instead of counting', async () => {
+    const { buffer, path } = open();
+    await buffer.append(Array.from({ length: 50 }, (_, i) => reading('a', i)));
+    buffer.markDelivered(buffer.readPending(20));
+    const pendingBytes = buffer.pendingBytes;
+    expect(buffer.pendingCount).toBe(30);
+    buffer.close();
+    const db = new Database(path);
+    const totals = () => (db.prepare("SELECT value FROM meta WHERE key = 'totals'").get() as { value: string }).value;
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: '3' });
+    const retained = db.prepare('SELECT SUM(length(payload)) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number };
+    expect(totals()).toBe(`30 ${pendingBytes} ${retained.b}`);
+    // Reopening trusts the stored totals (no scan of the events): a doctored row shows through.
+    db.prepare("UPDATE meta SET value = '7 700 70' WHERE key = 'totals'").run();
+    db.close();
+    const reopened = open({ path });
+    expect([reopened.buffer.pendingCount, reopened.buffer.pendingBytes]).toEqual([7, 700]);
+    reopened.buffer.close();
+  });
+
+  it('migrates a format-2 buffer file: counts once, then keeps the totals', async () => {
+    const { buffer, path } = open();
+    await buffer.append(Array.from({ length: 12 }, (_, i) => reading('b', i)));
+    buffer.markDelivered(buffer.readPending(2));
+    const expected = [buffer.pendingCount, buffer.pendingBytes];
+    buffer.close();
+    // What a v1 gateway left: format 2 and no totals row.
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '2' WHERE key = 'format'").run();
+    db.prepare("DELETE FROM meta WHERE key = 'totals'").run();
+    db.close();
+    const migrated = open({ path });
+    expect([migrated.buffer.pendingCount, migrated.buffer.pendingBytes]).toEqual(expected);
+    const first = migrated.buffer.readPending(100);
+    expect(first).toHaveLength(10);
+    migrated.buffer.markDelivered(first);
+    migrated.buffer.close();
+    const after = new Database(path, { readonly: true });
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: '3' });
+    expect((after.prepare("SELECT value FROM meta WHERE key = 'totals'").get() as { value: string }).value).toMatch(/^0 0 \d+$/);
+    after.close();
+  });
+
+  it('refuses a buffer file of an unknown (newer) format without touching it', () => {
+    const { buffer, path } = open();
+    buffer.close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '9' WHERE key = 'format'").run();
+    db.close();
+    expect(() => open({ path })).toThrow(/buffer format 9, this version reads 3/);
+  });
+
+  it('adaptive commit lingering: an event after a quiet spell is committed at once, events that follow share one commit', async () => {
+    // A linger far longer than the test: had the first append waited for it, it would not resolve in time.
+    const { buffer } = open({ commitLingerMs: 600_000, maxEventsPerCommit: 3 });
+    await buffer.append([reading('a', 0)]);
+    expect(buffer.counters.commits).toBe(1);
+    // Busy now (a commit just happened): these wait to be grouped, and go in together once the group is full.
+    const later = [buffer.append([reading('a', 1)]), buffer.append([reading('a', 2)])];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(buffer.counters.commits).toBe(1);
+    later.push(buffer.append([reading('a', 3)]));
+    await Promise.all(later);
+    expect(buffer.counters.commits).toBe(2);
+    expect(buffer.pendingCount).toBe(4);
+    buffer.close();
+  });
 });
 
 describe('SqliteBuffer receipts (the ledger push inputs use to recognise resends)', () => {

@@ -5,8 +5,9 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { ReadingEvent } from '../src/events/schema.js';
 import { findFreePort, startBroker, type BrokerHandle } from '../scripts/kafka-broker.mjs';
+import { KAFKA_CLIENTS } from './support/kafka-clients.js';
 import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
-import { readDistinctEvents, readTopicWithKcat, topicSize } from './support/kafka.js';
+import { readDistinctRecords, readTopicWithKcat, topicSize } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
@@ -19,7 +20,7 @@ function pendingInBuffer(path: string): number {
   }
 }
 
-describe('delivery under faults (real processes, real brokers)', () => {
+describe.each(KAFKA_CLIENTS)('delivery under faults (real processes, real brokers; %s client)', (client) => {
   const mqttUrl = inject('mqttUrl');
   const sharedKafka = inject('kafkaBootstrap');
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -29,9 +30,9 @@ describe('delivery under faults (real processes, real brokers)', () => {
 
   it('keeps accepting while Kafka is down, survives a restart with the backlog, and delivers everything once Kafka is up', async () => {
     const port = await findFreePort();
-    const gatewayId = uniqueName('offline');
+    const gatewayId = uniqueName(`offline-${client}`);
     const prefix = `${gatewayId}.`;
-    const { file, bufferPath } = writeTestConfig({ gatewayId, brokers: [`127.0.0.1:${port}`], mqttUrl, topicPrefix: prefix });
+    const { file, bufferPath } = writeTestConfig({ gatewayId, brokers: [`127.0.0.1:${port}`], mqttUrl, topicPrefix: prefix, client });
     const messages = 3000;
 
     let gateway = new GatewayProcess(file);
@@ -54,16 +55,16 @@ describe('delivery under faults (real processes, real brokers)', () => {
     cleanups.push(() => broker.stop());
     await waitFor('backlog drained', () => pendingInBuffer(bufferPath) === 0, { timeoutMs: 120_000 });
     // Every event once at least: a batch the broker only half took while it came up is sent again with the same ids.
-    const { records, distinct } = await readDistinctEvents(broker.bootstrap, `${prefix}readings`, messages * 2);
+    const { records, distinct } = await readDistinctRecords(broker.bootstrap, `${prefix}readings`, messages * 2);
     expect(distinct).toHaveLength(messages * 2);
     expect(await topicSize(broker.bootstrap, `${prefix}readings`)).toBeGreaterThanOrEqual(records.length);
     expect(await gateway.stop()).toBe(0);
   });
 
   it('loses nothing the broker acknowledged when the gateway is SIGKILLed while ingesting', async () => {
-    const gatewayId = uniqueName('crash');
+    const gatewayId = uniqueName(`crash-${client}`);
     const prefix = `${gatewayId}.`;
-    const { file } = writeTestConfig({ gatewayId, brokers: [sharedKafka], mqttUrl, topicPrefix: prefix });
+    const { file } = writeTestConfig({ gatewayId, brokers: [sharedKafka], mqttUrl, topicPrefix: prefix, client });
     const messages = 20_000;
 
     let gateway = new GatewayProcess(file);

@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readDistinctEvents, readTopicWithKcat } from './support/kafka.js';
+import { KAFKA_CLIENTS } from './support/kafka-clients.js';
+import { readDistinctRecords, readTopicWithKcat } from './support/kafka.js';
 import { MqttGateway } from './support/mqtt-gateway.js';
 import type { ReadingEvent } from '../src/events/schema.js';
 
 const MESSAGES = 10_000;
 const DEVICES = 10;
 
-describe('MQTT → buffer → Kafka, end to end with real brokers', () => {
+describe.each(KAFKA_CLIENTS)('MQTT → buffer → Kafka, end to end with real brokers (%s client)', (client) => {
   let gw: MqttGateway;
 
   beforeAll(async () => {
-    gw = await MqttGateway.start({ name: 'e2e' });
+    gw = await MqttGateway.start({ name: `e2e-${client}`, client });
   });
 
   afterAll(async () => {
@@ -23,7 +24,7 @@ describe('MQTT → buffer → Kafka, end to end with real brokers', () => {
 
     const topic = gw.topic('readings');
     // At least once: the same event may be on the topic twice (a re-sent batch), never a second event per message.
-    const { records } = await readDistinctEvents(gw.kafka, topic, MESSAGES * 2, 120_000);
+    const { records } = await readDistinctRecords(gw.kafka, topic, MESSAGES * 2, 120_000);
     const events = [...new Map(records.map((r) => JSON.parse(r.value) as ReadingEvent).map((e) => [e.id, e])).values()];
     const ids = new Set(events.map((e) => e.id));
     expect(ids.size).toBe(MESSAGES * 2);

@@ -10,7 +10,7 @@ import type { AlarmEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent } fro
 import { SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
 import { startSerialSimulator, type SerialSimulator, type SimulatedValues } from '../src/simulators/serial.js';
 import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
-import { readTopic, topicSize } from './support/kafka.js';
+import { readDistinctEvents } from './support/kafka.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
 const EPISODE: SimulatedValues[] = [
@@ -20,19 +20,6 @@ const EPISODE: SimulatedValues[] = [
   { spo2: 83, hr: 112, alarm: 0x02 },
   { spo2: 92, hr: 90, alarm: 0 },
 ];
-
-/** Events of a topic, at least `minimum`; delivery is at least once, so a re-sent event (same id) counts once. */
-async function readEvents<T extends { id: string }>(kafka: string, topic: string, minimum: number, timeoutMs = 60_000): Promise<T[]> {
-  return waitFor(`${minimum} distinct events on ${topic}`, async () => {
-    const size = Math.max(minimum, await topicSize(kafka, topic));
-    const events = new Map<string, T>();
-    for (const r of await readTopic(kafka, topic, size, timeoutMs)) {
-      const e = JSON.parse(r.value) as T;
-      events.set(e.id, e);
-    }
-    return events.size >= minimum ? [...events.values()] : undefined;
-  }, { timeoutMs, intervalMs: 500 });
-}
 
 describe('serial → gateway process → buffer → Kafka, end to end through pseudo-terminals', () => {
   const kafka = inject('kafkaBootstrap');
@@ -85,15 +72,15 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
       console.error(lines.map((l) => JSON.stringify(l)).join('\n'));
     });
     // Both devices online before the episode starts.
-    const online = await readEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 2);
+    const online = await readDistinctEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 2);
     expect(online.map((e) => `${e.deviceId} ${e.status}`).sort()).toEqual(['bed-1-oximeter online', 'bed-2-oximeter online']);
     await ascii.play(EPISODE);
 
     // Unplug the binary oximeter while the episode plays, then plug it back in.
     await binary.unplug();
-    await readEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 3, 30_000);
+    await readDistinctEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 3, 30_000);
     await binary.replug();
-    const statuses = (await readEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 4, 30_000)).sort((a, b) => a.seq - b.seq);
+    const statuses = (await readDistinctEvents<DeviceStatusEvent>(kafka, `${prefix}device-status`, 4, 30_000)).sort((a, b) => a.seq - b.seq);
     const bed2 = statuses.filter((e) => e.deviceId === 'bed-2-oximeter').map((e) => `${e.previous}→${e.status}`);
     expect(bed2).toEqual(['unknown→online', 'online→offline', 'offline→online']);
     expect(statuses.filter((e) => e.deviceId === 'bed-1-oximeter').map((e) => e.status)).toEqual(['online']);
@@ -101,7 +88,7 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
 
     // The episode, in order, with its IEEE 11073 codes; device time from the record.
     const readings = await waitFor('the whole episode in Kafka', async () => {
-      const all = await readEvents<ReadingEvent>(kafka, `${prefix}readings`, 1);
+      const all = await readDistinctEvents<ReadingEvent>(kafka, `${prefix}readings`, 1);
       return all.some((e) => e.deviceId === 'bed-1-oximeter' && e.metric === 'spo2' && e.value === 92) ? all : undefined;
     }, { timeoutMs: 60_000, intervalMs: 1000 });
     const bed1 = readings.filter((e) => e.deviceId === 'bed-1-oximeter').sort((a, b) => a.seq - b.seq);
@@ -112,7 +99,7 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
     expect(bed1.filter((e) => e.metric === 'pulse-rate').slice(start, start + EPISODE.length).map((e) => e.value)).toEqual(EPISODE.map((e) => e.hr));
     expect(bed1.map((e) => e.seq)).toEqual(bed1.map((_, i) => i));
 
-    const alarms = (await readEvents<AlarmEvent>(kafka, `${prefix}alarms`, 2, 30_000)).filter((a) => a.deviceId === 'bed-1-oximeter').sort((a, b) => a.seq - b.seq);
+    const alarms = (await readDistinctEvents<AlarmEvent>(kafka, `${prefix}alarms`, 2, 30_000)).filter((a) => a.deviceId === 'bed-1-oximeter').sort((a, b) => a.seq - b.seq);
     expect(alarms.map((a) => `${a.deviceId} ${a.alarm} ${a.state} ${a.severity} ${String(a.value)}`)).toEqual([
       'bed-1-oximeter spo2-low active high 86',
       'bed-1-oximeter spo2-low cleared high 92',
@@ -126,7 +113,7 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
     for (const e of bed2Readings.filter((r) => r.metric === 'spo2')) expect(e.value).toBeGreaterThanOrEqual(94);
 
     // Garbage and bad checksums: counted dead letters with the raw bytes and the byte offset.
-    const deadLetters = await readEvents<DeadLetterEvent>(kafka, `${prefix}deadletter`, 1);
+    const deadLetters = await readDistinctEvents<DeadLetterEvent>(kafka, `${prefix}deadletter`, 1);
     expect(deadLetters.length).toBeGreaterThan(0);
     for (const d of deadLetters) {
       expect(d.deviceId).toBe('bed-2-oximeter');

@@ -15,14 +15,14 @@ function sourceFiles(dir: string): string[] {
 describe('error code registry', () => {
   it('documents every code in docs/errors.md, and documents no code that does not exist', () => {
     const doc = readFileSync(join(root, 'docs/errors.md'), 'utf8');
-    const documented = [...doc.matchAll(/^\| `(GW_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...doc.matchAll(/^\| `(GW_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(ERROR_CODES).sort());
   });
 
   it('uses only registered codes in the source', () => {
     const used = new Set<string>();
     for (const file of sourceFiles(join(root, 'src'))) {
-      for (const m of readFileSync(file, 'utf8').matchAll(/['"`](GW_[A-Z_]+)['"`]/g)) used.add(m[1] ?? '');
+      for (const m of readFileSync(file, 'utf8').matchAll(/['"`](GW_[A-Z0-9_]+)['"`]/g)) used.add(m[1] ?? '');
     }
     const unknown = [...used].filter((code) => !(code in ERROR_CODES));
     expect(unknown).toEqual([]);

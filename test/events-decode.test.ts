@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cloudEventHeaders } from '../src/forwarder/forwarder.js';
+import { RecordBuilder } from '../src/forwarder/batching.js';
 import { decodeEvent, EventDecodeError, encodeEvent, knownSchemaVersions, SCHEMA_UPGRADES, SCHEMA_VERSION, type EncodedRecord, type TelemetryEvent } from '../src/events/index.js';
 import { oneEventOfEveryType, produceRecords } from './support/event-records.js';
 import { readTopic, type ReadRecord } from './support/kafka.js';
@@ -116,7 +117,6 @@ describe('the consumer entry point and the version registry', () => {
   it('encodeEvent writes the same CloudEvents headers as the gateway forwarder', () => {
     for (const event of oneEventOfEveryType('gw-h', 'dev-h')) {
       const forwarder = cloudEventHeaders('gw-h', {
-        pos: 1,
         id: event.id,
         deviceId: event.deviceId,
         type: event.type,
@@ -152,5 +152,45 @@ describe('the consumer entry point and the version registry', () => {
     visit(entry);
     expect([...bare]).toEqual(['zod']);
     expect(seen.size).toBeGreaterThan(3);
+  });
+});
+
+describe('decodeEvent on CloudEvents structured-mode records (kafka.cloudEvents: structured)', () => {
+  const build = (event: TelemetryEvent) =>
+    new RecordBuilder({ gatewayId: 'gw-s', cloudEvents: 'structured' }).build({
+      id: event.id,
+      deviceId: event.deviceId,
+      type: event.type,
+      family: 'readings',
+      eventTime: event.sourceTime ?? event.receivedAt,
+      payload: JSON.stringify(event),
+    });
+
+  it('unwraps data for every event type: the same event as binary mode, with or without the header', () => {
+    for (const event of oneEventOfEveryType('gw-s', 'dev-s')) {
+      const record = build(event);
+      expect(record.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+      const envelope = JSON.parse(record.value) as Record<string, unknown>;
+      expect(envelope).toMatchObject({ specversion: '1.0', id: event.id, source: '/edge-telemetry-gateway/gw-s', type: `io.edge-telemetry-gateway.${event.type}.v1`, subject: 'dev-s' });
+      expect(decodeEvent(record)).toEqual(decodeEvent(encodeEvent(event, '/edge-telemetry-gateway/gw-s')));
+      // Headers lost on the way: the envelope is recognised by its shape.
+      expect(decodeEvent({ value: record.value, key: record.key })).toEqual(decodeEvent(record));
+    }
+  });
+
+  it('rejects an envelope whose attributes do not match its data, or whose data is not an event object', () => {
+    const [event] = oneEventOfEveryType('gw-s', 'dev-s') as [TelemetryEvent];
+    const envelope = JSON.parse(build(event).value) as Record<string, unknown>;
+    const headers = { 'content-type': 'application/cloudevents+json; charset=utf-8' };
+    const wrongId = { value: JSON.stringify({ ...envelope, id: 'other' }), headers };
+    expect(() => decodeEvent(wrongId)).toThrow(/the CloudEvents envelope does not match the event in its data/);
+    try {
+      decodeEvent(wrongId);
+    } catch (err) {
+      expect((err as EventDecodeError).code).toBe('GW_EVENT_INVALID');
+      expect((err as EventDecodeError).details).toContain(`id: expected the event id "${event.id}", got "other"`);
+    }
+    expect(() => decodeEvent({ value: JSON.stringify({ ...envelope, data: 'text' }), headers })).toThrow(/data is not a JSON object/);
+    expect(() => decodeEvent({ value: JSON.stringify({ ...envelope, type: 'io.other.v1' }), headers })).toThrow(/does not match/);
   });
 });

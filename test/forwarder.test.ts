@@ -31,7 +31,7 @@ class FakeTransport implements KafkaTransport {
   async close(): Promise<void> {}
 }
 
-function setup(options: { maxEvents?: number; maxBytes?: number } = {}) {
+function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: number } = {}) {
   const buffer = new SqliteBuffer({
     path: join(mkdtempSync(join(tmpdir(), 'etg-fwd-')), 'b.db'),
     gatewayId: 'gw',
@@ -55,7 +55,8 @@ function setup(options: { maxEvents?: number; maxBytes?: number } = {}) {
       topics: TopicsConfig.parse({ prefix: 't.' }),
       maxEvents: options.maxEvents ?? 100,
       maxBytes: options.maxBytes ?? 1_000_000,
-      lingerMs: 0,
+      lingerMs: options.lingerMs ?? 0,
+      cloudEvents: 'binary',
       retryInitialMs: 5,
       retryMaxMs: 20,
       drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
@@ -81,7 +82,7 @@ describe('Forwarder', () => {
     const alarmRecord = first?.[0]?.messages[0];
     expect(alarmRecord?.key).toBe('a');
     expect(alarmRecord?.headers).toMatchObject({ ce_specversion: '1.0', ce_type: 'io.edge-telemetry-gateway.alarm.v1', ce_time: '2026-01-01T00:00:00.000Z', ce_source: '/edge-telemetry-gateway/gw' });
-    expect(JSON.parse(alarmRecord?.value ?? '{}').id).toBe(alarmRecord?.headers.ce_id);
+    expect(JSON.parse(String(alarmRecord?.value ?? '{}')).id).toBe(alarmRecord?.headers.ce_id);
     buffer.close();
   });
 
@@ -92,7 +93,7 @@ describe('Forwarder', () => {
     forwarder.start();
     await waitFor('delivered', () => buffer.pendingCount === 0);
     await forwarder.stop(1000);
-    const values = transport.sent.flatMap((batches) => batches.flatMap((b) => b.messages.map((m) => JSON.parse(m.value).value as number)));
+    const values = transport.sent.flatMap((batches) => batches.flatMap((b) => b.messages.map((m) => JSON.parse(String(m.value)).value as number)));
     expect(values).toEqual(Array.from({ length: 35 }, (_, i) => i));
     expect(forwarder.stats.failedSends).toBe(3);
     expect(transport.connects).toBe(4);
@@ -122,4 +123,18 @@ describe('Forwarder', () => {
     expect(buffer.pendingCount).toBe(1);
     buffer.close();
   });
+
+  it('adaptive lingering: sends at once after a quiet spell, then groups what follows until a batch is full', async () => {
+    // A linger far longer than the test: only "at once" and "full batch" can make these sends happen in time.
+    const { buffer, transport, forwarder } = setup({ maxEvents: 10, lingerMs: 600_000 });
+    forwarder.start();
+    await buffer.append([reading('d', 0)]);
+    await waitFor('the lone event sent without lingering', () => transport.sent.length === 1, { timeoutMs: 10_000 });
+    for (let i = 1; i <= 10; i++) await buffer.append([reading('d', i)]);
+    await waitFor('the next ten events sent as one full batch', () => transport.sent.length === 2, { timeoutMs: 10_000 });
+    expect(transport.sent[1]?.flatMap((b) => b.messages)).toHaveLength(10);
+    await forwarder.stop(1000);
+    buffer.close();
+  });
 });
+

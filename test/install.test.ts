@@ -1,10 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import mqtt, { type IConnackPacket } from 'mqtt';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { startMosquitto } from '../scripts/mosquitto.mjs';
 import { uniqueName, waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -17,7 +19,7 @@ const NAME = 'edge-telemetry-gateway';
  */
 function sourceSnapshot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'etg-install-src-'));
-  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'package.json', 'package-lock.json']) {
+  for (const entry of ['dist', 'devices', 'config', 'schemas', 'systemd', 'docs', 'scripts', 'package.json', 'package-lock.json']) {
     if (existsSync(join(REPO, entry))) cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
@@ -177,6 +179,44 @@ describe('systemd/install.sh --destdir', () => {
     expect(readFileSync(file, 'utf8')).toBe(edited);
   }, 300_000);
 
+  it('--with-mosquitto installs the broker drop-in, makes mosquitto.conf read conf.d, warns about overrides, and is idempotent', async () => {
+    // A mosquitto.conf like Debian's, edited to drop its include_dir line (as on some images).
+    const mosquittoDir = join(root, 'etc/mosquitto');
+    const main = join(mosquittoDir, 'mosquitto.conf');
+    mkdirSync(join(mosquittoDir, 'conf.d'), { recursive: true });
+    writeFileSync(main, 'pid_file /run/mosquitto/mosquitto.pid\npersistence true\npersistence_location /var/lib/mosquitto/\nlog_dest file /var/log/mosquitto/mosquitto.log\n');
+    writeFileSync(join(mosquittoDir, 'conf.d/local.conf'), 'max_queued_messages 1000\n');
+    const output = await install(root, '--with-mosquitto');
+    const dropIn = join(mosquittoDir, 'conf.d', `${NAME}.conf`);
+    expect(readFileSync(dropIn, 'utf8')).toBe(readFileSync(join(REPO, 'config/mosquitto', `${NAME}.conf`), 'utf8'));
+    expect(mode(dropIn)).toBe('0644');
+    expect(readFileSync(main, 'utf8').match(/^include_dir \/etc\/mosquitto\/conf\.d$/gm)).toHaveLength(1);
+    expect(output).toContain("/etc/mosquitto/conf.d/local.conf sets 'max_queued_messages 1000'");
+    expect(output).not.toContain('no persistence_location');
+
+    const again = await install(root, '--with-mosquitto');
+    expect(again).toContain('done (nothing changed)');
+    expect(readFileSync(main, 'utf8').match(/^include_dir/gm)).toHaveLength(1);
+
+    // Real Mosquitto reads the installed drop-in: the Receive Maximum it grants is its max_inflight_messages.
+    const dataDir = mkdtempSync(join(tmpdir(), 'etg-install-mosquitto-'));
+    const broker = await startMosquitto({ dataDir, profile: 'stock', extraConfig: [`include_dir ${join(mosquittoDir, 'conf.d')}`] });
+    try {
+      const connack = await new Promise<IConnackPacket>((resolveConnack, reject) => {
+        const client = mqtt.connect(broker.url, { protocolVersion: 5, clientId: uniqueName('install-probe'), reconnectPeriod: 0 });
+        client.once('connect', (packet) => {
+          client.end();
+          resolveConnack(packet);
+        });
+        client.once('error', reject);
+      });
+      expect(connack.properties?.receiveMaximum).toBe(1000);
+    } finally {
+      await broker.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it('--uninstall removes the app and the unit but keeps config, buffer and user; --purge-* deletes them', async () => {
     writeFileSync(join(state, 'buffer.db'), 'events not yet delivered');
     const output = await install(root, '--uninstall');
@@ -185,6 +225,8 @@ describe('systemd/install.sh --destdir', () => {
     expect(existsSync(join(root, 'usr/local/lib/systemd/system', `${NAME}.service`))).toBe(false);
     expect(existsSync(join(root, 'etc/systemd/system/multi-user.target.wants', `${NAME}.service`))).toBe(false);
     expect(existsSync(join(root, 'usr/local/bin/telemetry-gateway'))).toBe(false);
+    expect(existsSync(join(root, 'etc/mosquitto/conf.d', `${NAME}.conf`))).toBe(false);
+    expect(readFileSync(join(root, 'etc/mosquitto/conf.d/local.conf'), 'utf8')).toBe('max_queued_messages 1000\n');
     expect(readFileSync(join(state, 'buffer.db'), 'utf8')).toBe('events not yet delivered');
     expect(readFileSync(join(conf, 'gateway.yaml'), 'utf8')).toContain('# edited by the operator');
     expect(readFileSync(join(root, 'etc/passwd'), 'utf8')).toContain(`${NAME}:`);

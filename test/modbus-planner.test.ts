@@ -119,8 +119,13 @@ describe('Modbus read planner', () => {
   it('overrides must name metrics and groups of the driver', () => {
     const d = driver([{ metric: 'a', table: 'input', address: 0 }]);
     expect(planDevice(d, device({ overrides: { b: { scale: 2 } }, pollGroups: { fast: '1s' } })).problems).toEqual([
-      'overrides.b: the driver has no metric "b" (it has: a)',
-      'pollGroups.fast: unknown poll group (the driver has: default)',
+      { path: ['overrides', 'b'], message: 'the driver has no metric "b" (it has: a)' },
+      { path: ['pollGroups', 'fast'], message: 'unknown poll group (the driver has: default)' },
+    ]);
+    const typos = driver([{ metric: 'temperature', table: 'input', address: 0, group: 'slow' }], { pollGroups: { slow: '1m' } });
+    expect(planDevice(typos, device({ overrides: { temprature: { group: 'slwo' } } })).problems.map((p) => p.message)).toEqual([
+      'the driver has no metric "temprature" (did you mean temperature?)',
+      'unknown poll group "slwo" (did you mean slow?)',
     ]);
   });
 });
@@ -157,8 +162,11 @@ describe('Modbus driver files', () => {
   it('an invalid driver file fails with the file, the path and the reason', () => {
     const typo = driverError([{ metric: 'a', table: 'input', address: 0, type: 'float31' }, { metric: 'b', table: 'input', address: 'x1' }]);
     expect(typo.error?.code).toBe('GW_DRIVER_INVALID');
-    expect(typo.error?.details[0]).toMatch(new RegExp(`^${typo.file}: registers\\[0\\]\\.type: Invalid option: expected one of "bool"`));
-    expect(typo.error?.details[1]).toContain(`${typo.file}: registers[1].address: "x1" is not an address`);
+    expect(typo.error?.message).toBe(`driver file ${typo.file} is invalid (2 problems)`);
+    expect(typo.error?.details[0]).toBe(
+      `${typo.file}:7:11: registers[0].type: expected bool, bit, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string, got "float31" (did you mean float32?)`,
+    );
+    expect(typo.error?.details[1]).toContain(`${typo.file}:10:14: registers[1].address: "x1" is not an address`);
 
     const { file, error } = driverError([
       { metric: 'b', address: 5 },
@@ -170,13 +178,13 @@ describe('Modbus driver files', () => {
     ]);
     expect(error?.code).toBe('GW_DRIVER_INVALID');
     expect(error?.details).toEqual([
-      `${file}: registers[0].table: expected coil, discrete, holding or input (or a "3xxxx"/"4xxxx" address)`,
-      `${file}: registers[1].address: reference notation names the input table but table is holding`,
-      `${file}: registers[2].type: coil values are single bits: expected type bool`,
-      `${file}: registers[3].length: type string needs its length in registers`,
-      `${file}: registers[4].group: unknown poll group "fast" (declare it under pollGroups)`,
-      `${file}: registers[5].metric: duplicate metric "f" (also registers[4])`,
-      `${file}: registers[5].address: the value runs past address 0xFFFF`,
+      `${file}:4:5: registers[0].table: expected coil, discrete, holding or input (or a "3xxxx"/"4xxxx" address)`,
+      `${file}:8:14: registers[1].address: reference notation names the input table but table is holding`,
+      `${file}:12:11: registers[2].type: coil values are single bits: expected type bool`,
+      `${file}:13:5: registers[3].length: type string needs its length in registers`,
+      `${file}:20:12: registers[4].group: unknown poll group "fast" (declare it under pollGroups)`,
+      `${file}:21:13: registers[5].metric: duplicate metric "f" (also registers[4])`,
+      `${file}:23:14: registers[5].address: the value runs past address 0xFFFF`,
     ]);
   });
 
@@ -193,8 +201,8 @@ describe('Modbus driver files', () => {
     );
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('GW_CONFIG_INVALID');
-    expect(bad.stderr).toContain(`inputs[0].devices[0].driver: ${join(dir, 'devices', 'bad-meter.yaml')}: registers[0].address`);
-    expect(bad.stderr).toContain('inputs[0].devices[1].driver: GW_DRIVER_NOT_FOUND: driver "nope" not found');
+    expect(bad.stderr).toContain(`${join(dir, 'devices', 'bad-meter.yaml')}:6:14: registers[0].address: GW_DRIVER_INVALID: must be at most 65535, got 70000 (driver file of inputs[0].devices[0].driver)`);
+    expect(bad.stderr).toContain(`${join(dir, 'bad.yaml')}:17:17: inputs[0].devices[1].driver: GW_DRIVER_NOT_FOUND: driver "nope" not found; available modbus drivers: bad-meter, eastron-sdm120`);
 
     writeFileSync(
       join(dir, 'good.yaml'),

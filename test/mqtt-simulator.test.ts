@@ -17,7 +17,7 @@ import { compileRoutes, routeMessage } from '../src/inputs/mqtt/router.js';
 import { prng } from '../src/simulators/random.js';
 import { startMqttSimulator, type MqttSimulator } from '../src/simulators/mqtt.js';
 import { CLI } from './support/gateway-process.js';
-import { readDistinctEvents, readTopicWithKcat, topicSize } from './support/kafka.js';
+import { readDistinctRecords, readTopicWithKcat, topicSize } from './support/kafka.js';
 import { MqttGateway } from './support/mqtt-gateway.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
@@ -103,7 +103,7 @@ describe('the five simulators → Mosquitto → gateway → Kafka', () => {
     const expected = MQTT_FORMAT_NAMES.flatMap((format) => decodeSimulation(format, bases[format]));
     const count = (type: string) => expected.filter((e) => e.type === type).length;
     const read = async (family: 'readings' | 'device-status') =>
-      (await readDistinctEvents(gw?.kafka ?? '', gw?.topic(family) ?? '', count(family === 'readings' ? 'reading' : 'device-status'))).distinct.map((r) => JSON.parse(r.value) as TelemetryEvent);
+      (await readDistinctRecords(gw?.kafka ?? '', gw?.topic(family) ?? '', count(family === 'readings' ? 'reading' : 'device-status'))).distinct.map((r) => JSON.parse(r.value) as TelemetryEvent);
     const readings = await read('readings');
     const statuses = await read('device-status');
     const sorted = (events: (EventDraft | TelemetryEvent)[]) => events.map(essence).sort();

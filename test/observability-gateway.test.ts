@@ -43,8 +43,8 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.ready();
-    const listening = gateway.logs.find((l) => l.msg === 'http listening');
-    expect(listening).toMatchObject({ host: '127.0.0.1', port, auth: 'none (loopback)' });
+    const listening = gateway.logs.find((l) => l.msg === `status page: http://127.0.0.1:${port}/`);
+    expect(listening).toMatchObject({ host: '127.0.0.1', port, url: `http://127.0.0.1:${port}/`, auth: 'none (loopback)' });
 
     const before = await metrics(port);
     expect(before.sum('etg_events_ingested_total')).toBe(0);
@@ -173,8 +173,11 @@ describe('/readyz of a running gateway', () => {
       const r = await readyz(port);
       return r.status === 503 ? r : undefined;
     });
-    expect(full.body.reasons.join()).toMatch(/buffer not writable: last commit failed/);
-    expect((await metrics(port)).value('etg_ingest_commit_failures_total', { input: 'site' })).toBeGreaterThan(0);
+    // The commits stall (retried every second) rather than fail: nothing is acknowledged, nothing rejected.
+    expect(full.body.reasons.join()).toMatch(/buffer not writable: GW_BUFFER_DISK_FULL/);
+    const stalled = await metrics(port);
+    expect(stalled.value('etg_buffer_write_stalled')).toBe(1);
+    expect(stalled.value('etg_ingest_commit_failures_total', { input: 'site' })).toBe(0);
 
     execFileSync('prlimit', ['--pid', pid, '--fsize=unlimited:unlimited']);
     await waitFor('/readyz to answer 200 again', async () => (await readyz(port)).status === 200, { timeoutMs: 60_000 });

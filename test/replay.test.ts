@@ -4,8 +4,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { KAFKA_CLIENTS } from './support/kafka-clients.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
-import { readDistinctEvents, readTopic, topicSize } from './support/kafka.js';
+import { readDistinctRecords, readTopic, topicSize } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
 import { knownBuffer } from './support/replay-fixture.js';
 import { uniqueName, waitFor } from './support/wait.js';
@@ -35,7 +36,7 @@ async function replay(config: string, ...args: string[]): Promise<{ summary: Rep
   return { summary: JSON.parse(stdout) as ReplaySummary, stderr };
 }
 
-describe('telemetry-gateway replay', () => {
+describe.each(KAFKA_CLIENTS)('telemetry-gateway replay (%s client)', (client) => {
   const kafka = inject('kafkaBootstrap');
   const mqttUrl = inject('mqttUrl');
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -44,10 +45,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('re-sends the events of a window, delivered or not, with their original value, key, ids and headers plus etg_replayed', async () => {
-    const gatewayId = uniqueName('replay');
+    const gatewayId = uniqueName(`replay-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
 
     // The last 2 hours: the recent phase only (still pending in the buffer: replay does not care).
     const { summary, stderr } = await replay(file, '--since', '2h');
@@ -57,7 +58,7 @@ describe('telemetry-gateway replay', () => {
 
     const expected = rows(fixture.path, 'received_at >= ? AND type = ?', fixture.recentAt, 'reading');
     // At least once: a batch Kafka only half took (a topic still being created) is sent again; first copies count.
-    const records = (await readDistinctEvents(kafka, `${prefix}readings`, 10)).distinct;
+    const records = (await readDistinctRecords(kafka, `${prefix}readings`, 10)).distinct;
     expect(records.map((r) => r.value)).toEqual(expected.map((r) => r.payload));
     for (const [i, r] of records.entries()) {
       const row = expected[i] as Row;
@@ -72,13 +73,13 @@ describe('telemetry-gateway replay', () => {
         'content-type': 'application/json',
       });
     }
-    const alarm = (await readDistinctEvents(kafka, `${prefix}alarms`, 1)).distinct;
+    const alarm = (await readDistinctRecords(kafka, `${prefix}alarms`, 1)).distinct;
     expect(alarm.map((r) => r.headers.ce_id)).toEqual(rows(fixture.path, 'received_at >= ? AND type = ?', fixture.recentAt, 'alarm').map((r) => r.id));
 
     // Everything kept: both phases (the old one was delivered long ago).
     const all = await replay(file, '--to-topic', `${prefix}everything`);
     expect(all.summary).toMatchObject({ matched: 34, sent: 34, byTopic: { [`${prefix}everything`]: 34 } });
-    const everything = (await readDistinctEvents(kafka, `${prefix}everything`, 34)).distinct;
+    const everything = (await readDistinctRecords(kafka, `${prefix}everything`, 34)).distinct;
     // Per device, the original (commit) order.
     for (const device of ['dev-a', 'dev-b']) {
       const sent = everything.filter((r) => r.key === device).map((r) => r.headers.ce_id);
@@ -87,10 +88,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('filters by time, device and type, and --dry-run counts per topic and type without sending', async () => {
-    const gatewayId = uniqueName('replay-filter');
+    const gatewayId = uniqueName(`replay-filter-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
 
     const dry = await replay(file, '--dry-run', '--device', 'dev-a', '--until', new Date(fixture.oldAt + 60_000).toISOString());
     expect(dry.summary).toMatchObject({
@@ -106,7 +107,7 @@ describe('telemetry-gateway replay', () => {
     const target = `${prefix}filtered`;
     const { summary } = await replay(file, '--device', 'dev-a', '--type', 'reading', '--until', '2h', '--to-topic', target, '--rate', '50');
     expect(summary).toMatchObject({ matched: 10, sent: 10, byType: { reading: 10 } });
-    const records = (await readDistinctEvents(kafka, target, 10)).distinct;
+    const records = (await readDistinctRecords(kafka, target, 10)).distinct;
     expect(records.map((r) => r.headers.ce_id)).toEqual(rows(fixture.path, 'device_id = ? AND type = ? AND received_at < ?', 'dev-a', 'reading', fixture.recentAt).map((r) => r.id));
 
     const both = await replay(file, '--dry-run', '--device', 'dev-a', '--device', 'dev-b', '--type', 'alarm', '--type', 'device-status');
@@ -119,10 +120,10 @@ describe('telemetry-gateway replay', () => {
   });
 
   it('runs while a gateway process ingests into and forwards from the same buffer', async () => {
-    const gatewayId = uniqueName('replay-live');
+    const gatewayId = uniqueName(`replay-live-${client}`);
     const prefix = `${gatewayId}.`;
     const fixture = await knownBuffer(gatewayId);
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path });
+    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, bufferPath: fixture.path, client });
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
     await gateway.ready();

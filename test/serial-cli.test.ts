@@ -58,8 +58,8 @@ describe('serial through the CLI', () => {
     );
     expect(failed?.code).not.toBe(0);
     const output = `${failed?.stdout ?? ''}${failed?.stderr ?? ''}`;
-    expect(output).toContain(`${join(dir, 'devices', 'my-scale.yaml')}: records[0].parse.pattern: invalid regular expression`);
-    expect(output).toMatch(/inputs\[0\]\.driver/);
+    expect(output).toContain(`${join(dir, 'devices', 'my-scale.yaml')}:6:36: records[0].parse.pattern: invalid regular expression`);
+    expect(output).toContain('(driver file of inputs[0].driver)');
   });
 
   it('simulate --driver prints the port to give the gateway and writes records there', async () => {

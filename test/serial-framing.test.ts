@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatProblem } from '../src/config/problems.js';
 import { loadDriverFile, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
 import { SerialInputConfig } from '../src/inputs/serial/config.js';
 import { FramingSpec, SerialDriver } from '../src/inputs/serial/driver.js';
@@ -225,10 +226,12 @@ describe('driver files and input config', () => {
       ['kind: serial', 'name: broken', 'framing: { type: fixed, length: 5 }', 'records:', '  - name: r', '    parse: { type: binary }', '    fields:', '      - { metric: x, parts: [{ byte: 7 }] }', '      - { metric: y, from: Y }'].join('\n'),
     );
     const input = SerialInputConfig.parse({ type: 'serial', name: 's', port: '/dev/ttyUSB0', driver: 'broken', deviceId: 'd' });
-    const problems = serialFamily.check?.(input, { configDir: dir, driverSearchPaths: [dir] }) ?? [];
-    expect(problems).toContain(`driver: ${join(dir, 'broken.yaml')}: records[0].fields[0].parts[0].byte: past the end of the 5-byte frame`);
-    expect(problems).toContain(`driver: ${join(dir, 'broken.yaml')}: records[0].fields[1].parts: binary records need parts (where the number is)`);
-    expect(serialFamily.check?.({ ...input, driver: 'missing' }, { configDir: dir, driverSearchPaths: [dir] })[0]).toMatch(/^driver: GW_DRIVER_NOT_FOUND: driver "missing" not found/);
+    const problems = (serialFamily.check?.(input, { configDir: dir, driverSearchPaths: [dir] }) ?? []).map((p) => formatProblem(p, undefined));
+    expect(problems).toContain(`${join(dir, 'broken.yaml')}:8:38: records[0].fields[0].parts[0].byte: GW_DRIVER_INVALID: past the end of the 5-byte frame (driver file of driver)`);
+    expect(problems).toContain(`${join(dir, 'broken.yaml')}:9:9: records[0].fields[1].parts: GW_DRIVER_INVALID: binary records need parts (where the number is) (driver file of driver)`);
+    const missing = serialFamily.check?.({ ...input, driver: 'missing' }, { configDir: dir, driverSearchPaths: [dir] }) ?? [];
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({ code: 'GW_DRIVER_NOT_FOUND', path: ['driver'], message: expect.stringMatching(/^driver "missing" not found; available serial drivers: broken; looked in /) });
     rmSync(dir, { recursive: true, force: true });
   });
 

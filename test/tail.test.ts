@@ -159,6 +159,15 @@ describe('telemetry-gateway tail against the real Kafka broker', () => {
     tail = undefined;
   });
 
+  it('when none of the topics exists, names the prefixes of the gateway topics that do, nearest first', async () => {
+    const prefix = `${uniqueName('tail-prefix')}.`;
+    await createTopics(kafka, [`${prefix}readings`]);
+    const wrong = new TailProcess(['-b', kafka, '--prefix', `${prefix.slice(0, -1)}x.`]);
+    expect(await wrong.exited).toBe(64);
+    expect(wrong.stderr).toContain(`GW_USAGE: none of the topics exists on ${kafka}: ${prefix.slice(0, -1)}x.readings,`);
+    expect(wrong.stderr).toContain(`  - topics of gateways with another prefix exist here: --prefix ${prefix}`);
+  });
+
   it('refuses an unknown --type with a usage error', async () => {
     const bad = new TailProcess(['-b', kafka, '--type', 'readings']);
     expect(await bad.exited).toBe(64);

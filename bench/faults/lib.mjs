@@ -1,10 +1,10 @@
 // Building blocks of the fault-injection suite: the gateway as a process, an MQTT QoS 1 publisher that counts
 // PUBACKs, gateway configs, Kafka and buffer probes, and the delivery check (loss, both kinds of duplicates,
 // the audit of per-device seq order).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
@@ -40,9 +40,15 @@ export class GatewayProcess {
   constructor(configFile) {
     this.logs = [];
     this.stderr = '';
-    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+    // FAULTS_LOG_LEVEL=debug also shows the Kafka client's own warnings (for a look with --keep).
+    const env = { ...process.env, LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'info' };
+    this.child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    // Every line also goes to gateway.log next to the config (kept with --keep).
+    const file = createWriteStream(join(dirname(configFile), 'gateway.log'), { flags: 'a' });
+    this.child.once('exit', () => file.end());
     let partial = '';
     this.child.stdout.on('data', (chunk) => {
+      file.write(chunk);
       partial += chunk.toString();
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
@@ -88,10 +94,13 @@ export class GatewayProcess {
   }
 }
 
-/** A gateway config in a fresh folder: one MQTT input (QoS 1, persistent session), one reading per message. */
-export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {} }) {
+/**
+ * A gateway config in a fresh folder: by default one MQTT input (QoS 1, persistent session), one reading per
+ * message; `inputs` replaces it (other input families' scenarios).
+ */
+export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, shutdown = {}, kafka = {}, mqttInput = {}, bufferDir, inputs }) {
   const dir = mkdtempSync(join(tmpdir(), 'etg-faults-'));
-  const bufferPath = join(dir, 'buffer.db');
+  const bufferPath = join(bufferDir ?? dir, 'buffer.db');
   const config = {
     gateway: { id: gatewayId },
     logging: { level: 'info' },
@@ -102,17 +111,19 @@ export function writeGatewayConfig({ gatewayId, brokers, mqttUrl, buffer = {}, s
       retry: { initial: '200ms', max: '2s' },
       connectionTimeout: '2s',
       requestTimeout: '10s',
+      ...kafka,
     },
     shutdown: { drainTimeout: '10s', ...shutdown },
     // Several gateways run at once (the capped ones next to the outage one): each takes a free HTTP port.
     http: { port: 0 },
-    inputs: [
+    inputs: inputs ?? [
       {
         type: 'mqtt',
         name: 'site',
         url: mqttUrl,
         clientId: `${gatewayId}-site`,
         reconnect: { initial: '200ms', max: '1s' },
+        ...mqttInput,
         subscriptions: [
           {
             topic: `${gatewayId}/sensors/+`,
@@ -171,7 +182,7 @@ export class Publisher {
 
 /** Records on the topic right now (sum over partitions of high - low); 0 when the topic does not exist yet. */
 export async function topicSize(bootstrap, topic) {
-  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap].flat(), logLevel: logLevel.NOTHING, retry: { retries: 1 } });
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -185,12 +196,12 @@ export async function topicSize(bootstrap, topic) {
 }
 
 /** Creates the topic with several partitions up front, so per-device order is checked across partitions. */
-export async function createTopic(bootstrap, topic, partitions = 3) {
-  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+export async function createTopic(bootstrap, topic, partitions = 3, replicationFactor = 1) {
+  const kafka = new Kafka({ clientId: 'faults-admin', brokers: [bootstrap].flat(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true });
   } finally {
     await admin.disconnect();
   }
@@ -234,22 +245,16 @@ export async function waitForQuiet(bootstrap, topic, bufferPath, expected, { tim
 }
 
 /**
- * Reads the whole topic and checks it against what the publisher saw acknowledged:
- * lost = acknowledged message numbers with no reading; duplicates are counted apart as re-sends of the same
- * event id (at-least-once forwarding) and MQTT redeliveries (the same message number as a second event with
- * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
- * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
+ * Reads a whole topic once: every record goes to the audit checker (per-device seq), a record repeating an event id
+ * is counted as a re-send (at-least-once forwarding), every distinct event goes to `onEvent`.
  */
-export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
+export async function readTopicEvents(bootstrap, topic, onEvent) {
   const checker = new AuditChecker();
-  const numbers = new Map(); // n -> Set of event ids
+  const ids = new Set();
   let records = 0;
   let sameId = 0;
-  let gapCount = 0;
-  const gapByDevice = new Map();
-  const ids = new Set();
   await readTopicWindow({
-    brokers: [bootstrap],
+    brokers: [bootstrap].flat(),
     topic,
     timeoutMs: 300_000,
     onRecord: (record) => {
@@ -261,15 +266,32 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
         return;
       }
       ids.add(e.id);
-      if (e.type === 'gap') {
-        gapCount += e.count;
-        gapByDevice.set(e.deviceId, (gapByDevice.get(e.deviceId) ?? 0) + e.count);
-      }
-      if (e.type !== 'reading') return;
-      let set = numbers.get(e.value);
-      if (!set) numbers.set(e.value, (set = new Set()));
-      set.add(e.id);
+      onEvent(e);
     },
+  });
+  return { records, sameId, audit: checker.report() };
+}
+
+/**
+ * Reads the whole topic and checks it against what the publisher saw acknowledged:
+ * lost = acknowledged message numbers with no reading; duplicates are counted apart as re-sends of the same
+ * event id (at-least-once forwarding) and MQTT redeliveries (the same message number as a second event with
+ * a new id: the broker redelivers a message committed but not yet acknowledged when the gateway died);
+ * the audit checks per-device seq: no undeclared hole, no out-of-order record, no seq reused.
+ */
+export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
+  const numbers = new Map(); // n -> Set of event ids
+  let gapCount = 0;
+  const gapByDevice = new Map();
+  const { records, sameId, audit } = await readTopicEvents(bootstrap, topic, (e) => {
+    if (e.type === 'gap') {
+      gapCount += e.count;
+      gapByDevice.set(e.deviceId, (gapByDevice.get(e.deviceId) ?? 0) + e.count);
+    }
+    if (e.type !== 'reading') return;
+    let set = numbers.get(e.value);
+    if (!set) numbers.set(e.value, (set = new Set()));
+    set.add(e.id);
   });
   let lost = 0;
   const lostSample = [];
@@ -290,7 +312,8 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
     redeliveredFrom = Math.min(redeliveredFrom ?? n, n);
     redeliveredTo = Math.max(redeliveredTo ?? n, n);
   }
-  const audit = checker.report();
+  // The same topic through a third-party client: it must see exactly the records ours read.
+  const kcatRecords = kcatCount(bootstrap, topic);
   // Gap events must account for exactly the readings that are missing, device by device.
   const gapDevices = new Set([...gapByDevice.keys(), ...lostByDevice.keys()].filter((d) => d.startsWith('dev-')));
   const gapsMatchLoss = [...gapDevices].every((d) => (gapByDevice.get(d) ?? 0) === (lostByDevice.get(d) ?? 0));
@@ -298,6 +321,8 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
   const otherGapCount = [...gapByDevice].filter(([d]) => !d.startsWith('dev-')).reduce((sum, [, n]) => sum + n, 0);
   return {
     records,
+    kcatRecords,
+    kcatAgrees: kcatRecords === records,
     lost,
     lostSample: lostSample.sort((a, b) => a - b).join(' '),
     duplicateSameId: sameId,
@@ -307,7 +332,8 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
     auditDeclared: audit.totals.declared,
     outOfOrder: audit.totals.outOfOrder,
     seqReused: audit.totals.seqConflicts,
-    auditClean: audit.clean,
+    // Clean = our checker finds nothing and kcat read the same number of records.
+    auditClean: audit.clean && kcatRecords === records,
     gapEvents: audit.streams.reduce((s, r) => s + r.gapEvents, 0),
     /** Events the gap events say were dropped: for the publisher's devices, and for others (the gateway's own health events). */
     gapCount: gapCount - otherGapCount,
@@ -315,4 +341,73 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
     gapsMatchLoss,
     undeclaredLost,
   };
+}
+
+/** The port a gateway's HTTP listener took (its 'http listening' log line), once it logged it. */
+export function httpPort(gateway) {
+  return gateway.logs.find((l) => l.msg === 'http listening')?.port;
+}
+
+/** Sum of a metric's samples on a gateway's /metrics (all label sets); undefined when it cannot be read. */
+export async function gatewayMetric(gateway, name) {
+  const port = httpPort(gateway);
+  if (!port) return undefined;
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    let sum;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+      sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET /readyz of a gateway: { status, body } (undefined when the listener does not answer). */
+export async function readyz(gateway) {
+  const port = httpPort(gateway);
+  if (!port) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory of a process in MiB (Linux /proc), undefined when it is gone. */
+export function rssMiB(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    // A process that already exited (a zombie) has no VmRSS.
+    return Number.isFinite(kb) ? Math.round(kb / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Delivered (Kafka-acknowledged) events in a buffer file, read-only. */
+export function deliveredInBuffer(path) {
+  let db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    return db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NOT NULL').get().n;
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
+  }
+}
+
+/** Records on the topic as a third-party client (kcat) reads them from the beginning to the end. */
+export function kcatCount(bootstrap, topic) {
+  const out = execFileSync('kcat', ['-C', '-b', [bootstrap].flat().join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '.'], {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 300_000,
+  });
+  return out.length;
 }

@@ -111,7 +111,9 @@ function decode(value: string | null): Decoded | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const e = parsed as Record<string, unknown>;
+  let e = parsed as Record<string, unknown>;
+  // CloudEvents structured mode: the event is the envelope's data.
+  if (!('schemaVersion' in e) && 'specversion' in e && typeof e.data === 'object' && e.data !== null) e = e.data as Record<string, unknown>;
   if (typeof e.id !== 'string' || typeof e.deviceId !== 'string' || typeof e.gatewayId !== 'string') return undefined;
   if (typeof e.seq !== 'number' || !Number.isInteger(e.seq) || e.seq < 0) return undefined;
   if (typeof e.type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(e.type)) return undefined;

@@ -4,9 +4,10 @@
  * Uses a throw-away consumer group that never commits offsets: auditing leaves no trace on the cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import type { Consumer, KafkaConfig } from 'kafkajs';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { AuditRecord } from './checker.js';
+import { withoutWireFraming } from '../registry/wire-format.js';
 
 export interface TopicReadOptions {
   brokers: string[];
@@ -40,6 +41,8 @@ async function seekWhenReady(consumer: Consumer, topic: string, next: ReadonlyMa
 }
 
 export async function readTopicWindow(options: TopicReadOptions): Promise<TopicReadResult> {
+  // Loaded only when audit runs: `run` registers that command too and need not carry kafkajs.
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
     clientId: options.clientId ?? 'etg-audit',
     brokers: options.brokers,
@@ -118,7 +121,7 @@ export async function readTopicWindow(options: TopicReadOptions): Promise<TopicR
           if (offset < position || offset >= end) continue;
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
-          options.onRecord({ partition: batch.partition, offset: m.offset, value: m.value ? m.value.toString() : null, headers });
+          options.onRecord({ partition: batch.partition, offset: m.offset, value: m.value ? Buffer.from(withoutWireFraming(m.value)).toString() : null, headers });
           records += 1;
           position = offset + 1n;
         }

@@ -17,6 +17,12 @@
  *   same transaction as the message's events, so after a crash it can tell a resend of a committed message (its
  *   acknowledgment was lost) from a new one and acknowledge the resend again without a second event. See
  *   `ReceiptLedger` (src/inputs/input.ts) for the contract.
+ * - Disk full: a commit the file system refuses (SQLITE_FULL, a write or sync I/O error) is not a loss. The group
+ *   goes back to the head of the queue, its appends stay unresolved (so nothing is acknowledged upstream and
+ *   polling inputs wait), the buffer reports a write stall (GW_BUFFER_DISK_FULL) and retries the commit every
+ *   second until it succeeds. While stalled, at most `stallQueueEvents` wait in memory; further appends are refused.
+ * - A damaged file (truncated, overwritten, bad pages) is found at open by `PRAGMA quick_check` and refused
+ *   (GW_BUFFER_CORRUPT), never recreated over: the file stays for inspection and recovery.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -33,6 +39,7 @@ import {
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
+import { nativeModuleError } from '../util/native-module.js';
 
 export type WhenFull = 'block' | 'drop-oldest';
 
@@ -51,8 +58,25 @@ export interface BufferOptions {
   retentionMs: number;
   /** Most payload bytes of delivered events kept; the oldest go first. */
   retentionMaxBytes: number;
+  /** What open() checks of an existing file: quick_check (default), the full integrity_check, or nothing. */
+  integrityCheck?: IntegrityCheck;
   clock: Clock;
 }
+
+export type IntegrityCheck = 'quick' | 'full' | 'off';
+
+/** Why commits do not succeed right now (the file system refused the last one); null while they do. */
+export interface WriteStall {
+  code: 'GW_BUFFER_DISK_FULL';
+  error: string;
+  /** When the first refused commit of this stall happened (epoch ms). */
+  since: number;
+  /** Events waiting in memory for the next attempt. */
+  waiting: number;
+}
+
+/** How long a stalled buffer waits before it tries the refused commit again. */
+export const STALL_RETRY_MS = 1000;
 
 /** One stored event as the forwarder needs it: the JSON value and what goes into the record's key and headers. */
 export interface StoredEvent {
@@ -154,7 +178,15 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_age ON receipts (source, committed_at);
 `;
 
-const BUFFER_FORMAT = '2';
+/**
+ * 3: the pending count, pending bytes and retained bytes are kept in meta (key 'totals'), written inside every
+ * transaction that changes them, so opening a buffer reads one row instead of scanning every event (start-up
+ * in O(1) of the backlog). A format-2 file is migrated on open: one scan, then the totals are kept.
+ */
+const BUFFER_FORMAT = '3';
+/** Formats this version opens and migrates in place. */
+const MIGRATABLE_FORMATS: readonly string[] = ['2'];
+const TOTALS_KEY = 'totals';
 /** Types drop-oldest may delete, lowest priority first. */
 const DROPPABLE: readonly { priority: number; types: readonly EventType[] }[] = [
   { priority: PRIORITY_OF_TYPE['gateway-health'], types: ['gateway-health'] },
@@ -183,6 +215,7 @@ interface Statements {
   findReceipt: Statement;
   latestReceipt: Statement;
   purgeReceipts: Statement;
+  writeTotals: Statement;
 }
 
 export class SqliteBuffer implements ReceiptLedger {
@@ -194,6 +227,8 @@ export class SqliteBuffer implements ReceiptLedger {
   #queue: QueueEntry[] = [];
   #queuedEvents = 0;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** performance.now() of the last commit (-Infinity: none yet), for adaptive lingering. */
+  #lastCommitAt = Number.NEGATIVE_INFINITY;
   #pending = 0;
   #pendingBytes = 0;
   #retainedBytes = 0;
@@ -211,6 +246,9 @@ export class SqliteBuffer implements ReceiptLedger {
   /** Highest receipt number handed out per source (loaded from the file on first use). */
   readonly #receiptNumbers = new Map<string, number>();
   readonly #counters: BufferCounters = { committedEvents: 0, commits: 0, droppedEvents: 0, gapEvents: 0, blockedAppends: 0, purgedEvents: 0 };
+  #stall: { error: string; since: number } | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #stallListeners = new Set<(stall: WriteStall | null) => void>();
 
   constructor(options: BufferOptions) {
     this.#options = options;
@@ -238,6 +276,22 @@ export class SqliteBuffer implements ReceiptLedger {
     return { ...this.#counters };
   }
 
+  /** Non-null while the file system refuses commits (disk full); appends wait and are retried every second. */
+  get writeStall(): WriteStall | null {
+    return this.#stall ? { code: 'GW_BUFFER_DISK_FULL', ...this.#stall, waiting: this.#queuedEvents } : null;
+  }
+
+  /** Called when a write stall starts (with it) and ends (with null). */
+  onWriteStall(listener: (stall: WriteStall | null) => void): () => void {
+    this.#stallListeners.add(listener);
+    return () => this.#stallListeners.delete(listener);
+  }
+
+  /** Most events kept in memory while commits are refused; appends beyond are rejected at once. */
+  get stallQueueEvents(): number {
+    return Math.max(10_000, 2 * this.#options.maxEventsPerCommit);
+  }
+
   /** True while pending events are at a limit (appends wait under `block`, old readings go under `drop-oldest`). */
   get isFull(): boolean {
     return this.#pending >= this.#options.maxEvents || this.#pendingBytes >= this.#options.maxBytes;
@@ -246,9 +300,18 @@ export class SqliteBuffer implements ReceiptLedger {
   open(): void {
     const { path, synchronous } = this.#options;
     let db: Database.Database;
+    const existing = path !== ':memory:' && fileSize(path) > 0;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       db = new Database(path);
+    } catch (err) {
+      throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
+        cause: err,
+      });
+    }
+    // Before anything writes to it: a damaged file must stay exactly as it is.
+    if (existing) checkIntegrity(db, path, this.#options.integrityCheck ?? 'quick');
+    try {
       // Must precede the first table of a new file; lets a drained backlog's pages go back to the file system.
       db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
@@ -259,13 +322,14 @@ export class SqliteBuffer implements ReceiptLedger {
       db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA);
     } catch (err) {
+      db.close();
+      if (isCorruption(err)) throw corruptError(path, errorMessage(err), err);
       throw new GatewayError('GW_BUFFER_OPEN', `cannot open the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, {
         cause: err,
       });
     }
     const format = db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: string } | undefined;
-    if (format === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('format', BUFFER_FORMAT);
-    else if (format.value !== BUFFER_FORMAT) {
+    if (format !== undefined && format.value !== BUFFER_FORMAT && !MIGRATABLE_FORMATS.includes(format.value)) {
       db.close();
       throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}; move the file away (it is not deleted for you)`);
     }
@@ -309,17 +373,39 @@ export class SqliteBuffer implements ReceiptLedger {
       purgeReceipts: db.prepare(
         'DELETE FROM receipts WHERE source = @source AND committed_at < @before AND number < (SELECT MAX(number) FROM receipts WHERE source = @source)',
       ),
+      writeTotals: db.prepare(`INSERT INTO meta (key, value) VALUES ('${TOTALS_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     };
     this.#loadSequences();
-    const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
-      n: number;
-      b: number;
-    };
-    this.#pending = pending.n;
-    this.#pendingBytes = pending.b;
-    this.#retainedBytes = (
-      db.prepare('SELECT COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number }
-    ).b;
+    this.#loadTotals(format?.value);
+  }
+
+  /** Pending count and bytes and retained bytes from meta; counted once (and then kept) for a new or older file. */
+  #loadTotals(format: string | undefined): void {
+    const db = this.#database();
+    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(TOTALS_KEY) as { value: string } | undefined;
+    const kept = format === BUFFER_FORMAT && row ? row.value.split(' ').map(Number) : undefined;
+    if (kept && kept.length === 3 && kept.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+      [this.#pending, this.#pendingBytes, this.#retainedBytes] = kept as [number, number, number];
+      return;
+    }
+    db.transaction(() => {
+      const pending = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NULL').get() as {
+        n: number;
+        b: number;
+      };
+      this.#pending = pending.n;
+      this.#pendingBytes = pending.b;
+      this.#retainedBytes = (
+        db.prepare('SELECT COALESCE(SUM(length(payload)), 0) AS b FROM events WHERE delivered_at IS NOT NULL').get() as { b: number }
+      ).b;
+      this.#saveTotals(this.#pending, this.#pendingBytes, this.#retainedBytes);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(BUFFER_FORMAT);
+    })();
+  }
+
+  /** Inside the transaction that changes them: the totals a crash after this commit must find. */
+  #saveTotals(pending: number, pendingBytes: number, retainedBytes: number): void {
+    this.#statements().writeTotals.run(`${pending} ${pendingBytes} ${retainedBytes}`);
   }
 
   #loadSequences(): void {
@@ -349,6 +435,11 @@ export class SqliteBuffer implements ReceiptLedger {
   append(drafts: readonly EventDraft[], receipt?: SourceReceipt): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('GW_BUFFER_WRITE', 'the buffer is closed'));
     if (drafts.length === 0 && receipt === undefined) return Promise.resolve();
+    if (this.#stall && this.#queuedEvents + drafts.length > this.stallQueueEvents) {
+      return Promise.reject(
+        new GatewayError('GW_BUFFER_DISK_FULL', `the buffer cannot commit (${this.#stall.error}) and already holds ${this.#queuedEvents} events in memory; free space on the buffer's file system`),
+      );
+    }
     const numbered = receipt === undefined ? undefined : { ...receipt, number: this.latestNumber(receipt.source) + 1 };
     if (numbered) this.#receiptNumbers.set(numbered.source, numbered.number);
     const done = new Promise<void>((resolve, reject) => {
@@ -364,15 +455,22 @@ export class SqliteBuffer implements ReceiptLedger {
       done.then(forget, forget);
     }
     this.#queuedEvents += drafts.length;
+    // While stalled only the retry timer commits: each attempt against a full disk costs writes for nothing.
+    if (this.#stall) return done;
     if (this.#queuedEvents >= this.#options.maxEventsPerCommit) this.flush();
     else this.#schedule();
     return done;
   }
 
+  /**
+   * Adaptive lingering: when no commit happened within commitLinger (idle), the group is committed at the next
+   * turn of the event loop, so a lone event pays no wait; while events keep coming (busy), the next commit waits
+   * until commitLinger after the previous one, so each fsync carries many events.
+   */
   #schedule(): void {
-    if (this.#timer !== undefined) return;
-    const linger = this.#options.commitLingerMs;
-    this.#timer = linger > 0 ? setTimeout(() => this.flush(), linger) : setImmediate(() => this.flush());
+    if (this.#timer !== undefined || this.#stall) return;
+    const wait = this.#lastCommitAt + this.#options.commitLingerMs - performance.now();
+    this.#timer = wait > 0 ? setTimeout(() => this.flush(), wait) : setImmediate(() => this.flush());
   }
 
   #cancelTimer(): void {
@@ -422,15 +520,51 @@ export class SqliteBuffer implements ReceiptLedger {
     try {
       this.#commit(drafts, receipts);
     } catch (err) {
-      // Nothing of the group was stored: counters go back to what the file says, callers are told.
+      // Nothing of the group was stored: counters go back to what the file says.
       this.#loadSequences();
+      if (isStorageRefusal(err)) {
+        // Not a loss: the group waits at the head of the queue (in order) and is tried again.
+        this.#queue.unshift(...entries);
+        this.#queuedEvents += drafts.length;
+        this.#enterStall(errorMessage(err));
+        return;
+      }
       const error = new GatewayError('GW_BUFFER_WRITE', `buffer commit failed: ${errorMessage(err)}`, { cause: err });
       for (const e of entries) e.reject(error);
       return;
     }
+    if (this.#stall) this.#leaveStall();
     for (const e of entries) e.resolve();
     for (const listener of this.#listeners) listener();
     if (this.#queue.length > 0 && this.#options.whenFull !== 'block') this.#schedule();
+  }
+
+  #enterStall(error: string): void {
+    const first = this.#stall === undefined;
+    this.#stall = { error, since: this.#stall?.since ?? this.#options.clock.now() };
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      this.#retryStalled();
+    }, STALL_RETRY_MS);
+    if (first) for (const listener of this.#stallListeners) listener(this.writeStall);
+  }
+
+  /** One more attempt at the refused group: a refusal again re-arms the timer, a commit ends the stall. */
+  #retryStalled(): void {
+    if (this.#closed || !this.#stall) return;
+    this.flush();
+    // Not refused again and yet still marked (nothing was tried: the block policy had nothing that fits): over.
+    if (this.#stall && this.#stallTimer === undefined) this.#leaveStall();
+  }
+
+  #leaveStall(): void {
+    if (!this.#stall) return;
+    this.#stall = undefined;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    for (const listener of this.#stallListeners) listener(null);
+    if (this.#queue.length > 0) this.#schedule();
   }
 
   /** Stores one event: stamps seq, id and envelope. Returns its payload size and position. */
@@ -485,11 +619,13 @@ export class SqliteBuffer implements ReceiptLedger {
       }
       for (const [key, { deviceId, family }] of touched) s.upsertSeq.run(deviceId, family, this.#nextSeq.get(key));
       for (const r of receipts) s.upsertReceipt.run(r.source, r.key, r.digest, r.number, receivedAtMs);
+      this.#saveTotals(this.#pending + added - dropped.events, this.#pendingBytes + addedBytes - dropped.bytes, this.#retainedBytes);
     })();
     this.#pending += added - dropped.events;
     this.#pendingBytes += addedBytes - dropped.bytes;
     this.#counters.committedEvents += drafts.length;
     this.#counters.commits += 1;
+    this.#lastCommitAt = performance.now();
     // A commit of receipts only (a resend acknowledged again) stores no event: nothing fresh for live-first.
     if (firstPos >= 0) this.#recentCommits.push({ at: receivedAtMs, firstPos });
     if (this.#recentCommits.length > 4096) this.#recentCommits.splice(0, 2048);
@@ -644,6 +780,7 @@ export class SqliteBuffer implements ReceiptLedger {
           count += 1;
           bytes += e.payload.length;
         }
+        this.#saveTotals(this.#pending - count, this.#pendingBytes - bytes, this.#retainedBytes + (keep ? bytes : 0));
       })();
     } finally {
       if (relaxed) s.syncFull.run();
@@ -692,6 +829,7 @@ export class SqliteBuffer implements ReceiptLedger {
       }
       deleted += expired.length;
       deleted += this.#purgeOldestDelivered(maxRows - deleted, () => this.#retainedBytes > this.#options.retentionMaxBytes);
+      this.#saveTotals(this.#pending, this.#pendingBytes, this.#retainedBytes);
     })();
     this.#counters.purgedEvents += deleted;
     this.reclaimSpace();
@@ -757,12 +895,26 @@ export class SqliteBuffer implements ReceiptLedger {
     };
   }
 
+  /**
+   * Rejects every append still waiting in memory (nothing of them is stored; their sources were not acknowledged).
+   * For a shutdown while commits are refused: otherwise inputs would wait for room forever. Returns how many.
+   */
+  rejectQueued(reason: string): number {
+    const entries = this.#queue.splice(0);
+    const events = entries.reduce((n, e) => n + e.drafts.length, 0);
+    this.#queuedEvents -= events;
+    const error = new GatewayError('GW_BUFFER_DISK_FULL', reason);
+    for (const entry of entries) entry.reject(error);
+    return events;
+  }
+
   /** Commits what is queued (under `block`, what fits) and closes the file. Appends after close are rejected. */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
     this.#cancelTimer();
+    clearTimeout(this.#stallTimer);
     const error = new GatewayError('GW_BUFFER_WRITE', 'the buffer closed before there was room for these events');
     for (const entry of this.#queue.splice(0)) entry.reject(error);
     this.#listeners.clear();
@@ -772,6 +924,52 @@ export class SqliteBuffer implements ReceiptLedger {
       this.#stmts = undefined;
     }
   }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** SQLite's answer when the file system refuses a write: full, file too large, or an I/O error on write/sync. */
+function isStorageRefusal(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR'));
+}
+
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
+}
+
+function corruptError(path: string, problems: string, cause?: unknown): GatewayError {
+  return new GatewayError(
+    'GW_BUFFER_CORRUPT',
+    `${path} is damaged (${problems}); the gateway does not start on it and left it as it is. ` +
+      `Move it away with its -wal and -shm files (e.g. mv ${path} ${path}.damaged) to start with an empty buffer, ` +
+      `and salvage what it still holds with: sqlite3 ${path}.damaged .recover > recovered.sql`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** quick_check (or integrity_check) of an existing file; throws GW_BUFFER_CORRUPT naming the first problems. */
+function checkIntegrity(db: Database.Database, path: string, mode: IntegrityCheck): void {
+  if (mode === 'off') return;
+  let rows: Record<string, string>[];
+  try {
+    rows = db.pragma(mode === 'full' ? 'integrity_check(20)' : 'quick_check(20)') as Record<string, string>[];
+  } catch (err) {
+    db.close();
+    if (isCorruption(err)) throw corruptError(path, errorMessage(err), err);
+    throw new GatewayError('GW_BUFFER_OPEN', `cannot read the buffer ${path}: ${errorMessage(err)} (check buffer.path and its permissions)`, { cause: err });
+  }
+  const problems = rows.map((r) => Object.values(r)[0] ?? '').filter((m) => m !== 'ok');
+  if (problems.length === 0) return;
+  db.close();
+  throw corruptError(path, `${mode === 'full' ? 'integrity_check' : 'quick_check'}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}`);
 }
 
 function receiptKey(source: string, key: string): string {

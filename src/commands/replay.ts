@@ -2,12 +2,13 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { GatewayError } from '../errors.js';
 import { EVENT_TYPES } from '../events/schema.js';
-import { KafkajsTransport } from '../forwarder/kafka-transport.js';
+import { createKafkaTransport } from '../forwarder/create-transport.js';
 import { PlainProgress, TerminalProgress, formatDuration } from '../replay/progress.js';
 import { REPLAYED_HEADER, Replayer, type ReplaySummary } from '../replay/replayer.js';
 import { RetainedEvents, openBufferReadOnly, type ReplayFilter } from '../replay/retained-events.js';
 import { parseTimeArg } from '../replay/time-arg.js';
 import { createLogger } from '../util/logger.js';
+import { createRecordFormat } from '../registry/record-format.js';
 
 interface ReplayCliOptions {
   config: string;
@@ -73,15 +74,9 @@ async function replay(options: ReplayCliOptions): Promise<void> {
   const logger = createLogger('warn', process.stderr);
   const transport = options.dryRun
     ? undefined
-    : new KafkajsTransport({
-        brokers,
-        clientId: `${config.kafka.clientId}-replay`,
-        compression: config.kafka.compression,
-        connectionTimeoutMs: config.kafka.connectionTimeout,
-        requestTimeoutMs: config.kafka.requestTimeout,
-        logger,
-        security: config.kafka,
-      });
+    : await createKafkaTransport(config.kafka, logger, { brokers, clientId: `${config.kafka.clientId}-replay` });
+  // The same value format and Connect copies as the gateway (schema ids are found in the registry, not added).
+  const recordFormat = options.dryRun ? undefined : createRecordFormat({ kafka: config.kafka, logger });
   const progress = process.stderr.isTTY ? new TerminalProgress(process.stderr) : new PlainProgress(process.stderr);
   const replayer = new Replayer(
     events,
@@ -93,9 +88,11 @@ async function replay(options: ReplayCliOptions): Promise<void> {
       ...(ratePerSec !== undefined ? { ratePerSec } : {}),
       maxEvents: config.kafka.batch.maxEvents,
       maxBytes: config.kafka.batch.maxBytes,
+      cloudEvents: config.kafka.cloudEvents,
       dryRun: options.dryRun === true,
       attempts: 5,
       retryDelayMs: Math.max(200, config.kafka.retry.initial),
+      ...(recordFormat ? { recordFormat } : {}),
     },
     progress,
   );

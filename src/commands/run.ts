@@ -110,7 +110,8 @@ function logReloadRejected(logger: Logger, err: unknown): void {
   const code = errorCode(err);
   const details = err instanceof GatewayError ? err.details : [];
   for (const detail of details) logger.error({ code, detail }, `reload rejected: ${detail}`);
-  logger.error({ code, err: errorMessage(err), details }, 'config reload rejected; the previous configuration keeps running');
+  const notes = err instanceof GatewayError ? err.notes : [];
+  logger.error({ code, err: errorMessage(err), details, ...(notes.length > 0 ? { notes } : {}) }, 'config reload rejected; the previous configuration keeps running');
 }
 
 export function registerRun(program: Command): void {

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
+import { editDistance } from '../config/problems.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import { EventDecodeError, decodeEvent } from '../events/decode.js';
 import { EVENT_TYPES, type EventType, type TelemetryEvent } from '../events/schema.js';
@@ -45,6 +46,9 @@ export function matches(filter: TailFilter, event: TelemetryEvent): boolean {
   return true;
 }
 
+/** Other gateways' prefixes named when none of the topics exists (the nearest to the one asked for first). */
+const MAX_PREFIX_HINTS = 5;
+
 const collect = (value: string, all: string[] = []): string[] => [
   ...all,
   ...value
@@ -81,6 +85,8 @@ async function tail(flags: TailFlags): Promise<void> {
     throw err;
   });
 
+  // Loaded only when tail runs: `run` registers this command too and need not carry kafkajs.
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
     clientId: 'telemetry-gateway-tail',
     brokers,
@@ -96,9 +102,10 @@ async function tail(flags: TailFlags): Promise<void> {
   const startOffsets = new Map<string, bigint>();
   const admin = kafka.admin();
   let existing: string[];
+  let known = new Set<string>();
   try {
     await admin.connect();
-    const known = new Set(await admin.listTopics());
+    known = new Set(await admin.listTopics());
     existing = topics.filter((t) => known.has(t));
     if (!flags.fromBeginning) {
       for (const topic of existing) {
@@ -112,8 +119,16 @@ async function tail(flags: TailFlags): Promise<void> {
   }
   const missing = topics.filter((t) => !existing.includes(t));
   if (existing.length === 0) {
+    // Gateways with another prefix on this broker (their readings topic ends in the default name), nearest first.
+    const prefixes = [...known]
+      .filter((t) => t.endsWith('readings') && !t.startsWith('__'))
+      .map((t) => t.slice(0, -'readings'.length))
+      .sort((a, b) => editDistance(a, prefix) - editDistance(b, prefix) || a.localeCompare(b));
+    const shownPrefixes = prefixes.slice(0, MAX_PREFIX_HINTS).map((p) => `--prefix ${p}`);
+    if (prefixes.length > MAX_PREFIX_HINTS) shownPrefixes.push(`${prefixes.length - MAX_PREFIX_HINTS} more`);
+    const hint = prefixes.length > 0 ? `topics of gateways with another prefix exist here: ${shownPrefixes.join(', ')}` : 'no topic on this broker ends in "readings"';
     throw new GatewayError('GW_USAGE', `none of the topics exists on ${brokers.join(', ')}: ${topics.join(', ')}`, {
-      details: ['check --prefix (the gateway config\'s kafka.topics.prefix) or name topics with --topic'],
+      details: [`${hint}; check --prefix (the gateway config's kafka.topics.prefix), pass --config gateway.yaml, or name topics with --topic`],
     });
   }
   if (missing.length > 0) process.stderr.write(`not tailing ${missing.join(', ')}: no such topic (yet)\n`);

@@ -1,5 +1,6 @@
 import { EVENT_FAMILIES, EVENT_TYPES, FAMILY_OF_TYPE } from '../events/schema.js';
-import { topicFor } from '../forwarder/forwarder.js';
+import { topicFor } from '../forwarder/batching.js';
+import { librdkafkaVersion } from '../forwarder/librdkafka-transport.js';
 import type { GatewayConfig } from './schema.js';
 import type { InputContext } from '../inputs/input.js';
 import { familyOf } from '../inputs/registry.js';
@@ -17,8 +18,9 @@ export function describePlan(config: GatewayConfig, context: InputContext): stri
     k.tls?.enabled ? `TLS${k.tls.ca ? ` with CA ${k.tls.ca.origin}` : ''}${k.tls.cert ? ', client certificate' : ''}` : 'no TLS',
     k.sasl ? `SASL ${k.sasl.mechanism} as ${k.sasl.username} (password from ${k.sasl.password.origin})` : 'no SASL',
   ].join(', ');
+  const client = k.client === 'librdkafka' ? `librdkafka ${librdkafkaVersion() ?? '(not available: GW_KAFKA_CLIENT)'}` : 'kafkajs';
   lines.push(
-    `kafka   ${k.brokers.join(', ')} (acks=all, idempotent, batch ≤ ${k.batch.maxEvents} events / ${k.batch.maxBytes} bytes, linger ${k.batch.linger} ms, compression ${k.compression}, drain ${k.drain.mode}; ${security})`,
+    `kafka   ${k.brokers.join(', ')} (client ${client}, CloudEvents ${k.cloudEvents} mode, acks=all, idempotent, batch ≤ ${k.batch.maxEvents} events / ${k.batch.maxBytes} bytes, linger ${k.batch.linger} ms, compression ${k.compression}, drain ${k.drain.mode}; ${security})`,
   );
   const h = config.http;
   const healthLine = config.health.interval > 0 ? `; gateway-health every ${config.health.interval / 1000} s` : '; no gateway-health events';

@@ -7,8 +7,10 @@ import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
 import { SerialInputConfig } from '../inputs/serial/config.js';
+import { Hl7InputConfig } from '../inputs/hl7/config.js';
 import { HEALTH_DEFAULTS, HTTP_DEFAULTS, HealthConfig, HttpConfig } from '../observability/config.js';
 import { KafkaSaslConfig, KafkaTlsConfig } from '../security/kafka-security.js';
+import { checkValueFormat, registryKafkaShape } from '../registry/config.js';
 
 export { Duration, SecretRef, identifier } from './primitives.js';
 export { MetricMapping, MqttInputConfig, MqttSubscription, type MetricMappingT, type MqttInputConfigT, type MqttSubscriptionT } from '../inputs/mqtt/config.js';
@@ -22,7 +24,9 @@ export const BufferConfig = z
       .enum(['FULL', 'NORMAL'])
       .default('FULL')
       .describe('FULL survives power loss (SD cards lose power); NORMAL is faster and survives a process crash'),
-    commitLinger: Duration.default(2).describe('Longest time an accepted event waits to be grouped into a commit'),
+    commitLinger: Duration.default(2).describe(
+      'Group commit, adaptive: after no commit for this long an event is committed at once (next event-loop turn); while events keep coming, at most one commit per this period, shared by all of them',
+    ),
     maxEventsPerCommit: z.number().int().min(1).max(100_000).default(5000),
     retention: Duration.default(86_400_000).describe('How long delivered events are kept for replay'),
     retentionMaxBytes: z
@@ -38,6 +42,12 @@ export const BufferConfig = z
       .min(1024)
       .default(2_147_483_648)
       .describe('Most payload bytes of pending events (soft: one commit group may pass it); then whenFull applies'),
+    integrityCheck: z
+      .enum(['quick', 'full', 'off'])
+      .default('quick')
+      .describe(
+        'Check of an existing buffer file at start: quick (PRAGMA quick_check: reads every page once, see BENCHMARKS.md for its cost), full (integrity_check: also checks indexes against tables, slower), off. A damaged file is refused (GW_BUFFER_CORRUPT) and kept as it is',
+      ),
     whenFull: z
       .enum(['drop-oldest', 'block'])
       .default('drop-oldest')
@@ -64,6 +74,12 @@ export const KafkaConfig = z
       .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))
       .min(1)
       .describe('Bootstrap brokers, host:port'),
+    client: z
+      .enum(['librdkafka', 'kafkajs'])
+      .default('librdkafka')
+      .describe(
+        'Kafka client library. librdkafka (native, optional dependency built by `npm run setup:librdkafka`) uses about a third of the CPU per record; kafkajs is pure JavaScript and runs where native modules cannot be built',
+      ),
     clientId: z.string().min(1).default('edge-telemetry-gateway'),
     topics: TopicsConfig.default(TopicsConfig.parse({})),
     batch: z
@@ -75,11 +91,22 @@ export const KafkaConfig = z
           .min(1024)
           .default(900_000)
           .describe('Most bytes in one produce request; keep it under the broker message.max.bytes (1 MiB by default), which limits each partition batch'),
-        linger: Duration.default(5).describe('How long to wait for more events before sending a batch that is not full'),
+        linger: Duration.default(5).describe(
+          'Adaptive lingering: a batch is sent at once when no send started within this time (idle: no added latency), else when this time has passed since the previous send started (busy: events are grouped); a full batch goes at once',
+        ),
       })
       .strict()
       .default({ maxEvents: 5000, maxBytes: 900_000, linger: 5 }),
-    compression: z.enum(['none', 'gzip']).default('none'),
+    compression: z
+      .enum(['none', 'gzip', 'lz4', 'zstd', 'snappy'])
+      .default('none')
+      .describe('Record batch compression; kafkajs supports none and gzip only'),
+    cloudEvents: z
+      .enum(['binary', 'structured'])
+      .default('binary')
+      .describe(
+        'CloudEvents Kafka binding mode. binary: the value is the event and the attributes are ce_* headers (7 headers per record); structured: the value is a CloudEvents JSON envelope with the event in data and one content-type header (cheaper to produce; consumers must unwrap data — decodeEvent, tail and audit read both)',
+      ),
     drain: z
       .object({
         mode: z
@@ -102,10 +129,29 @@ export const KafkaConfig = z
     requestTimeout: Duration.default(30_000),
     tls: KafkaTlsConfig.optional(),
     sasl: KafkaSaslConfig.optional(),
+    // Schema registry, value format and the Kafka Connect copy of readings (src/registry/config.ts).
+    ...registryKafkaShape,
   })
-  .strict();
+  .strict()
+  .superRefine((kafka, ctx) => {
+    if (kafka.client === 'kafkajs' && kafka.compression !== 'none' && kafka.compression !== 'gzip') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compression'],
+        message: `${kafka.compression} needs kafka.client: librdkafka (kafkajs supports none and gzip)`,
+      });
+    }
+    if (kafka.client === 'librdkafka' && kafka.tls?.servername !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'servername'],
+        message: 'librdkafka checks the certificate against the broker host it connects to and cannot override it: remove servername (use a certificate naming the broker host) or set kafka.client: kafkajs',
+      });
+    }
+    checkValueFormat(kafka, ctx, []);
+  });
 
-export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig]);
+export const InputConfig = z.discriminatedUnion('type', [MqttInputConfig, ModbusInputConfig, SerialInputConfig, Hl7InputConfig]);
 
 export const GatewayConfigSchema = z
   .object({

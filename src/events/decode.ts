@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { SCHEMA_VERSION, TelemetryEventSchema, type TelemetryEvent } from './schema.js';
+import { withoutWireFraming } from '../registry/wire-format.js';
 
 /** The subset of a Kafka record `decodeEvent` reads; kafkajs' `KafkaMessage` and most other clients' records fit. */
 export interface EventRecord {
@@ -74,6 +75,15 @@ function asText(value: Uint8Array | string): string {
   return typeof value === 'string' ? value : textDecoder.decode(value);
 }
 
+/**
+ * Registry hook: a value in the schema registry wire format (kafka.valueFormat: registry-json) is its JSON after
+ * the 5-byte header; plain JSON values pass unchanged. The schema id is not needed to decode: the event carries
+ * its schemaVersion, and it is validated below like any other.
+ */
+function withoutRegistryFraming(value: Uint8Array | string): Uint8Array | string {
+  return typeof value === 'string' ? value : withoutWireFraming(value);
+}
+
 function headerValue(record: EventRecord, name: string): string | undefined {
   const raw = record.headers?.[name];
   if (raw === undefined) return undefined;
@@ -89,14 +99,31 @@ function issueLines(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(event)'}: ${i.message}`);
 }
 
+/** Content type of a CloudEvents structured-mode record (kafka.cloudEvents: structured). */
+export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json';
+
+function mediaType(value: string | undefined): string | undefined {
+  return value?.split(';')[0]?.trim().toLowerCase();
+}
+
+/**
+ * A structured-mode record: the content-type header says so, or (headers lost on the way) the value is a
+ * CloudEvents envelope — it has specversion and data and, unlike an event, no schemaVersion.
+ */
+function isEnvelope(record: EventRecord, parsed: JsonObject): boolean {
+  const contentType = mediaType(headerValue(record, 'content-type'));
+  if (contentType !== undefined) return contentType === STRUCTURED_CONTENT_TYPE;
+  return 'specversion' in parsed && 'data' in parsed && !('schemaVersion' in parsed);
+}
+
 /** Parses the JSON value and brings it to the current schema version (not yet validated). */
-function parseAndUpgrade(record: EventRecord): { event: JsonObject; fromVersion: number } {
+function parseAndUpgrade(record: EventRecord): { event: JsonObject; fromVersion: number; envelope: JsonObject | undefined } {
   if (record.value === null || record.value === undefined) {
     throw invalid('the record has no value (a tombstone?); events always carry a JSON value');
   }
   let text: string;
   try {
-    text = asText(record.value);
+    text = asText(withoutRegistryFraming(record.value));
   } catch {
     throw invalid('the record value is not UTF-8 text; events are JSON');
   }
@@ -110,6 +137,15 @@ function parseAndUpgrade(record: EventRecord): { event: JsonObject; fromVersion:
     throw invalid('the record value is JSON but not an object; events are JSON objects');
   }
   let event = parsed as JsonObject;
+  let envelope: JsonObject | undefined;
+  if (isEnvelope(record, event)) {
+    envelope = event;
+    const data = envelope.data;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      throw invalid('the record is a CloudEvents structured-mode envelope whose data is not a JSON object; the event must be in data');
+    }
+    event = data as JsonObject;
+  }
   const version = event.schemaVersion;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
     throw invalid(`schemaVersion is ${JSON.stringify(version)}; expected a positive integer`);
@@ -132,7 +168,25 @@ function parseAndUpgrade(record: EventRecord): { event: JsonObject; fromVersion:
     if (!upgrade) throw new EventDecodeError('GW_EVENT_VERSION', `no upgrade from schemaVersion ${v}`);
     event = upgrade(event);
   }
-  return { event, fromVersion: version };
+  return { event, fromVersion: version, envelope };
+}
+
+/** The CloudEvents attributes of a structured-mode envelope against the event in its data. */
+function checkEnvelope(envelope: JsonObject, event: TelemetryEvent): void {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => (typeof envelope[name] === 'string' ? (envelope[name] as string) : undefined);
+  if (text('specversion') !== '1.0') problems.push(`specversion: expected "1.0", got ${JSON.stringify(envelope.specversion ?? null)}`);
+  if (text('id') !== event.id) problems.push(`id: expected the event id "${event.id}", got ${JSON.stringify(envelope.id ?? null)}`);
+  const type = text('type');
+  if (type === undefined || CLOUD_EVENT_TYPE.exec(type)?.[1] !== event.type) {
+    problems.push(`type: expected ${cloudEventType(event.type)} (the event is a ${event.type}), got ${JSON.stringify(envelope.type ?? null)}`);
+  }
+  if (!text('source')) problems.push('source: missing (required by CloudEvents)');
+  const dataContentType = text('datacontenttype');
+  if (dataContentType !== undefined && mediaType(dataContentType) !== 'application/json') {
+    problems.push(`datacontenttype: expected "application/json", got ${JSON.stringify(dataContentType)}`);
+  }
+  if (problems.length > 0) throw invalid(`event ${event.id}: the CloudEvents envelope does not match the event in its data`, problems);
 }
 
 function checkHeaders(record: EventRecord, event: TelemetryEvent): void {
@@ -159,12 +213,13 @@ function checkHeaders(record: EventRecord, event: TelemetryEvent): void {
 }
 
 /**
- * Validates a Kafka record (JSON value and CloudEvents headers), upgrades an event of an older schema version it
+ * Validates a Kafka record — binary mode (the value is the event, CloudEvents attributes in ce_* headers) or
+ * structured mode (content-type application/cloudevents+json, the event in the envelope's data) — upgrades an event of an older schema version it
  * knows to the current one, and returns the typed event. Throws `EventDecodeError`: GW_EVENT_INVALID when the
  * record is not a valid event, GW_EVENT_VERSION when its schemaVersion is unknown (newer than this decoder).
  */
 export function decodeEvent(record: EventRecord, options: DecodeOptions = {}): TelemetryEvent {
-  const { event: raw, fromVersion } = parseAndUpgrade(record);
+  const { event: raw, fromVersion, envelope } = parseAndUpgrade(record);
   const result = TelemetryEventSchema.safeParse(raw);
   if (!result.success) {
     const id = typeof raw.id === 'string' ? `event ${raw.id}` : 'the record';
@@ -172,7 +227,9 @@ export function decodeEvent(record: EventRecord, options: DecodeOptions = {}): T
     throw invalid(`${id} is not a valid edge-telemetry-gateway event${upgraded}`, issueLines(result.error.issues));
   }
   const event = result.data;
-  if (options.checkHeaders ?? true) checkHeaders(record, event);
+  // The envelope is the value itself, so it is always checked; headers only where the attributes live in them.
+  if (envelope) checkEnvelope(envelope, event);
+  else if (options.checkHeaders ?? true) checkHeaders(record, event);
   if (record.key !== undefined && record.key !== null) {
     let key: string;
     try {

@@ -109,6 +109,23 @@ export const GatewayHealthEventSchema = z
     ...common,
     type: z.literal('gateway-health'),
     uptimeSeconds: z.number(),
+    status: z
+      .enum(['ok', 'degraded'])
+      .optional()
+      .describe('degraded while an input knows data was lost beyond the gateway (e.g. the MQTT broker dropped messages); absent from older gateways'),
+    problems: z
+      .array(
+        z.object({
+          input: z.string().describe('Input that reports it'),
+          code: z.string().describe('Stable error code (docs/errors.md), e.g. GW_MQTT_BROKER_DROPPED'),
+          message: z.string(),
+          count: z.number().int().nonnegative().optional().describe('Messages or events concerned, when known'),
+          since: isoTime,
+          lastSeen: isoTime,
+        }),
+      )
+      .optional()
+      .describe('Why the gateway is degraded; empty when status is ok'),
     figures: z.record(z.string(), z.number()).describe('Rates, backlog, drops and gaps, by name'),
   })
   .describe('Periodic heartbeat of the gateway itself (deviceId is the gateway id)');

@@ -6,12 +6,13 @@
  * unreachable it retries with exponential backoff and the backlog waits in the buffer.
  */
 import type { TopicsConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
-import type { EventFamily } from '../events/schema.js';
+import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
+import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, topicFor, type CloudEventsMode } from './batching.js';
+import type { RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
   readonly pendingCount: number;
@@ -26,10 +27,18 @@ export interface ForwarderOptions {
   topics: z.infer<typeof TopicsConfig>;
   maxEvents: number;
   maxBytes: number;
+  /**
+   * Adaptive lingering: a send starts at once when none started within the last lingerMs (idle: no added
+   * latency); otherwise it waits until lingerMs after the previous one started, so a busy stream is grouped into
+   * at most one request per lingerMs instead of one per event.
+   */
   lingerMs: number;
+  cloudEvents: CloudEventsMode;
   retryInitialMs: number;
   retryMaxMs: number;
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
+  /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
+  recordFormat?: RecordFormat;
 }
 
 export interface ForwarderStats {
@@ -40,25 +49,7 @@ export interface ForwarderStats {
   lastError: string | null;
 }
 
-export function topicFor(topics: z.infer<typeof TopicsConfig>, family: EventFamily): string {
-  return `${topics.prefix}${topics[family]}`;
-}
-
-/** Set on records that waited in the backlog while live-first drain sent fresher events of the same device first. */
-export const BACKLOG_HEADER = 'etg_backlog';
-
-/** CloudEvents Kafka protocol binding (binary mode) headers of one event. */
-export function cloudEventHeaders(gatewayId: string, e: StoredEvent): Record<string, string> {
-  return {
-    ce_specversion: '1.0',
-    ce_id: e.id,
-    ce_source: `/edge-telemetry-gateway/${gatewayId}`,
-    ce_type: `io.edge-telemetry-gateway.${e.type}.v1`,
-    ce_time: e.eventTime,
-    ce_subject: e.deviceId,
-    'content-type': 'application/json',
-  };
-}
+export { BACKLOG_HEADER, cloudEventHeaders, topicFor } from './batching.js';
 
 /** A wait that ends early when woken (new events, stop). */
 class Waker {
@@ -93,7 +84,11 @@ export class Forwarder {
   #drainUntil: number | undefined;
   #connected = false;
   /** Lowered after the broker refused a batch as too large (its message.max.bytes is below our maxBytes). */
-  #maxBytes: number;
+  readonly #sizeLimit: RequestSizeLimit;
+  readonly #records: RecordBuilder;
+  /** When the last send started (0: never), for adaptive lingering. */
+  #lastSendAt = 0;
+  #lingering = false;
   /** Average estimated record size of the last batch read (0: none yet), to size the next read. */
   #eventBytes = 0;
   #stats: ForwarderStats = { sentEvents: 0, sentBatches: 0, failedSends: 0, connected: false, lastError: null };
@@ -103,7 +98,8 @@ export class Forwarder {
     this.#transport = transport;
     this.#options = options;
     this.#log = logger.child({ component: 'forwarder' });
-    this.#maxBytes = options.maxBytes;
+    this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
+    this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
   }
 
   get stats(): ForwarderStats {
@@ -113,7 +109,7 @@ export class Forwarder {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#source.onCommit(() => this.#waker.wake());
+    this.#unsubscribe = this.#source.onCommit(() => this.#onCommit());
     this.#loop = this.#run();
   }
 
@@ -149,10 +145,12 @@ export class Forwarder {
         await this.#waker.wait(1000);
         continue;
       }
-      if (!this.#draining() && this.#source.pendingCount < this.#options.maxEvents && this.#options.lingerMs > 0) {
-        await this.#waker.wait(this.#options.lingerMs);
+      const lingerLeft = this.#lastSendAt + this.#options.lingerMs - Date.now();
+      if (!this.#draining() && lingerLeft > 0 && this.#source.pendingCount < this.#options.maxEvents) {
+        await this.#lingerFor(lingerLeft);
         if (!this.#running) return;
       }
+      this.#lastSendAt = Date.now();
       const events = this.#takeBatch();
       if (events.length === 0) {
         await this.#waker.wait(1000);
@@ -164,6 +162,8 @@ export class Forwarder {
           this.#connected = true;
           this.#log.info('kafka connected');
         }
+        // Registry hook: rejects while the schema ids are unknown; handled like a failed send (events stay buffered).
+        await this.#options.recordFormat?.prepare();
         await this.#transport.send(this.#toTopicBatches(events));
         if (!this.#running) return; // stopped meanwhile: the buffer may be closed; these are sent again later
         this.#source.markDelivered(events);
@@ -174,11 +174,21 @@ export class Forwarder {
         this.#stats.lastError = null;
       } catch (err) {
         this.#stats.failedSends += 1;
-        if (isTooLarge(err) && this.#maxBytes > 16_384) {
-          this.#maxBytes = Math.max(16_384, Math.floor(this.#maxBytes / 2));
-          this.#log.warn({ maxBytes: this.#maxBytes }, 'broker refused a batch as too large; sending smaller batches (raise message.max.bytes or lower kafka.batch.maxBytes)');
+        if (isTooLarge(err) && this.#sizeLimit.shrink()) {
+          this.#log.warn({ maxBytes: this.#sizeLimit.maxBytes }, 'broker refused a batch as too large; sending smaller batches (raise message.max.bytes or lower kafka.batch.maxBytes)');
         }
         this.#stats.lastError = errorMessage(err);
+        const code = err instanceof GatewayError ? err.code : 'GW_KAFKA_SEND';
+        if (code === 'GW_SCHEMA_REGISTRY' || code === 'GW_SCHEMA_INCOMPATIBLE') {
+          // Kafka itself was not the problem: keep the connection, wait for the registry.
+          if (attempt % 10 === 0) {
+            this.#log.warn({ code, err: errorMessage(err), pending: this.#source.pendingCount, attempt }, 'schema registry not ready; events stay buffered');
+          }
+          attempt += 1;
+          if (this.#draining()) return;
+          await this.#waker.wait(backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs));
+          continue;
+        }
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
         const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
@@ -201,45 +211,48 @@ export class Forwarder {
     // Read about as many events as fit in maxBytes rather than maxEvents and then cutting: with typical readings
     // (~550 bytes each) 5,000 rows read meant 1,600 sent, and the rows read for nothing were the forwarder's
     // largest cost while draining a backlog.
-    const fitting = this.#eventBytes > 0 ? Math.ceil((this.#maxBytes / this.#eventBytes) * 1.1) + 8 : this.#options.maxEvents;
+    const maxBytes = this.#sizeLimit.maxBytes;
+    const fitting = this.#eventBytes > 0 ? Math.ceil((maxBytes / this.#eventBytes) * 1.1) + 8 : this.#options.maxEvents;
     const limit = Math.max(1, Math.min(this.#options.maxEvents, fitting));
     const events =
       drain.mode === 'live-first'
         ? this.#source.readPendingLiveFirst(limit, drain.liveWindow, drain.backlogShare)
         : this.#source.readPending(limit);
+    const format = this.#options.recordFormat;
+    const count = fittingCount(events, events.length, maxBytes, format);
     let bytes = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as StoredEvent;
-      bytes += e.payload.length + e.deviceId.length + 200;
-      if (bytes > this.#maxBytes && i > 0) {
-        this.#eventBytes = bytes / (i + 1);
-        return events.slice(0, i);
-      }
-    }
-    if (events.length > 0) this.#eventBytes = bytes / events.length;
-    return events;
+    for (let i = 0; i < Math.min(events.length, count + 1); i++) bytes += recordBytes(events[i] as StoredEvent, format);
+    if (events.length > 0) this.#eventBytes = bytes / Math.min(events.length, count + 1);
+    return count < events.length ? events.slice(0, count) : events;
   }
 
   #toTopicBatches(events: readonly StoredEvent[]): TopicBatch[] {
-    const byTopic = new Map<string, TopicBatch>();
-    for (const e of events) {
-      const topic = topicFor(this.#options.topics, e.family);
-      let batch = byTopic.get(topic);
-      if (!batch) {
-        batch = { topic, messages: [] };
-        byTopic.set(topic, batch);
-      }
-      const headers = cloudEventHeaders(this.#options.gatewayId, e);
-      if (e.backlog) headers[BACKLOG_HEADER] = '1';
-      batch.messages.push({ key: e.deviceId, value: e.payload, headers });
+    const { topics } = this.#options;
+    return toTopicBatches(
+      events,
+      (e) => topicFor(topics, e.family),
+      (e) => this.#records.build(e, e.backlog ? BACKLOG_EXTRA : undefined),
+      this.#options.recordFormat,
+    );
+  }
+
+  /** Waits out the rest of the linger period; a batch that fills up meanwhile (or stop()) ends it early. */
+  async #lingerFor(ms: number): Promise<void> {
+    this.#lingering = true;
+    try {
+      await this.#waker.wait(ms);
+    } finally {
+      this.#lingering = false;
     }
-    return [...byTopic.values()];
+  }
+
+  #onCommit(): void {
+    // While lingering, a commit wakes the loop only when it filled a batch: no timer churn per commit.
+    if (!this.#lingering || this.#source.pendingCount >= this.#options.maxEvents) this.#waker.wake();
   }
 }
 
-function isTooLarge(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
-}
+const BACKLOG_EXTRA = { [BACKLOG_HEADER]: '1' } as const;
 
 /** Exponential backoff with jitter in [50%, 100%] of the step, capped. */
 export function backoff(attempt: number, initialMs: number, maxMs: number): number {

@@ -8,6 +8,7 @@ import type { Input, InputDeps, InputFamily } from './input.js';
 import { mqttFamily } from './mqtt/family.js';
 import { modbusFamily } from './modbus/family.js';
 import { serialFamily } from './serial/family.js';
+import { hl7Family } from './hl7/family.js';
 
 export type InputConfigAny = GatewayConfig['inputs'][number];
 export type InputType = InputConfigAny['type'];
@@ -17,6 +18,7 @@ const FAMILIES: { [T in InputType]: InputFamily<InputConfigOf<T>> } = {
   mqtt: mqttFamily,
   modbus: modbusFamily,
   serial: serialFamily,
+  hl7: hl7Family,
 };
 
 export function familyOf(config: InputConfigAny): InputFamily<InputConfigAny> {

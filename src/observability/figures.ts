@@ -4,6 +4,7 @@
  * pages cost one query set per second) and the forwarder's counters, plus a 15-minute history sampled every few
  * seconds for the status page charts.
  */
+import type { RegistryState } from '../registry/record-format.js';
 import type { BufferStats } from '../buffer/sqlite-buffer.js';
 import type { ForwarderStats } from '../forwarder/forwarder.js';
 import type { Input } from '../inputs/input.js';
@@ -18,6 +19,8 @@ export interface BufferView {
   readonly counters?: { readonly droppedEvents: number; readonly gapEvents: number; readonly blockedAppends: number };
   /** True while pending events are at the buffer's limit. */
   readonly isFull?: boolean;
+  /** Non-null while the file system refuses commits (disk full). */
+  readonly writeStall?: { readonly code: string; readonly error: string; readonly since: number } | null;
 }
 
 /** The slice of the forwarder observability reads. */
@@ -31,6 +34,8 @@ export interface GatewayView {
   buffer(): BufferView | undefined;
   forwarder(): ForwarderView | undefined;
   inputs(): readonly Input[];
+  /** Schema registry state (src/registry), when kafka.schemaRegistry or kafka.connect is configured. */
+  schemaRegistry?(): RegistryState | undefined;
 }
 
 export interface HistoryPoint {

@@ -5,6 +5,10 @@
  *   window stays under a limit; a loop stuck for seconds means timers, commits and acknowledgements stall).
  * - Ready: the buffer is writable and every input has started. Kafka being unreachable is normal operation
  *   (events wait in the buffer) and does not make the gateway unready; the body reports it.
+ * - Degraded: running and ready, but an input knows data was lost beyond the gateway's reach (the MQTT broker
+ *   dropped messages): `Input.problems()`. Reported in the /readyz body, the status page JSON, the
+ *   `etg_gateway_degraded` gauge and the gateway-health event; it does not make the gateway unready (restarting
+ *   or rerouting traffic would not bring anything back).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { EventDraft } from '../events/schema.js';
@@ -70,7 +74,63 @@ export function liveness(monitor: EventLoopMonitor, figures: Figures): Liveness 
   };
 }
 
-export interface Readiness {
+/** An input's problem as the gateway reports it (times as RFC 3339). */
+export interface GatewayProblem {
+  input: string;
+  code: string;
+  message: string;
+  count?: number;
+  since: string;
+  lastSeen: string;
+}
+
+export interface Degradation {
+  status: 'ok' | 'degraded';
+  problems: GatewayProblem[];
+}
+
+/** What the inputs report as wrong right now (Input.problems()); `degraded` when anything is. */
+export function degradation(figures: Figures): Degradation {
+  const problems: GatewayProblem[] = [];
+  for (const input of figures.view.inputs()) {
+    let reported;
+    try {
+      reported = input.problems?.() ?? [];
+    } catch {
+      continue; // an input whose problems() throws reports none; its metrics() say more
+    }
+    for (const p of reported) {
+      problems.push({
+        input: input.name,
+        code: p.code,
+        message: p.message,
+        ...(p.count === undefined ? {} : { count: p.count }),
+        since: new Date(p.since).toISOString(),
+        lastSeen: new Date(p.lastSeen).toISOString(),
+      });
+    }
+  }
+  return { status: problems.length > 0 ? 'degraded' : 'ok', problems };
+}
+
+/** Input figures marked `healthFigure` (InputMetric), summed over inputs: e.g. brokerDroppedMessages. */
+function inputHealthFigures(figures: Figures): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const input of figures.view.inputs()) {
+    let metrics;
+    try {
+      metrics = input.metrics?.() ?? [];
+    } catch {
+      continue;
+    }
+    for (const m of metrics) {
+      if (m.healthFigure !== undefined && Number.isFinite(m.value)) sums[m.healthFigure] = (sums[m.healthFigure] ?? 0) + m.value;
+    }
+  }
+  return sums;
+}
+
+export interface Readiness extends Degradation {
   ready: boolean;
   /** Why not ready; empty when ready. */
   reasons: string[];
@@ -83,13 +143,18 @@ export function readiness(figures: Figures, inputsStarted: boolean): Readiness {
   const reasons: string[] = [];
   const buffer = figures.buffer();
   const commit = figures.observer.commitFailing;
-  const bufferError = buffer.error ?? (commit.failing ? `last commit failed: ${commit.error ?? 'unknown error'}` : null);
+  const stall = figures.view.buffer()?.writeStall ?? null;
+  const bufferError =
+    buffer.error ??
+    (stall ? `${stall.code}: the file system refuses commits (${stall.error}); nothing is acknowledged upstream until there is room` : null) ??
+    (commit.failing ? `last commit failed: ${commit.error ?? 'unknown error'}` : null);
   if (bufferError !== null) reasons.push(`buffer not writable: ${bufferError}`);
   if (!inputsStarted) reasons.push('inputs not started (starting, reloading or stopping)');
   const f = figures.forwarder();
   const connected = f?.connected ?? false;
   return {
     ready: reasons.length === 0,
+    ...degradation(figures),
     reasons,
     buffer: { writable: bufferError === null, pending: buffer.pending, error: bufferError },
     inputs: { started: inputsStarted, names: figures.view.inputs().map((i) => i.name) },
@@ -141,12 +206,15 @@ export class HealthReporter {
     const byState = Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<string, number>;
     for (const d of figures.observer.devices) byState[d.state] = (byState[d.state] ?? 0) + 1;
     const round = (n: number): number => Math.round(n * 1000) / 1000;
+    const { status, problems } = degradation(figures);
     const result: EventDraft = {
       type: 'gateway-health',
       deviceId: figures.view.gatewayId,
       sourceTime: null,
       receivedAt: new Date(now).toISOString(),
       uptimeSeconds: Math.round(figures.uptimeSeconds),
+      status,
+      problems,
       figures: {
         eventsInPerSecond: round((inTotal - this.#previous.inTotal) / seconds),
         eventsOutPerSecond: round((outTotal - this.#previous.outTotal) / seconds),
@@ -173,6 +241,8 @@ export class HealthReporter {
         devicesError: byState.error ?? 0,
         devicesUnknown: byState.unknown ?? 0,
         eventLoopDelayP99Ms: round(this.#monitor.delay.p99Ms),
+        degraded: status === 'degraded' ? 1 : 0,
+        ...inputHealthFigures(figures),
       },
     };
     this.#previous = { t: now, inTotal, outTotal };

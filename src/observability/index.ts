@@ -14,7 +14,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { HealthConfigT, HttpConfigT } from './config.js';
 import { Figures, type GatewayView } from './figures.js';
-import { EventLoopMonitor, HealthReporter, liveness, readiness } from './health.js';
+import { EventLoopMonitor, HealthReporter, degradation, liveness, readiness } from './health.js';
 import { GatewayMetrics } from './metrics.js';
 import { EventObserver } from './observer.js';
 import { ObservabilityServer } from './server.js';
@@ -26,6 +26,8 @@ export type { GatewayView } from './figures.js';
 
 /** How long to wait before trying to listen again when the port is taken. */
 const LISTEN_RETRY_MS = 30_000;
+/** How often inputs' problems are checked, so a new one is announced at once instead of at the next heartbeat. */
+const PROBLEM_CHECK_MS = 1000;
 
 export interface ObservabilityOptions {
   http: HttpConfigT;
@@ -48,6 +50,9 @@ export class Observability {
   #address: { host: string; port: number } | undefined;
   #inputsStarted = false;
   #healthTimer: NodeJS.Timeout | undefined;
+  #problemTimer: NodeJS.Timeout | undefined;
+  /** Problems already announced (input, code, since), so each new one triggers one early heartbeat. */
+  #announcedProblems = new Set<string>();
   #listenRetry: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -97,6 +102,8 @@ export class Observability {
       const reporter = new HealthReporter(this.#figures, this.#monitor);
       this.#healthTimer = setInterval(() => this.#emitHealth(reporter), health.interval);
       this.#healthTimer.unref();
+      this.#problemTimer = setInterval(() => this.#announceNewProblems(reporter), PROBLEM_CHECK_MS);
+      this.#problemTimer.unref();
     }
     if (!http.enabled) return;
     this.#server = new ObservabilityServer({
@@ -130,7 +137,8 @@ export class Observability {
     try {
       const address = await server.listen();
       this.#address = { host: address.address, port: address.port };
-      this.#log.info({ host: address.address, port: address.port, auth: this.#options.http.token ? 'token' : 'none (loopback)' }, 'http listening');
+      const url = statusPageUrl(address.address, address.port);
+      this.#log.info({ host: address.address, port: address.port, url, auth: this.#options.http.token ? 'token' : 'none (loopback)' }, `status page: ${url}`);
     } catch (err) {
       // Metrics are not worth stopping data collection for: keep running, say so, try again later.
       this.#log.error(
@@ -147,6 +155,7 @@ export class Observability {
     this.#running = false;
     this.#inputsStarted = false;
     clearInterval(this.#healthTimer);
+    clearInterval(this.#problemTimer);
     clearTimeout(this.#listenRetry);
     this.#figures.stop();
     this.#monitor.stop();
@@ -157,6 +166,19 @@ export class Observability {
 
   #ready(): ReturnType<typeof readiness> {
     return readiness(this.#figures, this.#inputsStarted);
+  }
+
+  /** A problem that was not there at the last check: a gateway-health event now, not at the next interval. */
+  #announceNewProblems(reporter: HealthReporter): void {
+    let keys: string[];
+    try {
+      keys = degradation(this.#figures).problems.map((p) => `${p.input}\u0000${p.code}\u0000${p.since}`);
+    } catch {
+      return;
+    }
+    const fresh = keys.some((k) => !this.#announcedProblems.has(k));
+    this.#announcedProblems = new Set(keys);
+    if (fresh) this.#emitHealth(reporter);
   }
 
   #emitHealth(reporter: HealthReporter): void {
@@ -173,4 +195,9 @@ export class Observability {
       this.#log.error({ code: 'GW_BUFFER_WRITE', err: errorMessage(err) }, 'could not commit a gateway-health event');
     });
   }
+}
+
+/** The address a browser opens for a listener (IPv6 in brackets; 0.0.0.0 and :: are every address of this machine). */
+export function statusPageUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
 }

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { InputMetric } from '../inputs/input.js';
 import type { Logger } from '../util/logger.js';
 import type { Figures } from './figures.js';
+import { degradation } from './health.js';
 import { DEVICE_STATES, OTHER_DEVICES, type InputCounters } from './observer.js';
 import type { SendObservation } from './timed-transport.js';
 
@@ -43,12 +44,15 @@ export class GatewayMetrics {
   readonly #bufferGaps: Counter;
   readonly #blocked: Counter;
   readonly #full: Gauge;
+  readonly #writeStalled: Gauge;
   readonly #kafkaEvents: Counter;
   readonly #kafkaBatches: Counter;
   readonly #kafkaErrors: Counter;
   readonly #kafkaConnected: Gauge;
+  readonly #registryReady: Gauge;
   readonly #sendDuration: Histogram;
   readonly #ready: Gauge;
+  readonly #degraded: Gauge;
   readonly #uptime: Gauge;
 
   /** Per-topic record counts of acknowledged sends (the transport decorator reports them). */
@@ -80,10 +84,12 @@ export class GatewayMetrics {
     this.#bufferGaps = counter('buffer_gap_events_total', 'Gap events the buffer wrote for what it dropped');
     this.#blocked = counter('buffer_blocked_appends_total', 'Appends held back by the full buffer (whenFull: block)');
     this.#full = gauge('buffer_full', '1 while pending events are at buffer.maxEvents or buffer.maxBytes');
+    this.#writeStalled = gauge('buffer_write_stalled', '1 while the file system refuses commits (GW_BUFFER_DISK_FULL): nothing is acknowledged upstream');
     this.#kafkaEvents = counter('kafka_sent_events_total', 'Events acknowledged by Kafka, by topic', ['topic']);
     this.#kafkaBatches = counter('kafka_sent_batches_total', 'Produce requests acknowledged by Kafka');
     this.#kafkaErrors = counter('kafka_send_errors_total', 'Produce requests that failed (retried with backoff; events stay buffered)');
     this.#kafkaConnected = gauge('kafka_connected', '1 when the forwarder is connected to Kafka');
+    this.#registryReady = gauge('schema_registry_ready', '1 when the event schemas are registered (always 1 without kafka.schemaRegistry); 0: delivery waits, events stay buffered');
     this.#sendDuration = new Histogram({
       name: `${METRIC_PREFIX}kafka_send_duration_seconds`,
       help: 'Duration of one produce request until Kafka acknowledged it (acks=all), by outcome',
@@ -92,6 +98,7 @@ export class GatewayMetrics {
       registers,
     });
     this.#ready = gauge('gateway_ready', '1 when /readyz answers 200 (buffer writable, inputs started)');
+    this.#degraded = gauge('gateway_degraded', '1 while an input reports data lost beyond the gateway (e.g. the MQTT broker dropped messages); /readyz lists the problems');
     this.#uptime = gauge('gateway_uptime_seconds', 'Seconds since the gateway started');
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
@@ -171,13 +178,16 @@ export class GatewayMetrics {
     setCounter(this.#bufferGaps, [[{}, buffer.gapEvents]]);
     setCounter(this.#blocked, [[{}, buffer.blockedAppends]]);
     this.#full.set(buffer.full ? 1 : 0);
+    this.#writeStalled.set(figures.view.buffer()?.writeStall ? 1 : 0);
 
     const f = figures.forwarder();
     setCounter(this.#kafkaEvents, [...this.#sentByTopic].map(([topic, n]) => [{ topic }, n] as const));
     setCounter(this.#kafkaBatches, [[{}, f?.sentBatches ?? 0]]);
     setCounter(this.#kafkaErrors, [[{}, f?.failedSends ?? 0]]);
     this.#kafkaConnected.set(f?.connected ? 1 : 0);
+    this.#registryReady.set((figures.view.schemaRegistry?.()?.ready ?? true) ? 1 : 0);
     this.#ready.set(this.#isReady() ? 1 : 0);
+    this.#degraded.set(degradation(figures).status === 'degraded' ? 1 : 0);
     this.#uptime.set(Math.round(figures.uptimeSeconds));
     this.#updateInputMetrics();
   }

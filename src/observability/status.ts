@@ -42,6 +42,8 @@ export interface Status {
   ready: Readiness;
   buffer: BufferFigures;
   kafka: { connected: boolean; lastError: string | null; sentEvents: number; sentBatches: number; failedSends: number };
+  /** null without kafka.schemaRegistry; ready false while delivery waits for the registry (events stay buffered). */
+  schemaRegistry: { ready: boolean; lastError: string | null; lastErrorCode: string | null; subjects: { subject: string; id: number }[] } | null;
   rates: { inPerSecond: number; outPerSecond: number };
   inputs: StatusInput[];
   devices: StatusDevice[];
@@ -108,6 +110,7 @@ export function buildStatus(figures: Figures, live: Liveness, ready: Readiness):
       sentBatches: f?.sentBatches ?? 0,
       failedSends: f?.failedSends ?? 0,
     },
+    schemaRegistry: registryStatus(figures),
     rates: { inPerSecond: round(last?.inPerSecond ?? 0), outPerSecond: round(last?.outPerSecond ?? 0) },
     inputs,
     devices,
@@ -115,4 +118,10 @@ export function buildStatus(figures: Figures, live: Liveness, ready: Readiness):
     maxDevices: observer.maxDevices,
     history: figures.history,
   };
+}
+
+function registryStatus(figures: Figures): Status['schemaRegistry'] {
+  const state = figures.view.schemaRegistry?.();
+  if (!state?.configured) return null;
+  return { ready: state.ready, lastError: state.lastError, lastErrorCode: state.lastErrorCode, subjects: state.subjects };
 }

@@ -10,12 +10,12 @@
 import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
-import { cloudEventHeaders, topicFor } from '../forwarder/forwarder.js';
+import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, topicFor, type CloudEventsMode } from '../forwarder/batching.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
+import type { RecordFormat } from '../registry/record-format.js';
 import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
 
-/** Header added to every replayed record. */
-export const REPLAYED_HEADER = 'etg_replayed';
+export { REPLAYED_HEADER } from '../forwarder/batching.js';
 
 export interface ReplayProgress {
   /** Called after every acknowledged batch (and once at the start with sent = 0). */
@@ -33,11 +33,15 @@ export interface ReplayOptions {
   ratePerSec?: number;
   maxEvents: number;
   maxBytes: number;
+  /** CloudEvents mode of the replayed records (kafka.cloudEvents). */
+  cloudEvents: CloudEventsMode;
   /** Count what would be sent, per topic and type; connect to nothing. */
   dryRun: boolean;
   /** Attempts per batch before giving up (with backoff between them). */
   attempts: number;
   retryDelayMs: number;
+  /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
+  recordFormat?: RecordFormat;
 }
 
 export interface ReplaySummary {
@@ -61,14 +65,16 @@ export class Replayer {
   readonly #transport: KafkaTransport | undefined;
   readonly #options: ReplayOptions;
   readonly #progress: ReplayProgress;
-  #maxBytes: number;
+  readonly #sizeLimit: RequestSizeLimit;
+  readonly #records: RecordBuilder;
 
   constructor(events: RetainedEvents, transport: KafkaTransport | undefined, options: ReplayOptions, progress: ReplayProgress) {
     this.#events = events;
     this.#transport = transport;
     this.#options = options;
     this.#progress = progress;
-    this.#maxBytes = options.maxBytes;
+    this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
+    this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
   }
 
   #topicOf(e: ReplayEvent): string {
@@ -107,6 +113,7 @@ export class Replayer {
     const pageSize = rate === undefined ? this.#options.maxEvents : Math.max(1, Math.min(this.#options.maxEvents, Math.ceil(rate / 10)));
     const next = this.#events.pager(window);
     this.#progress.update(0, counted.total, 0);
+    await this.#prepareFormat();
     await this.#connect(transport);
     const sendStart = Date.now();
     let carry: ReplayEvent[] = [];
@@ -151,32 +158,33 @@ export class Replayer {
 
   /** The longest prefix that fits in one produce request. */
   #cut(events: readonly ReplayEvent[]): ReplayEvent[] {
-    let bytes = 0;
-    const limit = Math.min(events.length, this.#options.maxEvents);
-    for (let i = 0; i < limit; i++) {
-      const e = events[i] as ReplayEvent;
-      bytes += e.payload.length + e.deviceId.length + 220;
-      if (bytes > this.#maxBytes && i > 0) return events.slice(0, i);
-    }
-    return events.slice(0, limit);
+    return events.slice(0, fittingCount(events, this.#options.maxEvents, this.#sizeLimit.maxBytes, this.#options.recordFormat));
   }
 
   #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
-    const byTopic = new Map<string, TopicBatch>();
-    for (const e of events) {
-      const topic = this.#topicOf(e);
-      let batch = byTopic.get(topic);
-      if (!batch) {
-        batch = { topic, messages: [] };
-        byTopic.set(topic, batch);
+    return toTopicBatches(
+      events,
+      (e) => this.#topicOf(e),
+      (e) => this.#records.build(e, REPLAYED_EXTRA),
+      this.#options.recordFormat,
+      // With --to-topic everything goes to that one topic, so no Connect copies are mixed in.
+      { connectCopy: this.#options.toTopic === undefined },
+    );
+  }
+
+  /** The schema ids, before anything is sent: a replay waits for the registry as long as it waits for Kafka. */
+  async #prepareFormat(): Promise<void> {
+    const format = this.#options.recordFormat;
+    if (!format) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await format.prepare();
+        return;
+      } catch (err) {
+        if ((err instanceof GatewayError && err.code === 'GW_SCHEMA_INCOMPATIBLE') || attempt >= this.#options.attempts) throw err;
+        await sleep(this.#options.retryDelayMs * attempt);
       }
-      batch.messages.push({
-        key: e.deviceId,
-        value: e.payload,
-        headers: { ...cloudEventHeaders(this.#options.gatewayId, e), [REPLAYED_HEADER]: '1' },
-      });
     }
-    return [...byTopic.values()];
   }
 
   async #connect(transport: KafkaTransport): Promise<void> {
@@ -214,8 +222,10 @@ export class Replayer {
         if (pending.length === 0) return;
         attempt = 0;
       } catch (err) {
-        if (isTooLarge(err) && this.#maxBytes > 16_384) {
-          this.#maxBytes = Math.max(16_384, Math.floor(this.#maxBytes / 2));
+        if (isTooLarge(err) && this.#sizeLimit.shrink()) {
+          // As after any failed send, a fresh producer: the old one may still be settling the refused batch.
+          await transport.reset().catch(() => undefined);
+          await this.#connect(transport);
           continue;
         }
         if (attempt >= this.#options.attempts) {
@@ -233,6 +243,4 @@ export class Replayer {
   }
 }
 
-function isTooLarge(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
-}
+const REPLAYED_EXTRA = { [REPLAYED_HEADER]: '1' } as const;

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { EventFamily, EventType } from '../events/schema.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
+import { nativeModuleError } from '../util/native-module.js';
 
 export interface ReplayFilter {
   /** Inclusive lower bound on received_at (epoch ms). */
@@ -36,7 +37,7 @@ export function openBufferReadOnly(path: string, busyTimeoutMs = 10_000): Databa
     db.prepare('SELECT pos, id, device_id, type, family, priority, event_time, received_at, payload, delivered_at FROM events LIMIT 0').all();
     return db;
   } catch (err) {
-    throw new GatewayError(
+    throw nativeModuleError(err, 'better-sqlite3') ?? new GatewayError(
       'GW_BUFFER_READ',
       `cannot read the buffer ${path}: ${errorMessage(err)} (check buffer.path in the config and that this user may read the file and its folder)`,
       { cause: err },

@@ -7,6 +7,7 @@ import type { KafkaConfig as KafkajsConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { SecretRef } from '../config/primitives.js';
 import { GatewayError, errorMessage, type ErrorCode } from '../errors.js';
+import type { Logger } from '../util/logger.js';
 import { checkClientCertificate, errorChain, isTlsError, tlsClientShape, tlsConnectionOptions } from './tls.js';
 
 export const KafkaTlsConfig = z
@@ -97,4 +98,36 @@ export function classifyKafkaError(err: unknown, security: KafkaSecurity | undef
   }
   if (code === undefined || message === undefined) return undefined;
   return new GatewayError(code, message, { cause: err });
+}
+
+/**
+ * What every Kafka transport does with a failure: authentication and TLS problems get their code and hint
+ * (classifyKafkaError) and are logged once per distinct failure, so a long outage does not repeat them at every retry.
+ */
+export class KafkaFailureExplainer {
+  readonly #security: KafkaSecurity | undefined;
+  readonly #brokers: readonly string[];
+  readonly #logger: Logger;
+  #lastLogged = '';
+
+  constructor(security: KafkaSecurity | undefined, brokers: readonly string[], logger: Logger) {
+    this.#security = security;
+    this.#brokers = brokers;
+    this.#logger = logger;
+  }
+
+  explain(err: unknown): unknown {
+    const explained = classifyKafkaError(err, this.#security, this.#brokers);
+    if (!explained) return err;
+    if (explained.message !== this.#lastLogged) {
+      this.#lastLogged = explained.message;
+      this.#logger.error({ code: explained.code, err: explained.message }, 'kafka connection refused; events stay buffered and are retried');
+    }
+    return explained;
+  }
+
+  /** After a successful connect: a later failure is logged again even when it is the same. */
+  connected(): void {
+    this.#lastLogged = '';
+  }
 }

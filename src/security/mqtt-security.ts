@@ -4,6 +4,7 @@
  */
 import type { IClientOptions } from 'mqtt';
 import type { ErrorCode } from '../errors.js';
+import type { MqttInputConfigT } from '../inputs/mqtt/config.js';
 import { errorChain, isTlsError, tlsConnectionOptions, type TlsClientConfigT } from './tls.js';
 
 /** MQTT.js options for a TLS connection (used with mqtts:// and wss:// URLs); reads the PEM files now. */
@@ -17,6 +18,15 @@ export function mqttTlsOptions(tls: TlsClientConfigT | undefined, where: string)
   if (o.passphrase !== undefined) out.passphrase = o.passphrase;
   if (o.servername !== undefined) out.servername = o.servername;
   return out;
+}
+
+/** Login and TLS options of an MQTT input's connection: user name, password (read now), TLS files. */
+export function mqttLoginOptions(c: Pick<MqttInputConfigT, 'name' | 'username' | 'password' | 'tls'>): IClientOptions {
+  return {
+    ...(c.username === undefined ? {} : { username: c.username }),
+    ...(c.password === undefined ? {} : { password: c.password.reveal() }),
+    ...mqttTlsOptions(c.tls, `inputs.${c.name}.tls`),
+  };
 }
 
 /** CONNACK reason codes of a refused login: MQTT 5 (134 bad user name or password, 135 not authorized), 3.1.1 (4, 5). */

@@ -6,8 +6,12 @@
 import type { InputContext } from '../inputs/input.js';
 
 export interface SimulatorOptions {
-  /** TCP port to serve on (Modbus TCP); a free one when omitted. */
+  /** TCP port to serve on (Modbus TCP; a free one when omitted), or to send to (HL7: the gateway's listener). */
   port?: number;
+  /** Host to send to (HL7); default 127.0.0.1. */
+  host?: string;
+  /** Simulators that send (HL7): stop after this many messages. */
+  count?: number;
   /** Modbus unit id. */
   unitId?: number;
   /** Serve Modbus RTU on a pseudo-terminal instead of TCP. */
@@ -16,21 +20,25 @@ export interface SimulatorOptions {
   faults: string[];
   /** MQTT broker URL the MQTT simulators publish to. */
   mqttUrl?: string;
-  /** Device names of the MQTT simulators (topic levels, Sparkplug edge nodes); the format's defaults when empty. */
+  /** Device names: of the MQTT simulators (topic levels, Sparkplug edge nodes), or the one HL7 monitor; defaults when empty. */
   devices: string[];
   /** Topic namespace of the MQTT simulators (Zigbee2MQTT base topic, discovery prefix, Sparkplug group, prefix). */
   base?: string;
-  /** Period of the MQTT simulators' telemetry rounds, in ms. */
+  /** Period of the MQTT simulators' telemetry rounds, or the HL7 monitor's cadence (0 = back to back), in ms. */
   intervalMs?: number;
 }
 
 /** The command-line options, by their SimulatorOptions field, that a simulator may take. */
-export type SimulatorOption = 'port' | 'unitId' | 'rtu' | 'faults' | 'mqttUrl' | 'devices' | 'base' | 'intervalMs';
+export type SimulatorOption = 'port' | 'host' | 'count' | 'unitId' | 'rtu' | 'faults' | 'mqttUrl' | 'devices' | 'base' | 'intervalMs';
 
 export interface RunningSimulator {
   /** One line for the operator: what is served where (port, pty path, topic). */
   describe(): string;
   stop(): Promise<void>;
+  /** Simulators that send a bounded number of messages (HL7 --count): resolves when the last one was answered. */
+  readonly done?: Promise<void>;
+  /** A line summing up what was done, printed when `done` resolves. */
+  summary?(): string;
 }
 
 export type SimulatorFactory = (
@@ -43,4 +51,6 @@ export type SimulatorFactory = (
 export interface SimulatorFamily {
   start: SimulatorFactory;
   options: readonly SimulatorOption[];
+  /** Shortest `--interval` it accepts, in ms (default 0). */
+  minIntervalMs?: number;
 }

@@ -9,3 +9,13 @@ export function parseDuration(text: string | number): number | undefined {
   const [, amount, unit] = match;
   return Math.round(Number(amount) * (UNIT_MS[unit ?? 'ms'] ?? 1));
 }
+
+/** A duration for people, in the largest unit that divides it: `0 ms`, `250 ms`, `5 s`, `2 min`, `24 h`, `7 d`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0 ms';
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}

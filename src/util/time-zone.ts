@@ -1,6 +1,6 @@
 /**
  * The one home of zoned time: IANA time-zone arithmetic for every decoder that reads device wall-clock times
- * (serial timestamps, Tasmota `Time`) and for the simulators that write them. Intl has the zone rules; Date has
+ * (serial timestamps, Tasmota `Time`, HL7 times without an offset) and for the simulators that write them. Intl has the zone rules; Date has
  * only UTC and the process's local zone.
  *
  * Policy for wall-clock times a DST change (or any offset change) makes ambiguous or impossible. It is the rule

@@ -20,6 +20,12 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+export interface GatewayLaunch {
+  /** The node binary, with any command that has to run it (an emulator) before it. */
+  node: readonly string[];
+  cli: string;
+}
+
 /** The gateway as users run it: `node dist/cli.js run --config FILE`, as a separate process. */
 export class GatewayProcess {
   readonly logs: LogLine[] = [];
@@ -29,11 +35,14 @@ export class GatewayProcess {
   readonly #configFile: string;
   readonly #env: NodeJS.ProcessEnv;
 
-  /** `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first). */
-  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []) {
+  /**
+   * `wrapper`: a command that execs the gateway (e.g. a shell that sets a signal disposition first).
+   * `launch`: which node runs which installed CLI (e.g. an arm64 node under qemu-aarch64); default this checkout.
+   */
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = [], launch: GatewayLaunch = { node: [process.execPath], cli: CLI }) {
     this.#configFile = configFile;
     this.#env = { ...process.env, ...env };
-    const command = [...wrapper, process.execPath, CLI, 'run', '--config', configFile];
+    const command = [...wrapper, ...launch.node, launch.cli, 'run', '--config', configFile];
     this.child = spawn(command[0] as string, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,9 +112,12 @@ export class GatewayProcess {
     return parse(readFileSync(this.#configFile, 'utf8')) as TestedConfig;
   }
 
-  /** Base URL of the HTTP listener; its port is the OS's choice (`http.port: 0`), named by its `http listening` record. */
+  /** Base URL of the HTTP listener; its port is the OS's choice (`http.port: 0`), named by its `status page: URL` record. */
   async httpUrl(timeoutMs = 60_000): Promise<string> {
-    const listening = await this.waitForLog('http listening', timeoutMs);
+    const listening = await waitFor('gateway log "status page: …"', () => {
+      if (this.child.exitCode !== null) throw new Error(`gateway exited (${this.child.exitCode}): ${this.stderr.join('')}`);
+      return this.logs.find((l) => l.msg.startsWith('status page: ') && typeof l.port === 'number');
+    }, { timeoutMs });
     return `http://127.0.0.1:${String(listening.port)}`;
   }
 
@@ -149,8 +161,12 @@ export interface TestConfigOptions {
   brokers: string[];
   mqttUrl: string;
   topicPrefix: string;
+  /** kafka.client (default: the gateway's default). */
+  client?: 'librdkafka' | 'kafkajs';
   bufferPath?: string;
   subscriptions?: unknown[];
+  /** Merged into the kafka block (overrides replaces whole top-level blocks). */
+  kafka?: Record<string, unknown>;
   overrides?: Record<string, unknown>;
 }
 
@@ -177,11 +193,13 @@ export function writeTestConfig(options: TestConfigOptions): { file: string; dir
     logging: { level: 'info' },
     buffer: { path: bufferPath },
     kafka: {
+      ...(options.client ? { client: options.client } : {}),
       brokers: options.brokers,
       topics: { prefix: options.topicPrefix },
       retry: { initial: '200ms', max: '2s' },
       connectionTimeout: '2s',
       requestTimeout: '10s',
+      ...options.kafka,
     },
     shutdown: { drainTimeout: '10s' },
     // Several gateways run at once in the suite: each gets a free port for its HTTP listener.

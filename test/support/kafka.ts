@@ -8,6 +8,8 @@ const run = promisify(execFile);
 export interface ReadRecord {
   key: string;
   value: string;
+  /** The value as it is on the topic (e.g. the schema registry wire format). */
+  bytes: Buffer | null;
   headers: Record<string, string>;
   partition: number;
   offset: string;
@@ -38,7 +40,7 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
           seen.add(position);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
-          records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers, partition: batch.partition, offset: m.offset });
+          records.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', bytes: m.value, headers, partition: batch.partition, offset: m.offset });
         }
       },
     });
@@ -95,14 +97,16 @@ export async function readTopicWithKcat(bootstrap: string, topic: string): Promi
 }
 
 /**
- * Reads a topic of gateway events until `count` distinct event ids arrived. At least once: a batch the forwarder
- * sent again (a partial failure, a leader moving) repeats records with the same ids; `distinct` keeps the first
- * record of each id, in the order Kafka holds them per partition, `records` everything read.
+ * Reads a topic of gateway events until `count` distinct event ids arrived, and at least everything the topic held
+ * when called. At least once: a batch the forwarder sent again (a partial failure, a leader moving) repeats records
+ * with the same ids; `distinct` keeps the first record of each id, in the order Kafka holds them per partition,
+ * `records` everything read. One deadline for the whole read.
  */
-export async function readDistinctEvents(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<{ records: ReadRecord[]; distinct: ReadRecord[] }> {
-  let want = count;
+export async function readDistinctRecords(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<{ records: ReadRecord[]; distinct: ReadRecord[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let want = Math.max(count, await topicSize(bootstrap, topic));
   for (;;) {
-    const records = await readTopic(bootstrap, topic, want, timeoutMs);
+    const records = await readTopic(bootstrap, topic, want, Math.max(1000, deadline - Date.now()));
     const seen = new Set<string>();
     const distinct = records.filter((r) => {
       const id = (JSON.parse(r.value) as { id?: string }).id ?? `${r.partition}:${r.offset}`;
@@ -111,6 +115,12 @@ export async function readDistinctEvents(bootstrap: string, topic: string, count
       return true;
     });
     if (distinct.length >= count) return { records, distinct };
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} distinct events on ${topic} (have ${distinct.length})`);
     want = count + (records.length - distinct.length);
   }
+}
+
+/** The same, as the events themselves (the first copy of each id). */
+export async function readDistinctEvents<T extends { id: string }>(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<T[]> {
+  return (await readDistinctRecords(bootstrap, topic, count, timeoutMs)).distinct.map((r) => JSON.parse(r.value) as T);
 }

@@ -18,6 +18,8 @@ export interface MqttGatewayOptions {
   name: string;
   /** Kafka brokers; the suite's broker by default. */
   brokers?: string[];
+  /** kafka.client (default: the gateway's default). */
+  client?: TestConfigOptions['client'];
   subscriptions?: unknown[];
   /** Top-level config sections replacing the test defaults (http, health, buffer, inputs, …). */
   overrides?: Record<string, unknown>;
@@ -68,6 +70,7 @@ export class MqttGateway {
       brokers: options.brokers ?? [kafka],
       mqttUrl,
       topicPrefix: `${gatewayId}.`,
+      ...(options.client === undefined ? {} : { client: options.client }),
       ...(options.bufferPath === undefined ? {} : { bufferPath: options.bufferPath }),
       ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
       ...(options.overrides === undefined ? {} : { overrides: options.overrides }),

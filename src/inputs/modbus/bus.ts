@@ -6,7 +6,7 @@
  * exponential backoff; while it is down, requests fail at once (their metrics become `bad`) instead of queueing.
  */
 import type { EventEmitter } from 'node:events';
-import ModbusSerial from 'modbus-serial';
+import type ModbusSerial from 'modbus-serial';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { ModbusTransportT } from './config.js';
@@ -25,8 +25,15 @@ export const EXCEPTION_NAMES: Readonly<Record<number, string>> = {
 };
 
 // modbus-serial is CommonJS: its class is module.exports (also exported as .default, which is what TypeScript types).
-const ModbusRTU = ModbusSerial.default;
-type ModbusRTU = InstanceType<typeof ModbusRTU>;
+type ModbusRTUClass = (typeof ModbusSerial)['default'];
+type ModbusRTU = InstanceType<ModbusRTUClass>;
+let modbusRtuClass: ModbusRTUClass | undefined;
+
+/** Loaded at the first connect, so a gateway without Modbus inputs never loads modbus-serial (and serialport). */
+async function loadModbusRtu(): Promise<ModbusRTUClass> {
+  modbusRtuClass ??= (await import('modbus-serial')).default.default;
+  return modbusRtuClass;
+}
 
 export type RequestFailureKind = 'exception' | 'timeout' | 'disconnected' | 'invalid-response';
 
@@ -231,6 +238,7 @@ export class ModbusBus {
 
   async #open(): Promise<void> {
     await this.#closeClient();
+    const ModbusRTU = await loadModbusRtu();
     const client = new ModbusRTU();
     this.#client = client;
     const t = this.#options.transport;

@@ -4,6 +4,7 @@
  * most `maxGap` and the request stays within the per-request limit (125 registers / 2000 bits by the protocol,
  * lower when the driver says so). A value is never split across requests.
  */
+import { didYouMean, type PathProblem } from '../../config/problems.js';
 import type { ModbusDeviceT } from './config.js';
 import { isBitTable, registerCount, type ByteOrder, type DataType, type ModbusDriver, type RegisterTable } from './driver.js';
 
@@ -58,19 +59,26 @@ export interface PlanLimits {
   maxBits: number;
 }
 
-/** Applies the device's overrides to its driver. Problems are `path: reason`, relative to the device. */
-export function resolveDevice(driver: ModbusDriver, device: ModbusDeviceT): { registers: ResolvedRegister[]; problems: string[] } {
-  const problems: string[] = [];
+/** Applies the device's overrides to its driver. Problem paths are relative to the device. */
+export function resolveDevice(driver: ModbusDriver, device: ModbusDeviceT): { registers: ResolvedRegister[]; problems: PathProblem[] } {
+  const problems: PathProblem[] = [];
   const metrics = new Set(driver.registers.map((r) => r.metric));
   const groups = new Set(['default', ...Object.keys(driver.pollGroups)]);
   for (const [metric, override] of Object.entries(device.overrides)) {
-    if (!metrics.has(metric)) problems.push(`overrides.${metric}: the driver has no metric "${metric}" (it has: ${[...metrics].join(', ')})`);
+    if (!metrics.has(metric)) {
+      const hint = didYouMean(metric, metrics);
+      problems.push({ path: ['overrides', metric], message: `the driver has no metric "${metric}"${hint || ` (it has: ${[...metrics].join(', ')})`}` });
+    }
     if (override.group !== undefined && !groups.has(override.group)) {
-      problems.push(`overrides.${metric}.group: unknown poll group "${override.group}" (the driver has: ${[...groups].join(', ')})`);
+      const hint = didYouMean(override.group, groups);
+      problems.push({ path: ['overrides', metric, 'group'], message: `unknown poll group "${override.group}"${hint || ` (the driver has: ${[...groups].join(', ')})`}` });
     }
   }
   for (const group of Object.keys(device.pollGroups ?? {})) {
-    if (!groups.has(group)) problems.push(`pollGroups.${group}: unknown poll group (the driver has: ${[...groups].join(', ')})`);
+    if (!groups.has(group)) {
+      const hint = didYouMean(group, groups);
+      problems.push({ path: ['pollGroups', group], message: `unknown poll group${hint || ` (the driver has: ${[...groups].join(', ')})`}` });
+    }
   }
   const registers: ResolvedRegister[] = [];
   for (const reg of driver.registers) {
@@ -144,7 +152,7 @@ function toRequest(table: RegisterTable, span: { start: number; end: number; reg
 }
 
 /** The whole plan of one device: its poll groups (sorted by interval, then name), each with its requests. */
-export function planDevice(driver: ModbusDriver, device: ModbusDeviceT): DevicePlan & { problems: string[] } {
+export function planDevice(driver: ModbusDriver, device: ModbusDeviceT): DevicePlan & { problems: PathProblem[] } {
   const { registers, problems } = resolveDevice(driver, device);
   const limits = limitsOf(driver, device);
   const names = [...new Set(registers.map((r) => r.group))];

@@ -5,6 +5,7 @@ import { compileFieldPath } from '../../util/field-path.js';
 import { FormatOptions } from './drivers.js';
 import { MQTT_FORMAT_NAMES } from './formats/registry.js';
 import { TlsClientConfig } from '../../security/tls.js';
+import { BROKER_DROPS_DEFAULTS, BrokerDropsConfig } from './broker-drops.js';
 
 export const MetricMapping = z
   .object({
@@ -71,6 +72,12 @@ export const MqttInputConfig = z
       .max(65_535)
       .default(1000)
       .describe('MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send at once (the group-commit window)'),
+    recognizeResends: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Recognise a broker resend (DUP=1) of a QoS 1 message committed before a crash or a lost connection (same packet id, topic and payload as its receipt in the buffer, fewer than `inflight` messages since) and acknowledge it again without a second event; false: every resend becomes a new event (see src/inputs/mqtt/README.md)',
+      ),
     sessionExpiry: Duration.default(604_800_000).describe('How long the broker keeps the persistent session (and queued messages) while the gateway is away'),
     reconnect: z
       .object({ initial: Duration.default(1000), max: Duration.default(30_000) })
@@ -84,6 +91,9 @@ export const MqttInputConfig = z
       .describe('Larger payloads go to the dead-letter topic (first deadLetterBytes kept)'),
     deadLetterBytes: z.number().int().min(0).default(4096).describe('How much of an undecodable payload the dead letter keeps'),
     subscriptions: z.array(MqttSubscription).min(1),
+    brokerDrops: BrokerDropsConfig.default(BROKER_DROPS_DEFAULTS).describe(
+      'Watch the broker\'s $SYS statistics for QoS 1 messages it dropped (a full queue for this gateway): metric, log, health degraded',
+    ),
   })
   .strict()
   .superRefine((input, ctx) => {

@@ -1,4 +1,4 @@
-/** What every MQTT decoder (explicit metric mappings and the formats) needs to know about the message it decodes, and its dead letters. */
+/** What every MQTT decoder (explicit metric mappings and the formats) needs to know about the message it decodes, its JSON parsing and its dead letters. */
 import type { EventDraft } from '../../events/schema.js';
 
 export interface DecodeContext {
@@ -6,6 +6,18 @@ export interface DecodeContext {
   receivedAt: string;
   maxPayloadBytes: number;
   deadLetterBytes: number;
+}
+
+/**
+ * A payload parsed as JSON, or the dead-letter reason. The reason is V8's message without the "(line 1 column 14)"
+ * that Node 22+ appends to the position, so dead letters read the same on every supported Node.
+ */
+export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
+  try {
+    return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };
+  } catch (err) {
+    return { ok: false, problem: `invalid JSON: ${(err as Error).message.replace(/ \(line \d+ column \d+\)$/, '')}` };
+  }
 }
 
 /** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */

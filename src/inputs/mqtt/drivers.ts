@@ -4,7 +4,7 @@
  * The schema of each format's driver files lives with its decoder (formats/<format>.ts); this file joins them.
  */
 import { z } from 'zod';
-import { loadDriverFile, type LoadedDriver } from '../../drivers/driver-files.js';
+import { loadDriverFile, readDriverFile, type DriverRead, type LoadedDriver } from '../../drivers/driver-files.js';
 import type { InputContext } from '../input.js';
 import { MAX_DEVICES_OPTION } from './formats/format.js';
 import { MQTT_FORMATS, MQTT_FORMAT_NAMES, type FormatOptionsT, type MqttDriverT } from './formats/registry.js';
@@ -38,4 +38,9 @@ export const MqttDriverFile = z
 
 export function loadMqttDriver(ref: string, context: InputContext): LoadedDriver<MqttDriverT> {
   return loadDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir);
+}
+
+/** The same for config checks: every problem as a ConfigProblem (at file:line:column) instead of an exception. */
+export function readMqttDriver(ref: string, context: InputContext): DriverRead<MqttDriverT> {
+  return readDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir, 'mqtt');
 }

@@ -1,9 +1,11 @@
-import { GatewayError } from '../../errors.js';
+import { configProblem, type ConfigProblem } from '../../config/problems.js';
 import type { InputFamily } from '../input.js';
 import type { MqttInputConfigT } from './config.js';
-import { loadMqttDriver, type MqttDriverT } from './drivers.js';
+import { readMqttDriver } from './drivers.js';
 import { formatOf, MQTT_FORMAT_NAMES, MQTT_FORMATS } from './formats/registry.js';
 import { MqttInput } from './mqtt-input.js';
+import { probeMqttBroker } from './probe.js';
+import { formatDuration } from '../../util/duration.js';
 import { driverTopics } from './router.js';
 
 /** The formats that take each subscription option (maxDevices: all), from the formats' own option lists. */
@@ -14,35 +16,26 @@ const OPTION_FORMATS: ReadonlyMap<string, readonly string[]> = new Map([
   ),
 ]);
 
-function loadDriver(ref: string, context: Parameters<NonNullable<InputFamily<MqttInputConfigT>['check']>>[1]): { driver?: MqttDriverT; file?: string; problems: string[] } {
-  try {
-    const { driver, file } = loadMqttDriver(ref, context);
-    return { driver, file, problems: [] };
-  } catch (err) {
-    if (!(err instanceof GatewayError)) throw err;
-    // GW_DRIVER_INVALID details already read `file: path: reason`; GW_DRIVER_NOT_FOUND details say where we looked.
-    if (err.code === 'GW_DRIVER_INVALID' && err.details.length > 0) return { problems: err.details.map((d) => `${err.code}: ${d}`) };
-    return { problems: [[`${err.code}: ${err.message}`, ...err.details].join('; ')] };
-  }
-}
-
 export const mqttFamily: InputFamily<MqttInputConfigT> = {
   check(input, context) {
-    const problems: string[] = [];
+    const problems: ConfigProblem[] = [];
     input.subscriptions.forEach((sub, j) => {
       if (sub.driver === undefined) return;
-      const { driver, problems: driverProblems } = loadDriver(sub.driver, context);
-      problems.push(...driverProblems.map((p) => `subscriptions[${j}].driver: ${p}`));
-      if (driver === undefined) return;
+      const loaded = readMqttDriver(sub.driver, context);
+      if (!loaded.ok) {
+        problems.push(...loaded.problems.map((p) => ({ ...p, path: ['subscriptions', j, 'driver'] })));
+        return;
+      }
+      const { driver } = loaded;
       for (const [option, value] of Object.entries(sub.options ?? {})) {
         const takers = OPTION_FORMATS.get(option) ?? [];
         if (value !== undefined && !takers.includes(driver.format)) {
-          problems.push(`subscriptions[${j}].options.${option}: not an option of the ${driver.format} format (only ${takers.join(', ')})`);
+          problems.push(configProblem(['subscriptions', j, 'options', option], `not an option of the ${driver.format} format (only ${takers.join(', ')})`));
         }
       }
       const format = formatOf(driver);
       const checked = format.check?.({ topics: driverTopics(sub, driver), options: sub.options ?? {} }, driver) ?? [];
-      problems.push(...checked.map((p) => `subscriptions[${j}].${p}`));
+      problems.push(...checked.map((p) => ({ ...p, path: ['subscriptions', j, ...p.path] })));
     });
     return problems;
   },
@@ -51,11 +44,15 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     const auth = input.username ? `, user ${input.username}${input.password ? ` with password from ${input.password.origin}` : ''}` : '';
     const lines = [
       `mqtt ${input.name}: ${input.url} (client id ${input.clientId ?? `${gatewayId}-${input.name}`}, persistent session, inflight ${input.inflight}${auth})`,
+      input.brokerDrops.monitor
+        ? `  broker drops: watched on ${input.brokerDrops.counterTopics.join(', ')} (degraded for ${formatDuration(input.brokerDrops.degradedFor)} after a drop)`
+        : '  broker drops: not watched (brokerDrops.monitor: false)',
     ];
     for (const sub of input.subscriptions) {
       if (sub.driver !== undefined) {
-        const { driver, file } = loadDriver(sub.driver, context);
-        if (driver === undefined) continue;
+        const loaded = readMqttDriver(sub.driver, context);
+        if (!loaded.ok) continue;
+        const { driver, file } = loaded;
         const options = Object.entries(sub.options ?? {}).map(([k, v]) => `${k} ${String(v)}`);
         lines.push(`  ${driver.format} (driver ${file}): subscribe ${driverTopics(sub, driver).join(', ')} qos ${sub.qos}${options.length > 0 ? `, ${options.join(', ')}` : ''}`);
         continue;
@@ -69,4 +66,5 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     return lines;
   },
   create: (config, deps) => new MqttInput(config, deps),
+  probe: (config, context, options) => probeMqttBroker(config, context.gatewayId, options),
 };

@@ -7,7 +7,7 @@ import type { EventDraft, Quality, ReadingValue } from '../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../util/field-path.js';
 import { sanitizeDeviceId } from '../../util/device-id.js';
 import { describeValue, expectedText, parseTimestamp, toReadingValue } from '../values.js';
-import { deadLetter, type DecodeContext } from './dead-letter.js';
+import { deadLetter, parseJson, type DecodeContext } from './dead-letter.js';
 
 export interface CompiledMetric {
   mapping: MetricMappingT;
@@ -80,13 +80,12 @@ export function decodeMessage(sub: CompiledSubscription, topic: string, payload:
   const text = payload.toString('utf8');
   let root: unknown;
   switch (sub.config.format) {
-    case 'json':
-      try {
-        root = JSON.parse(text);
-      } catch (err) {
-        return [deadLetter(ctx, deviceId, topic, payload, `invalid JSON: ${(err as Error).message}`)];
-      }
+    case 'json': {
+      const parsed = parseJson(payload);
+      if (!parsed.ok) return [deadLetter(ctx, deviceId, topic, payload, parsed.problem)];
+      root = parsed.value;
       break;
+    }
     case 'number':
     case 'boolean':
     case 'text':

@@ -13,21 +13,34 @@
  * different message on the new one), and never when the commit failed: the broker then redelivers.
  * The wrapper relies on MQTT.js internals: package.json pins the exact version test/mqtt-puback.test.ts proves the
  * behaviour with, and start() refuses to run on any other behaviour (mqtt-internals.ts, GW_MQTT_INTERNALS).
+ *
+ * Resends: every committed QoS 1 message leaves a receipt in the buffer (source = this session: broker URL and
+ * client id; key = packet id; digest = hash of topic and payload), in the same transaction as its events. When
+ * the connection is lost before the broker processed our PUBACK, the broker resends the message with DUP=1 on the
+ * next connection, possibly to a new gateway process. A DUP=1 message whose packet id, topic and payload match a
+ * receipt that may not have been acknowledged is acknowledged again without a second event (its receipt is
+ * recorded again, so the count below restarts). "May not have been acknowledged": the receipt was not replaced by
+ * a DUP=0 message with the same packet id (the broker reuses an id only after it processed our PUBACK) and fewer
+ * than `inflight` QoS 1 messages arrived after it (a broker that honours Receive Maximum cannot have sent that
+ * many past an unacknowledged message). The rule, its evidence and its one limit: src/inputs/mqtt/README.md.
  */
+import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { errorMessage, GatewayError } from '../../errors.js';
 import type { MqttInputConfigT } from '../../config/schema.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
-import type { Input, InputDeps, InputMetric } from '../input.js';
+import type { FoundReceipt, Input, InputDeps, InputMetric, InputProblem, SourceReceipt } from '../input.js';
+import { BrokerDropMonitor } from './broker-drops.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
-import { classifyMqttError, mqttTlsOptions } from '../../security/mqtt-security.js';
+import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
 import { assertMqttInternals } from './mqtt-internals.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
 interface HeldAck {
-  committed: Promise<void>;
+  /** Resolves when this PUBACK may go: its message is committed and every earlier PUBACK was sent. */
+  ready: Promise<void>;
   stream: unknown;
 }
 
@@ -36,6 +49,19 @@ export interface MqttInputStats {
   messages: number;
   deadLetters: number;
   heldAcks: number;
+  /** DUP=1 messages recognised as resends of committed ones and acknowledged again without a new event. */
+  resendsRecognized: number;
+}
+
+/**
+ * Whether a DUP=1 PUBLISH with `digest` is a resend of the message `found` stands for: same content, and fewer
+ * than `receiveMaximum` QoS 1 messages arrived after it. (A receipt whose packet id a DUP=0 message reused was
+ * replaced by that message's receipt, so `found` is always the latest message with this packet id.) A broker
+ * honouring Receive Maximum sends at most receiveMaximum - 1 messages past one it has no PUBACK for, so a receipt
+ * with that many after it was acknowledged and a DUP=1 match must be a new message that reused the id.
+ */
+export function mayBeUnacknowledged(found: Pick<FoundReceipt, 'digest' | 'number'>, digest: string, latestNumber: number, receiveMaximum: number): boolean {
+  return found.digest === digest && latestNumber - found.number < receiveMaximum;
 }
 
 export class MqttInput implements Input {
@@ -58,6 +84,22 @@ export class MqttInput implements Input {
   #lastErrorLogged = '';
   /** The broker granted our subscriptions on the current connection (a new session gets nothing published before). */
   #subscribed = false;
+  /** What the broker says it dropped (src/inputs/mqtt/broker-drops.ts). */
+  #brokerDrops: BrokerDropMonitor | undefined;
+  #resendsRecognized = 0;
+  /** The receipt source of this session (broker URL + client id): packet ids are only unique within it. */
+  #receiptSource = '';
+  /**
+   * The last PUBACK of this connection in arrival order: MQTT requires PUBACKs in the order the PUBLISHes came
+   * [MQTT-4.6.0-2], and a recognised resend may wait for a commit still pending from the previous connection.
+   */
+  #lastAck: Promise<void> = Promise.resolve();
+  /**
+   * MQTT.js's "read the next packet" while we hold `inflight` unsent PUBACKs: we enforce our Receive Maximum on our
+   * side too, since a broker may not (Mosquitto before 2.0.13 sends far past it: RELIABILITY.md). Without this the
+   * input would take, commit and leave unacknowledged an unbounded number of messages.
+   */
+  #pausedRead: (() => void) | undefined;
 
   constructor(config: MqttInputConfigT, deps: InputDeps) {
     this.name = config.name;
@@ -69,7 +111,13 @@ export class MqttInput implements Input {
   }
 
   get stats(): MqttInputStats {
-    return { connected: this.#client?.connected ?? false, messages: this.#messages, deadLetters: this.#deadLetters, heldAcks: this.#acksAwaitingCommit };
+    return {
+      connected: this.#client?.connected ?? false,
+      messages: this.#messages,
+      deadLetters: this.#deadLetters,
+      heldAcks: this.#acksAwaitingCommit,
+      resendsRecognized: this.#resendsRecognized,
+    };
   }
 
   /** Transport figures for /metrics and the status page (src/observability/README.md). */
@@ -80,7 +128,19 @@ export class MqttInput implements Input {
       { name: 'mqtt_messages_received_total', help: 'MQTT messages received (before decoding)', type: 'counter', value: s.messages },
       { name: 'mqtt_acks_awaiting_commit', help: 'QoS 1 PUBACKs held back until their messages are committed', type: 'gauge', value: s.heldAcks },
       { name: 'mqtt_subscribed', help: '1 once the broker granted every subscription on the current connection', type: 'gauge', value: this.#subscribed ? 1 : 0 },
+      {
+        name: 'mqtt_resends_recognized_total',
+        help: 'Broker resends (DUP=1) of messages already committed, acknowledged again without a new event',
+        type: 'counter',
+        value: s.resendsRecognized,
+      },
+      ...(this.#brokerDrops?.metrics() ?? []),
     ];
+  }
+
+  /** Degraded while the broker reports dropped messages (src/inputs/mqtt/broker-drops.ts). */
+  problems(): InputProblem[] {
+    return this.#brokerDrops?.problems() ?? [];
   }
 
   /** Device ids fixed in the config (a deviceId without {placeholders}); templated ones appear when they send. */
@@ -95,8 +155,12 @@ export class MqttInput implements Input {
     // Driver files were validated by check-config / config loading; a file changed since then fails here.
     this.#routes = compileRoutes(this.#config.subscriptions, this.#deps);
     const c = this.#config;
+    const brokerDrops = new BrokerDropMonitor(c.brokerDrops, { input: c.name, url: c.url, logger: this.#log, clock: this.#clock });
+    this.#brokerDrops = brokerDrops;
+    const clientId = c.clientId ?? `${this.#deps.gatewayId}-${c.name}`;
+    this.#receiptSource = `mqtt ${c.url} ${clientId}`;
     const options: IClientOptions = {
-      clientId: c.clientId ?? `${this.#deps.gatewayId}-${c.name}`,
+      clientId,
       protocolVersion: 5,
       // MQTT.js traces every packet through the debug module; on the hot path that costs ~1 % CPU for nothing.
       log: () => undefined,
@@ -109,9 +173,7 @@ export class MqttInput implements Input {
         sessionExpiryInterval: Math.min(0xffffffff, Math.round(c.sessionExpiry / 1000)),
         receiveMaximum: c.inflight,
       },
-      ...(c.username === undefined ? {} : { username: c.username }),
-      ...(c.password === undefined ? {} : { password: c.password.reveal() }),
-      ...mqttTlsOptions(c.tls, `inputs.${c.name}.tls`),
+      ...mqttLoginOptions(c),
       // A refused login (CONNACK error) is retried with backoff like a lost connection, not given up.
       reconnectOnConnackError: true,
     };
@@ -134,11 +196,18 @@ export class MqttInput implements Input {
         this.#subscribed = !err && (granted ?? []).every((g) => g.qos !== 128);
         if (!err) this.#log.info({ topics: Object.keys(topics) }, 'mqtt subscribed');
       });
+      brokerDrops.attach(client);
     });
     client.on('close', () => {
       // Held PUBACKs belong to the closed connection; the broker redelivers those messages on the next one.
       this.#held.clear();
       this.#subscribed = false;
+      // PUBACK order is per connection: the next one starts its own chain.
+      this.#lastAck = Promise.resolve();
+      // A read paused on the closed connection's packets is released (MQTT.js drops that connection's queue).
+      const resume = this.#pausedRead;
+      this.#pausedRead = undefined;
+      resume?.();
       if (this.#stopping) return;
       client.options.reconnectPeriod = this.#reconnectDelay;
       this.#reconnectDelay = Math.min(c.reconnect.max, this.#reconnectDelay * 2);
@@ -164,18 +233,29 @@ export class MqttInput implements Input {
       }
       this.#held.delete(messageId);
       this.#acksAwaitingCommit += 1;
-      cb?.(); // lets MQTT.js read the next packet now; this one's PUBACK waits for its commit
-      held.committed.then(
+      // Lets MQTT.js read the next packet now (this one's PUBACK waits for its commit), unless `inflight` wait.
+      if (this.#acksAwaitingCommit < this.#config.inflight) cb?.();
+      else this.#pausedRead = cb ?? (() => undefined);
+      held.ready.then(
         () => {
           this.#acksAwaitingCommit -= 1;
           if (client.stream === held.stream && client.connected) send(packet);
+          this.#resumeRead();
         },
         () => {
           // Not committed: no PUBACK (the commit failure handler drops the connection, the broker redelivers).
           this.#acksAwaitingCommit -= 1;
+          this.#resumeRead();
         },
       );
     };
+  }
+
+  #resumeRead(): void {
+    const resume = this.#pausedRead;
+    if (resume === undefined || this.#acksAwaitingCommit >= this.#config.inflight) return;
+    this.#pausedRead = undefined;
+    resume();
   }
 
   #handleMessage(client: MqttClient, packet: IPublishPacket, callback: (err?: Error) => void): void {
@@ -184,10 +264,28 @@ export class MqttInput implements Input {
       callback(new GatewayError('GW_MQTT_CONNECT', 'input is stopping'));
       return;
     }
-    this.#messages += 1;
     const topic = packet.topic;
     // mqtt-packet hands a Buffer slice of its own; no copy is needed (decoders only read it).
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (this.#brokerDrops?.takes(topic)) {
+      // The broker's own statistics: read, never turned into events.
+      this.#brokerDrops.observe(topic, payload);
+      callback();
+      return;
+    }
+    this.#messages += 1;
+    const receipt =
+      this.#config.recognizeResends && packet.qos === 1 && packet.messageId !== undefined ? this.#receiptOf(packet.messageId, topic, payload) : undefined;
+    const original = receipt && packet.dup ? this.#resendOf(receipt) : undefined;
+    if (receipt && original) {
+      // Committed before (its PUBACK was lost with the connection): acknowledge again, no second event. The
+      // receipt is recorded again only once the original commit succeeded, so a receipt never stands for events
+      // that were not stored.
+      this.#resendsRecognized += 1;
+      this.#track(client, packet, original.then(() => this.#deps.sink.append([], receipt)), topic);
+      callback();
+      return;
+    }
     const receivedAt = new Date(this.#clock.now()).toISOString();
     const ctx = {
       inputName: this.name,
@@ -210,7 +308,12 @@ export class MqttInput implements Input {
       });
     }
     for (const d of drafts) if (d.type === 'dead-letter') this.#deadLetters += 1;
-    const committed = this.#deps.sink.append(drafts);
+    this.#track(client, packet, this.#deps.sink.append(drafts, receipt), topic);
+    callback();
+  }
+
+  /** Holds the message's PUBACK until `committed` and every earlier PUBACK of the connection; drops the connection when the commit fails. */
+  #track(client: MqttClient, packet: IPublishPacket, committed: Promise<void>, topic: string): void {
     const settled = committed.then(
       () => undefined,
       (err: unknown) => {
@@ -220,10 +323,27 @@ export class MqttInput implements Input {
     );
     this.#unsettled.add(settled);
     void settled.finally(() => this.#unsettled.delete(settled));
-    if (packet.qos === 1 && packet.messageId !== undefined) {
-      this.#held.set(packet.messageId, { committed, stream: client.stream });
-    }
-    callback();
+    if (packet.qos !== 1 || packet.messageId === undefined) return;
+    const previous = this.#lastAck;
+    const ready = committed.then(() => previous);
+    // A failed commit drops the connection; later PUBACKs of it are not sent either (held ones check the stream).
+    this.#lastAck = ready.catch(() => undefined);
+    this.#held.set(packet.messageId, { ready, stream: client.stream });
+  }
+
+  #receiptOf(messageId: number, topic: string, payload: Buffer): SourceReceipt {
+    const digest = createHash('sha256').update(topic).update('\u0000').update(payload).digest('base64url').slice(0, 22);
+    return { source: this.#receiptSource, key: String(messageId), digest };
+  }
+
+  /**
+   * The commit of the message this DUP=1 PUBLISH resends, when it is one: same packet id, topic and payload as a
+   * receipt not replaced since, and fewer than `inflight` QoS 1 messages numbered after that receipt.
+   */
+  #resendOf(receipt: SourceReceipt): Promise<void> | undefined {
+    const ledger = this.#deps.receipts;
+    const found = ledger.find(receipt.source, receipt.key);
+    return found && mayBeUnacknowledged(found, receipt.digest, ledger.latestNumber(receipt.source), this.#config.inflight) ? found.committed : undefined;
   }
 
   /**
@@ -232,6 +352,7 @@ export class MqttInput implements Input {
    */
   async abort(): Promise<void> {
     this.#stopping = true;
+    this.#brokerDrops?.stop();
     const client = this.#client;
     this.#client = undefined;
     if (!client) return;
@@ -243,6 +364,7 @@ export class MqttInput implements Input {
   /** Stops taking messages, lets committed ones be acknowledged, then disconnects (the session stays). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#brokerDrops?.stop();
     const client = this.#client;
     if (!client) return;
     this.#deps.sink.flush();

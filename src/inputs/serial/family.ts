@@ -1,20 +1,12 @@
-import { loadDriverFile } from '../../drivers/driver-files.js';
-import { GatewayError } from '../../errors.js';
+import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
+import { configProblem, type ConfigProblem } from '../../config/problems.js';
 import type { InputContext, InputFamily } from '../input.js';
 import type { SerialInputConfigT } from './config.js';
 import { SerialDriver, type FieldSpecT, type SerialDriverT } from './driver.js';
 import { describeLine, effectiveLineSettings, SerialInput } from './serial-input.js';
 
-type DriverLoad = { ok: true; file: string; driver: SerialDriverT } | { ok: false; problems: string[] };
-
-function loadDriver(ref: string, context: InputContext): DriverLoad {
-  try {
-    const { file, driver } = loadDriverFile(ref, SerialDriver, context.driverSearchPaths, context.configDir);
-    return { ok: true, file, driver };
-  } catch (err) {
-    if (err instanceof GatewayError) return { ok: false, problems: [`${err.code}: ${err.message}`, ...err.details] };
-    throw err;
-  }
+function loadDriver(ref: string, context: InputContext): DriverRead<SerialDriverT> {
+  return readDriverFile(ref, SerialDriver, context.driverSearchPaths, context.configDir, 'serial');
 }
 
 function describeFraming(driver: SerialDriverT): string {
@@ -45,16 +37,16 @@ function describeField(f: FieldSpecT): string {
 export const serialFamily: InputFamily<SerialInputConfigT> = {
   check(input, context) {
     const loaded = loadDriver(input.driver, context);
-    if (!loaded.ok) return loaded.problems.map((p) => `driver: ${p}`);
-    const problems: string[] = [];
+    if (!loaded.ok) return loaded.problems.map((p) => ({ ...p, path: ['driver'] }));
+    const problems: ConfigProblem[] = [];
     if (loaded.driver.framing.type === 'fixed' && loaded.driver.framing.length > input.maxFrameBytes) {
-      problems.push(`maxFrameBytes: ${input.maxFrameBytes} is smaller than the driver's ${loaded.driver.framing.length}-byte frames`);
+      problems.push(configProblem(['maxFrameBytes'], `${input.maxFrameBytes} is smaller than the driver's ${loaded.driver.framing.length}-byte frames`));
     }
     return problems;
   },
   describe(input, context) {
     const loaded = loadDriver(input.driver, context);
-    if (!loaded.ok) return [`serial ${input.name}: ${input.port}, device ${input.deviceId}: driver ${input.driver} not usable (${loaded.problems[0] ?? ''})`];
+    if (!loaded.ok) return [`serial ${input.name}: ${input.port}, device ${input.deviceId}: driver ${input.driver} not usable (${loaded.problems[0]?.message ?? ''})`];
     const d = loaded.driver;
     const line = effectiveLineSettings(d, input);
     const lines = [

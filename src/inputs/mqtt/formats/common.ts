@@ -2,8 +2,12 @@
  * Helpers the MQTT format decoders share: reading/status drafts, bounded per-device state, unit lookup, JSON and
  * epoch parsing, dead-letter results. The contract of a format is format.ts; values are read by src/inputs/values.ts.
  */
+import { configProblem, type ConfigProblem } from '../../../config/problems.js';
 import type { EventDraft, Quality, ReadingValue } from '../../../events/schema.js';
 import { deadLetter, type DecodeContext } from '../dead-letter.js';
+
+/** The one JSON reader of the MQTT decoders (dead-letter reasons that read the same on every Node). */
+export { parseJson } from '../dead-letter.js';
 import type { FormatMessage, FormatResult } from './format.js';
 import { compileFieldPath, type FieldPath } from '../../../util/field-path.js';
 
@@ -92,13 +96,6 @@ export function ucum(unit: string | undefined | null, table: Readonly<Record<str
   return table[unit] ?? unit;
 }
 
-export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
-  try {
-    return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };
-  } catch (err) {
-    return { ok: false, problem: `invalid JSON: ${(err as Error).message}` };
-  }
-}
 
 /**
  * A driver's key → mapping table with each key compiled as a field path (`ENERGY.Power`, `aenergy.total`).
@@ -129,6 +126,6 @@ export function rejected(ctx: DecodeContext, deviceId: string, message: FormatMe
 }
 
 /** Problems of formats whose device names span topic levels: their filters must be `<base>/#`. */
-export function topicsEndInHash(topics: readonly string[], format: string): string[] {
-  return topics.filter((t) => !t.endsWith('/#')).map((t) => `topic: the ${format} format needs a filter like <base>/# (got "${t}")`);
+export function topicsEndInHash(topics: readonly string[], format: string): ConfigProblem[] {
+  return topics.filter((t) => !t.endsWith('/#')).map((t) => configProblem(['topic'], `the ${format} format needs a filter like <base>/# (got "${t}")`));
 }

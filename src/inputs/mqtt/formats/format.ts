@@ -8,6 +8,7 @@
  * How to add one: src/inputs/mqtt/README.md, "Adding a format".
  */
 import { z } from 'zod';
+import type { ConfigProblem } from '../../../config/problems.js';
 import type { EventDraft } from '../../../events/schema.js';
 import type { DecodeContext } from '../dead-letter.js';
 
@@ -136,8 +137,8 @@ export interface MqttFormat<D extends CommonDriver, O extends object> {
   readonly driver: z.ZodType<D>;
   /** Its subscription options and their schemas; every option is optional. */
   readonly options: { readonly [K in keyof O]-?: z.ZodType<O[K] | undefined> };
-  /** Problems of one subscription beyond the schema, as `path: reason` relative to the subscription. */
-  check?(subscription: FormatSubscription<O>, driver: D): string[];
+  /** Problems of one subscription beyond the schema, with paths relative to the subscription (`['options', 'timeZone']`). */
+  check?(subscription: FormatSubscription<O>, driver: D): ConfigProblem[];
   create(driver: D, options: FormatSubscription<O>['options']): FormatDecoder;
   readonly simulation: FormatSimulation<D>;
 }

@@ -7,6 +7,7 @@
  * sent `Uptime` without `UptimeSec`: as "1T02:03:04" (days T hh:mm:ss), or before that as whole hours (`"Uptime": 19`).
  */
 import { z } from 'zod';
+import { configProblem } from '../../../config/problems.js';
 import type { EventDraft } from '../../../events/schema.js';
 import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
 import { compileKeyedPaths, epochToIso, isRecord, parseJson, reading, rejected, StatusTracker, ucum } from './common.js';
@@ -300,7 +301,7 @@ export const tasmotaFormat = defineMqttFormat<TasmotaDriverT, TasmotaOptions>({
   },
   check(subscription, driver) {
     const zone = subscription.options.timeZone ?? driver.timeZone;
-    return isKnownTimeZone(zone) ? [] : [`options.timeZone: unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`];
+    return isKnownTimeZone(zone) ? [] : [configProblem(['options', 'timeZone'], `unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`)];
   },
   create: (driver, options) => new TasmotaDecoder(driver, options),
   simulation: {

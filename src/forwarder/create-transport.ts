@@ -1,0 +1,35 @@
+/**
+ * Builds the `KafkaTransport` of the configured client (kafka.client) from the `kafka` config block; the one
+ * place the gateway, `replay` and the tests get a real transport from. Only the chosen client's module is loaded
+ * (kafkajs alone costs about 10 MB of heap that a librdkafka gateway does not need).
+ */
+import type { KafkaConfigT } from '../config/schema.js';
+import type { Logger } from '../util/logger.js';
+import type { KafkaTransport } from './kafka-transport.js';
+
+export type KafkaClientName = KafkaConfigT['client'];
+
+export interface TransportOverrides {
+  /** Instead of kafka.brokers (replay --brokers). */
+  brokers?: string[];
+  /** Instead of kafka.clientId. */
+  clientId?: string;
+}
+
+export async function createKafkaTransport(kafka: KafkaConfigT, logger: Logger, overrides: TransportOverrides = {}): Promise<KafkaTransport> {
+  const common = {
+    brokers: overrides.brokers ?? kafka.brokers,
+    clientId: overrides.clientId ?? kafka.clientId,
+    connectionTimeoutMs: kafka.connectionTimeout,
+    requestTimeoutMs: kafka.requestTimeout,
+    logger,
+    security: kafka,
+  };
+  if (kafka.client === 'librdkafka') {
+    const { LibrdkafkaTransport } = await import('./librdkafka-transport.js');
+    return new LibrdkafkaTransport({ ...common, compression: kafka.compression, maxRequestBytes: kafka.batch.maxBytes });
+  }
+  const { KafkajsTransport } = await import('./kafka-transport.js');
+  // The schema refuses codecs kafkajs lacks, so only none and gzip reach here.
+  return new KafkajsTransport({ ...common, compression: kafka.compression === 'gzip' ? 'gzip' : 'none' });
+}
