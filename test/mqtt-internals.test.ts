@@ -35,7 +35,20 @@ describe('MQTT.js internals of the PUBACK hold', () => {
     const acksFirst: HandlePublish = (client, packet, done) => {
       client._sendPacket({ cmd: 'puback', messageId: packet.messageId }, () => client.handleMessage(packet, () => done()));
     };
-    expect(mqttInternalsProblems(MqttClient.prototype, acksFirst)).toEqual(['a QoS 1 PUBLISH is handled as _sendPacket puback 7 → handleMessage → done, not handleMessage → _sendPacket puback 7 → done']);
+    expect(mqttInternalsProblems(MqttClient.prototype, acksFirst)).toEqual([
+      'a QoS 1 PUBLISH is handled as _sendPacket puback 7 → handler returned → handleMessage → done, not handleMessage → _sendPacket puback 7 → handler returned → done',
+    ]);
+    // A handler that reads on without waiting for the PUBACK send would defeat the input's read pause (its own
+    // Receive Maximum): it would take unboundedly many messages while their PUBACKs wait.
+    const readsOn: HandlePublish = (client, packet, done) => {
+      client.handleMessage(packet, () => {
+        client._sendPacket({ cmd: 'puback', messageId: packet.messageId });
+        done();
+      });
+    };
+    expect(mqttInternalsProblems(MqttClient.prototype, readsOn)).toEqual([
+      'a QoS 1 PUBLISH is handled as handleMessage → _sendPacket puback 7 → done → handler returned, not handleMessage → _sendPacket puback 7 → handler returned → done',
+    ]);
     let thrown: unknown;
     try {
       assertMqttInternals(renamed);

@@ -6,7 +6,8 @@
  * wraps `client._sendPacket(packet, cb, cbStorePut, noStore)`, which only works while MQTT.js
  *  - calls `handleMessage` once per incoming QoS 1 PUBLISH, before that message's PUBACK, and
  *  - sends that PUBACK through `client._sendPacket({ cmd: 'puback', messageId, … }, done)`, and
- *  - reads the next packet only when `done` is called.
+ *  - reads the next packet only when `done` is called, and calls it only from the PUBACK send's callback (the input
+ *    holds that callback while `inflight` PUBACKs wait for their commit: its own Receive Maximum).
  * package.json pins `mqtt` to the exact version test/mqtt-puback.test.ts proved this with. Should another
  * version be installed anyway, this check drives MQTT.js's own PUBLISH handler once with a stand-in client (no
  * broker, no socket) and refuses to start the input with GW_MQTT_INTERNALS when any of the above changed, rather
@@ -65,18 +66,22 @@ export function mqttInternalsProblems(client: object = MqttClient.prototype, han
       steps.push('handleMessage');
       callback();
     },
+    // The PUBACK's send callback is held, as the input's read pause holds it: the next packet must wait for it.
     _sendPacket: (packet, cb) => {
       steps.push(`_sendPacket ${packet.cmd} ${String(packet.messageId)}`);
-      cb?.();
+      if (cb) heldSendCallbacks.push(cb);
     },
   };
+  const heldSendCallbacks: (() => void)[] = [];
   try {
     handlePublish(standIn, { cmd: 'publish', qos: 1, messageId: 7, topic: 'self-check', payload: Buffer.alloc(0), retain: false, dup: false }, () => steps.push('done'));
+    steps.push('handler returned');
+    for (const cb of heldSendCallbacks.splice(0)) cb();
   } catch (err) {
     problems.push(`MQTT.js's PUBLISH handler failed with a stand-in client: ${(err as Error).message}`);
     return problems;
   }
-  const expected = ['handleMessage', '_sendPacket puback 7', 'done'];
+  const expected = ['handleMessage', '_sendPacket puback 7', 'handler returned', 'done'];
   if (steps.join(' → ') !== expected.join(' → ')) problems.push(`a QoS 1 PUBLISH is handled as ${steps.join(' → ') || 'nothing'}, not ${expected.join(' → ')}`);
   return problems;
 }
