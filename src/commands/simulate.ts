@@ -45,8 +45,8 @@ function integer(flag: string, text: string, min: number, max: number): number {
 function intervalFlag(text: string, minMs: number): number {
   const ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text);
   if (ms === undefined || ms < minMs) {
-    const least = minMs > 0 ? ` of at least ${minMs}ms` : ' (0 = back to back)';
-    throw new GatewayError('GW_USAGE', `--interval: expected a duration${least} (e.g. 500ms, 2s), got "${text}"`);
+    const what = minMs > 0 ? `a duration of at least ${minMs}ms (e.g. 500ms, 2s)` : 'a duration (e.g. 500ms, 2s; 0 = back to back)';
+    throw new GatewayError('GW_USAGE', `--interval: expected ${what}, got "${text}"`);
   }
   return ms;
 }
