@@ -121,9 +121,9 @@ demoConfig.http = { ...demoConfig.http, port: (await isPortFree(9464)) ? 9464 : 
 for (const input of demoConfig.inputs) if (input.type === 'mqtt') input.url = mqttUrl;
 const extras = [];
 for (const extra of DEMO_EXTRAS) {
-  const started = await extra.start({ root, demoDir, say });
+  const started = await extra.start({ root, demoDir, say, mqttUrl });
   if (!started) continue;
-  extras.push({ name: extra.name, ...started });
+  extras.push({ name: extra.name, what: extra.what, ...started });
   cleanups.push(() => started.stop());
   demoConfig.inputs.push(...started.inputs);
 }
@@ -208,7 +208,7 @@ cleanups.push(() => clearInterval(simulator));
 const cli = `node ${join('dist', 'cli.js')}`;
 const kinds = [
   'Zigbee2MQTT sensors and smart plugs publishing to MQTT',
-  ...extras.map((e) => (e.name === 'modbus' ? 'a Modbus TCP simulator (XY-MD02 sensor, Eastron SDM120 meter)' : e.name === 'serial' ? 'a serial pulse oximeter on a pseudo-terminal' : `a ${e.name} simulator`)),
+  ...extras.map((e) => e.what),
 ];
 const url = await statusPage;
 say('');

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   GW_KAFKA_TLS: 'The TLS connection to Kafka failed: the broker certificate is not trusted or does not match, or the port does not speak TLS; events stay buffered and are retried.',
   GW_MQTT_AUTH: 'The MQTT broker refused the login (bad user name or password, or not authorized); the input retries with backoff.',
   GW_MQTT_TLS: 'The TLS connection to the MQTT broker failed: its certificate is not trusted or does not match, or the port does not speak TLS; the input retries.',
+  GW_MQTT_INTERNALS: 'The installed MQTT.js does not work the way acknowledging after the commit relies on (another version than the pinned one); the MQTT input refuses to start rather than acknowledge uncommitted messages.',
   GW_MQTT_BROKER_DROPPED: 'The MQTT broker reports QoS 1/2 messages it dropped (its queue for a slow or absent client was full); those for this gateway are lost; the gateway is degraded.',
   GW_MQTT_DROPS_UNMONITORED: 'The MQTT broker publishes no drop statistics the gateway can read ($SYS denied or not provided): messages it drops would go unnoticed.',
   GW_MQTT_PROBE: 'check-config --probe found a broker setting that loses or risks losing messages (a bounded queue that dropped probe messages, a capped session or window).',

@@ -5,33 +5,29 @@ import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DeadLetterEvent, ReadingEvent } from '../src/events/schema.js';
-import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { CLI, writeTestConfig } from './support/gateway-process.js';
+import { MqttGateway } from './support/mqtt-gateway.js';
 import { readTopic } from './support/kafka.js';
-import { uniqueName } from './support/wait.js';
 
 const run = promisify(execFile);
 
 describe('bad input never stops the gateway', () => {
   const kafka = inject('kafkaBootstrap');
   const mqttUrl = inject('mqttUrl');
-  const gatewayId = uniqueName('bad');
-  const prefix = `${gatewayId}.`;
-  let gateway: GatewayProcess;
+  let gw: MqttGateway;
 
   beforeAll(async () => {
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix });
-    gateway = new GatewayProcess(file);
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    // Its own publisher below: raw payloads, not the sensor messages.
+    gw = await MqttGateway.start({ name: 'bad', publisher: false });
   });
 
   afterAll(async () => {
-    expect(await gateway?.stop()).toBe(0);
+    expect(await gw?.close()).toBe(0);
   });
 
   it('turns malformed JSON, wrong types and a 1 MB payload into dead letters with reasons, and goes on', async () => {
-    const client = await mqtt.connectAsync(mqttUrl, { clientId: `${gatewayId}-pub` });
-    const base = `${gatewayId}/sensors`;
+    const client = await mqtt.connectAsync(mqttUrl, { clientId: `${gw.gatewayId}-pub` });
+    const base = gw.sensors;
     await client.publishAsync(`${base}/broken`, '{"temperature": 21.5,', { qos: 1 });
     await client.publishAsync(`${base}/typo`, JSON.stringify({ temperature: 'hot', humidity: 455 }), { qos: 1 });
     await client.publishAsync(`${base}/huge`, Buffer.alloc(1024 * 1024, 0x41), { qos: 1 });
@@ -39,7 +35,7 @@ describe('bad input never stops the gateway', () => {
     await client.publishAsync(`${base}/good`, JSON.stringify({ temperature: 22.25, humidity: 512 }), { qos: 1 });
     await client.endAsync();
 
-    const dead = (await readTopic(kafka, `${prefix}deadletter`, 4)).map((r) => JSON.parse(r.value) as DeadLetterEvent);
+    const dead = (await readTopic(kafka, gw.topic('deadletter'), 4)).map((r) => JSON.parse(r.value) as DeadLetterEvent);
     const byDevice = new Map(dead.map((d) => [d.deviceId, d]));
     expect(byDevice.get('broken')?.reason).toMatch(/^invalid JSON/);
     expect(Buffer.from(byDevice.get('broken')?.payloadBase64 ?? '', 'base64').toString()).toBe('{"temperature": 21.5,');
@@ -49,13 +45,13 @@ describe('bad input never stops the gateway', () => {
     expect(byDevice.get('empty')?.reason).toBe('none of the mapped fields is in the payload');
 
     // The good field of a partly bad message and the next good message both arrive.
-    const readings = (await readTopic(kafka, `${prefix}readings`, 3)).map((r) => JSON.parse(r.value) as ReadingEvent);
+    const readings = (await readTopic(kafka, gw.topic('readings'), 3)).map((r) => JSON.parse(r.value) as ReadingEvent);
     expect(readings.map((r) => [r.deviceId, r.metric, r.value]).sort()).toEqual([
       ['good', 'humidity', 51.2],
       ['good', 'temperature', 22.25],
       ['typo', 'humidity', 45.5],
     ]);
-    expect(gateway.child.exitCode).toBeNull();
+    expect(gw.gateway.child.exitCode).toBeNull();
   });
 
   it('rejects a bad config with a non-zero exit and a message naming the path', async () => {

@@ -268,7 +268,7 @@ describe('stopping while the disk is full', () => {
     // SIGXFSZ ignored, so a write past RLIMIT_FSIZE fails with EFBIG: SQLite reports an I/O error, a refused commit.
     const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
     cleanups.push(() => void gateway.kill());
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     execFileSync('prlimit', ['--pid', String(gateway.child.pid), '--fsize=1:unlimited']);
     const publisher = await SensorPublisher.connect(inject('mqttUrl'), `${gatewayId}-pub`);
     cleanups.push(() => void publisher.close());

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startMosquitto, type MosquittoProfile } from '../scripts/mosquitto.mjs';
-import type { ProbeReport } from '../src/inputs/registry.js';
+import type { ProbeReport } from '../src/inputs/input.js';
 import { CLI, writeTestConfig } from './support/gateway-process.js';
 import { uniqueName } from './support/wait.js';
 

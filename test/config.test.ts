@@ -331,6 +331,32 @@ describe('configuration', () => {
     }
   });
 
+  it('accepts the example with its commented-out inputs (Modbus, serial, HL7) uncommented', () => {
+    const lines = readFileSync(join(root, 'config/gateway.example.yaml'), 'utf8').split('\n');
+    // A commented-out input runs from `  # - type: …` to the next blank line; one level of `# ` is removed, so the
+    // alternatives inside it (`#   # transport: …`) stay comments.
+    let inBlock = false;
+    const types: string[] = [];
+    const uncommented = lines.map((line) => {
+      const start = /^ {2}# - type: (\S+)/.exec(line);
+      if (start) {
+        inBlock = true;
+        types.push(start[1] ?? '');
+      } else if (line.trim() === '') inBlock = false;
+      return inBlock ? line.replace(/^ {2}# ?/, '  ') : line;
+    });
+    expect(types).toEqual(['modbus', 'serial', 'hl7']);
+    const dir = mkdtempSync(join(tmpdir(), 'etg-example-'));
+    writeFileSync(join(dir, 'gateway.yaml'), uncommented.join('\n'));
+    process.env.MQTT_PASSWORD = 'example';
+    try {
+      const config = loadConfig(join(dir, 'gateway.yaml'));
+      expect(config.config.inputs.map((i) => i.type)).toEqual(['mqtt', 'modbus', 'serial', 'hl7']);
+    } finally {
+      delete process.env.MQTT_PASSWORD;
+    }
+  });
+
   it('keeps config/gateway.schema.json and schemas/events.schema.json in sync with the code (npm run schemas)', () => {
     const onDisk = (file: string) => JSON.parse(readFileSync(join(root, file), 'utf8')) as unknown;
     expect(onDisk('config/gateway.schema.json')).toEqual(configJsonSchema());

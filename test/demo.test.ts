@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { CLI } from './support/gateway-process.js';
-import { readTopicWithKcat } from './support/kafka.js';
+import { readTopicWithKcat, topicSize } from './support/kafka.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -54,6 +54,12 @@ describe('npm run demo', () => {
     const summary = /demo ran \d+s: (\d+) readings reached Kafka/.exec(first.stdout);
     expect(Number(summary?.[1])).toBeGreaterThan(0);
     expect(first.stdout).toMatch(/demo\.telemetry\.readings\s+\d+ total\s+\d+\/s\s+\S+ [a-z-]+=\S+/);
+    // The MQTT format simulators (scripts/demo-extras.mjs): every ecosystem's devices reached Kafka, none dead-lettered.
+    expect(first.stdout).toMatch(/mqtt {6}mqtt sparkplug-b: 1 device\(s\)/);
+    const devices = new Set((await readTopicWithKcat(kafka, 'demo.telemetry.readings')).map((r) => (JSON.parse(r.value) as { deviceId: string }).deviceId));
+    for (const device of ['living_room_sensor', 'sonoff_pow_kitchen', 'shellyplus1pm-a8032ab1c2d4', 'demo-sparkplug-b/Edge1/Pump1', 'garden_weather']) expect(devices, device).toContain(device);
+    const deadLetters = (await topicSize(kafka, 'demo.telemetry.deadletter')) > 0 ? await readTopicWithKcat(kafka, 'demo.telemetry.deadletter') : [];
+    expect(deadLetters.map((r) => JSON.parse(r.value) as { input: string; reason: string }).filter((d) => d.input === 'demo-formats')).toEqual([]);
 
     // 2. `npm run demo` on the same state folder (dist/ is built; --ignore-scripts skips the predemo build), stopped
     // the way a user or a supervisor stops it: a signal to the pid they started.

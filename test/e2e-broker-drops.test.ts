@@ -48,8 +48,7 @@ async function publishWhileGatewayAway(profile: MosquittoProfile) {
   // First run: the persistent session and its subscription exist on the broker; then the gateway goes away.
   const first = new GatewayProcess(file);
   cleanups.push(() => first.kill());
-  await first.started();
-  await first.waitForLog('mqtt subscribed');
+  await first.ready();
   expect(await first.stop()).toBe(0);
 
   const publisher = await SensorPublisher.connect(broker.url, `${gatewayId}-pub`);
@@ -59,8 +58,7 @@ async function publishWhileGatewayAway(profile: MosquittoProfile) {
 
   const gateway = new GatewayProcess(file);
   cleanups.push(() => gateway.kill());
-  await gateway.started();
-  await gateway.waitForLog('mqtt subscribed');
+  await gateway.ready();
   const metrics = async () => parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   const readyz = async () => (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as Readyz;
   return { broker, gateway, prefix, metrics, readyz };

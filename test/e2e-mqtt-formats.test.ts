@@ -69,8 +69,7 @@ describe('MQTT format drivers → buffer → Kafka, end to end', () => {
       ],
     });
     gateway = new GatewayProcess(file);
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     publisher = await mqtt.connectAsync(mqttUrl, { clientId: `${gatewayId}-pub`, clean: true, connectTimeout: 5000 });
   });
 

@@ -48,7 +48,6 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
       mqttUrl,
       topicPrefix: prefix,
       overrides: {
-        http: { enabled: false },
         inputs: [
           serialInput('bed-1-ascii', ascii.path, 'pulse-oximeter-ascii', 'bed-1-oximeter'),
           serialInput('bed-2-df2', binary.path, 'pulse-oximeter-df2', 'bed-2-oximeter'),
@@ -57,7 +56,7 @@ describe('serial → gateway process → buffer → Kafka, end to end through ps
     });
     gateway = new GatewayProcess(file);
     await gateway.started();
-    await waitFor('both serial ports open', () => gateway.logs.filter((l) => l.msg === 'serial port open').length >= 2);
+    await waitFor('both serial ports open', async () => (await gateway.metrics()).filter((m) => m.name === 'etg_serial_port_open' && m.value === 1).length === 2);
   });
 
   afterAll(async () => {

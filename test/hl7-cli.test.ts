@@ -50,4 +50,15 @@ describe('HL7 on the command line', () => {
     expect(code).not.toBe(0);
     expect(stderr).toContain("GW_USAGE: the HL7 simulator is a sender: give --port (and --host) of the gateway's MLLP listener");
   });
+
+  it.each([
+    [['--port', '2575', '--base', 'ward'], '--base: not an option of the hl7 simulator (it takes --port, --host, --device-id, --interval, --count, --fault)'],
+    [['--port', '2575', '--device-id', 'bed-1', '--device-id', 'bed-2'], '--device-id: the HL7 simulator is one monitor; give one (got bed-1, bed-2)'],
+    [['--port', '2575', '--count', 'many'], '--count: expected a whole number from 1 to'],
+    [['--port', '2575', '--interval', 'soon'], '--interval: expected a duration (e.g. 500ms, 2s; 0 = back to back), got "soon"'],
+  ])('simulate --driver ihe-pcd01 refuses %j', async (args, message) => {
+    const { code, stderr } = await cli(['simulate', '--driver', 'ihe-pcd01', ...args]);
+    expect(code).toBe(64);
+    expect(stderr).toContain(`GW_USAGE: ${message}`);
+  });
 });

@@ -178,8 +178,15 @@ describe('HL7 times', () => {
     expect(parseHl7Time('2026', 'UTC')).toBe('2026-01-01T00:00:00.000Z');
   });
 
+  it('reads times at DST changes by the one zoned-time policy (src/util/time-zone.ts)', () => {
+    // Repeated hour (clocks back): the earlier instant, 02:30 CEST.
+    expect(parseHl7Time('20261025023000', 'Europe/Berlin')).toBe('2026-10-25T00:30:00.000Z');
+    // Skipped hour (clocks forward): the offset from before the change, 02:30 CET.
+    expect(parseHl7Time('20260329023000', 'Europe/Berlin')).toBe('2026-03-29T01:30:00.000Z');
+  });
+
   it('rejects what is no time', () => {
-    for (const bad of ['', '2026113', '20260231120000', '20261127250000', '20261127103000+2500', 'yesterday', '20261127103000Z']) {
+    for (const bad of ['', '2026113', '20260231120000', '20261127250000', '20261127235960', '20261127103000+2500', 'yesterday', '20261127103000Z']) {
       expect(parseHl7Time(bad, 'UTC'), bad).toBeUndefined();
     }
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MqttSubscription } from '../src/config/schema.js';
 import type { DeadLetterEvent, ReadingEvent } from '../src/events/schema.js';
-import { compileSubscription, convertValue, decodeMessage, parseTimestamp, resolveDeviceId, topicMatches } from '../src/inputs/mqtt/mapping.js';
+import { compileSubscription, convertValue, decodeMessage, resolveDeviceId, topicMatches } from '../src/inputs/mqtt/mapping.js';
+import { parseTimestamp } from '../src/inputs/values.js';
 import { compileFieldPath, isMissing, readFieldPath } from '../src/util/field-path.js';
 
 const ctx = { inputName: 'site', receivedAt: '2026-11-27T10:00:00.000Z', maxPayloadBytes: 1000, deadLetterBytes: 8 };

@@ -128,18 +128,22 @@ describe('Modbus input against a Modbus TCP server', () => {
     expect(input.devices()).toEqual(['th-1', 'th-2', 'th-3', 'th-4']);
     expect(input.connection()).toMatchObject({ state: 'connected', endpoint: `tcp 127.0.0.1:${sim.port}` });
 
-    // The healthy devices keep their schedule meanwhile: count their polls over a window of 8 intervals.
-    const before = { one: sink.pollsWith('th-1', 'temperature').length, two: sink.pollsWith('th-2', 'temperature').length, served: sim.served.length };
-    const windowStart = Date.now();
-    await waitFor('8 more polls of th-1', () => sink.pollsWith('th-1', 'temperature').length >= before.one + 8, { timeoutMs: 20_000 });
-    const elapsed = Date.now() - windowStart;
-    const twoPolls = sink.pollsWith('th-2', 'temperature').length - before.two;
-    expect(twoPolls).toBeGreaterThanOrEqual(7);
-    // An offline device gets one attempt per poll (no retries): at most one request per interval for unit 3.
-    const unit3 = sim.requestsFor(3, before.served).length;
-    expect(unit3).toBeLessThanOrEqual(Math.ceil(elapsed / interval) + 1);
-    expect(sink.gaps('th-1')).toEqual([]);
-    expect(sink.gaps('th-2')).toEqual([]);
+    // The healthy devices keep being polled meanwhile, every reading good; the offline one gets one attempt per
+    // poll and no retries: its requests at the server match its polls (give or take the one in flight at either
+    // end of the window). Counts, not clock time: how many polls fit in a second is the machine's business.
+    const before = {
+      one: sink.pollsWith('th-1', 'temperature').length,
+      two: sink.pollsWith('th-2', 'temperature').length,
+      three: sink.pollsWith('th-3', 'temperature').length,
+      served: sim.served.length,
+    };
+    await waitFor('8 more polls of th-1 and th-2', () => sink.pollsWith('th-1', 'temperature').length >= before.one + 8 && sink.pollsWith('th-2', 'temperature').length >= before.two + 8);
+    const threePolls = sink.pollsWith('th-3', 'temperature').length - before.three;
+    const threeRequests = sim.requestsFor(3, before.served).length;
+    expect(threePolls).toBeGreaterThan(0);
+    expect(Math.abs(threeRequests - threePolls)).toBeLessThanOrEqual(1);
+    // A poll the bus could not fit in its interval is declared (a gap), never skipped silently.
+    for (const gap of [...sink.gaps('th-1'), ...sink.gaps('th-2')]) expect(gap.reason).toMatch(/^poll-overrun/);
     for (const r of [...sink.readings('th-1'), ...sink.readings('th-2')]) expect(r.quality).toBe('good');
     expect(sink.statuses('th-1').map((s) => s.status)).toEqual(['online']);
 

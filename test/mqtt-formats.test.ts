@@ -11,12 +11,14 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { GatewayError } from '../src/errors.js';
 import type { ReadingEvent } from '../src/events/schema.js';
-import { MqttDriver, type SparkplugDriverT, type Zigbee2MqttDriverT } from '../src/inputs/mqtt/drivers.js';
+import { MqttDriver } from '../src/inputs/mqtt/drivers.js';
+import { MQTT_FORMAT_NAMES } from '../src/inputs/mqtt/formats/registry.js';
+import type { SparkplugDriverT } from '../src/inputs/mqtt/formats/sparkplug-b.js';
+import type { Zigbee2MqttDriverT } from '../src/inputs/mqtt/formats/zigbee2mqtt.js';
 import { BoundedMap } from '../src/inputs/mqtt/formats/common.js';
 import { compileValueTemplate } from '../src/inputs/mqtt/formats/homeassistant-discovery.js';
 import { shortestFloat32, SparkplugBDecoder } from '../src/inputs/mqtt/formats/sparkplug-b.js';
 import { Zigbee2MqttDecoder } from '../src/inputs/mqtt/formats/zigbee2mqtt.js';
-import { localTimeToUtc } from '../src/inputs/mqtt/formats/zoned-time.js';
 import { loadDriverFile } from '../src/drivers/driver-files.js';
 import { CLI } from './support/gateway-process.js';
 import { SHIPPED_DEVICES } from './support/mqtt-golden.js';
@@ -50,11 +52,11 @@ function problemsOf(fn: () => unknown): string[] {
 
 describe('driver files and config checks', () => {
   it('ships a valid driver file for each format, and the example configs pass check-config', async () => {
-    for (const format of ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery']) {
+    for (const format of MQTT_FORMAT_NAMES) {
       expect(driver<{ format: string }>(format).format).toBe(format);
       expect(loadConfig(join(ROOT, 'config/examples', `mqtt-${format}.yaml`)).config.inputs).toHaveLength(1);
     }
-    expect(readdirSync(join(ROOT, 'config/examples')).filter((f) => f.startsWith('mqtt-'))).toHaveLength(5);
+    expect(readdirSync(join(ROOT, 'config/examples')).filter((f) => f.startsWith('mqtt-'))).toHaveLength(MQTT_FORMAT_NAMES.length);
     const { stdout } = await run(process.execPath, [CLI, 'check-config', '--config', join(ROOT, 'config/examples/mqtt-tasmota.yaml')]);
     expect(stdout).toContain('tasmota (driver ');
     expect(stdout).toContain('timeZone Europe/Berlin');
@@ -162,16 +164,6 @@ describe('Sparkplug B values', () => {
 });
 
 describe('format helpers', () => {
-  it('converts Tasmota local time in a zone, across DST changes', () => {
-    expect(localTimeToUtc('2019-01-17T01:29:07', 'Europe/Berlin')).toBe('2019-01-17T00:29:07.000Z');
-    expect(localTimeToUtc('2019-07-17T01:29:07', 'Europe/Berlin')).toBe('2019-07-16T23:29:07.000Z');
-    expect(localTimeToUtc('2019-10-27T02:30:00', 'Europe/Berlin')).toBe('2019-10-27T00:30:00.000Z'); // repeated hour: earlier
-    expect(localTimeToUtc('2019-03-31T02:30:00', 'Europe/Berlin')).toBe('2019-03-31T01:30:00.000Z'); // skipped hour
-    expect(localTimeToUtc('2019-01-17T01:29:07', 'UTC')).toBe('2019-01-17T01:29:07.000Z');
-    expect(localTimeToUtc('2019-01-17T01:29:07+01:00', 'America/New_York')).toBe('2019-01-17T00:29:07.000Z');
-    expect(localTimeToUtc('yesterday', 'UTC')).toBeUndefined();
-  });
-
   it('compiles the common value_template forms and explains the others', () => {
     expect(compileValueTemplate('{{ value_json.temperature }}')).toEqual({ path: ['temperature'], filters: [] });
     expect(compileValueTemplate("{{value_json['AM2301'].Temperature}}")).toEqual({ path: ['AM2301', 'Temperature'], filters: [] });

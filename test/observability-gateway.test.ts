@@ -42,8 +42,7 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, overrides: { http: { port }, health: { interval: '1s' } } });
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     const listening = gateway.logs.find((l) => l.msg === `status page: http://127.0.0.1:${port}/`);
     expect(listening).toMatchObject({ host: '127.0.0.1', port, url: `http://127.0.0.1:${port}/`, auth: 'none (loopback)' });
 
@@ -127,8 +126,7 @@ describe('/readyz of a running gateway', () => {
     });
     const gateway = new GatewayProcess(file);
     cleanups.push(() => gateway.kill());
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());
     await publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 5);
@@ -163,8 +161,7 @@ describe('/readyz of a running gateway', () => {
     // SIGXFSZ ignored (inherited through exec), so a write past RLIMIT_FSIZE fails with EFBIG like a full disk.
     const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
     cleanups.push(() => gateway.kill());
-    await gateway.waitForLog('gateway started');
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     expect((await readyz(port)).status).toBe(200);
     const pid = String(gateway.child.pid);
 

@@ -116,8 +116,7 @@ describe('status page in headless Chromium: idle, under load, a device offline, 
   async function startGateway(file: string): Promise<GatewayProcess> {
     const gateway = new GatewayProcess(file);
     gateways.push(gateway);
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
     return gateway;
   }
 

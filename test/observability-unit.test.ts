@@ -457,9 +457,11 @@ describe('Observability over HTTP (real listener, real SQLite buffer)', () => {
     expect(await health.json()).toMatchObject({ live: true });
 
     closeBuffer();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // buffer figures are cached for one second
-    const gone = await get('/readyz');
-    expect(gone.status).toBe(503);
+    // Buffer figures are cached for a second: the condition, not a sleep, says when the change is visible.
+    const gone = await waitFor('/readyz 503 after the buffer closed', async () => {
+      const response = await get('/readyz');
+      return response.status === 503 ? response : undefined;
+    });
     expect(((await gone.json()) as { reasons: string[] }).reasons.join()).toMatch(/buffer not writable/);
   });
 

@@ -81,7 +81,7 @@ describe('schema registry (real Apicurio Registry, real Kafka)', () => {
     expect(registered.subjects.map((s) => s.subject)).toEqual(
       ['readings', 'alarms', 'device-status', 'gateway-health', 'deadletter'].map((t) => `${prefix}${t}-value`),
     );
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
 
     // What the registry holds: our schema text under <topic>-value, at BACKWARD.
     const subject = `${prefix}readings-value`;
@@ -190,7 +190,7 @@ describe('schema registry (real Apicurio Registry, real Kafka)', () => {
     const { gateway, prefix } = startGateway(gatewayId, { valueFormat: 'registry-json', schemaRegistry: { url, requestTimeout: '2s' } }, httpPort);
     await gateway.started();
     expect(gateway.logs.find((l) => l.msg.startsWith('schema registry not reached at start'))).toMatchObject({ code: 'GW_SCHEMA_REGISTRY' });
-    await gateway.waitForLog('mqtt subscribed');
+    await gateway.ready();
 
     const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
     cleanups.push(() => publisher.close());

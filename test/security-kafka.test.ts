@@ -240,8 +240,7 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
         // 1. Wrong password: the broker refuses the login; MQTT messages are still taken in and committed.
         writeFileSync(passwordFile, `${WRONG_PASSWORD}\n`);
         let gateway = new GatewayProcess(config(pki.caCert), env);
-        await gateway.started();
-        await gateway.waitForLog('mqtt subscribed');
+        await gateway.ready();
         await publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 5);
         const auth = await waitFor('GW_KAFKA_AUTH log line', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_AUTH'));
         expect(String(auth.err)).toContain(`user "${user.name}"`);
@@ -252,8 +251,7 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
         // 2. Right password, but the gateway trusts another CA: the broker certificate is rejected.
         writeFileSync(passwordFile, `${user.password}\n`);
         gateway = new GatewayProcess(config(pki.rogueCaCert), env);
-        await gateway.started();
-        await gateway.waitForLog('mqtt subscribed');
+        await gateway.ready();
         await publisher.publishMany(`${gatewayId}/sensors`, 50, 50, 5);
         const tls = await waitFor('GW_KAFKA_TLS log line', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_TLS'));
         expect(String(tls.err)).toContain(pki.rogueCaCert);
@@ -392,8 +390,7 @@ describe('Kafka over TLS with SASL, against a private SASL_SSL broker', () => {
       const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
       try {
         let gateway = new GatewayProcess(file, env);
-        await gateway.started();
-        await gateway.waitForLog('mqtt subscribed');
+        await gateway.ready();
         await publisher.publishMany(`${gatewayId}/sensors`, 0, 5, 1);
         await waitFor('GW_KAFKA_AUTH', () => gateway.logs.find((l) => l.code === 'GW_KAFKA_AUTH'));
         await fetchAll('wrong password');

@@ -95,8 +95,7 @@ describe('MQTT input over TLS with client certificate and password', () => {
     const gatewayId = uniqueName('mqtt-tls');
     const gateway = new GatewayProcess(gatewayConfig(gatewayId, GATEWAY_USER.password, pki.caCert));
     try {
-      await gateway.started();
-      await gateway.waitForLog('mqtt subscribed');
+      await gateway.ready();
       const publisher = await SensorPublisher.connect(broker.url, `${gatewayId}-pub`, { username: PUBLISHER_USER.name, password: PUBLISHER_USER.password });
       try {
         await publisher.publishMany(`${gatewayId}/sensors`, 0, 20, 4);

@@ -68,7 +68,9 @@ describe('serial through the CLI', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      const path = await waitFor('the port line', () => /give the gateway this port: (\S+)/.exec(out)?.[1]);
+      // The last line is printed once the signal handlers are in place (Ctrl-C before that would not stop it cleanly).
+      await waitFor('the simulator started', () => out.includes('Ctrl-C stops the simulator.'));
+      const path = /give the gateway this port: (\S+)/.exec(out)?.[1] ?? '';
       expect(out).toMatch(/serial nmea-gps: port \S+ \(4800 8N1\), 2 records\/s, faults: bad-checksum/);
       const port = new SerialPort({ path, baudRate: 4800 });
       let text = '';

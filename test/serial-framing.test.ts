@@ -8,6 +8,8 @@ import { loadDriverFile, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files
 import { SerialInputConfig } from '../src/inputs/serial/config.js';
 import { FramingSpec, SerialDriver } from '../src/inputs/serial/driver.js';
 import { serialFamily } from '../src/inputs/serial/family.js';
+import { SerialDecoder } from '../src/inputs/serial/decoder.js';
+import type { EventDraft } from '../src/events/schema.js';
 import {
   crc16Ccitt,
   crc16Modbus,
@@ -44,7 +46,7 @@ describe('checksums', () => {
   });
 
   it('verify a real Modbus RTU frame (CRC low byte first) and name stated and computed values when wrong', () => {
-    // XY-MD02 read request of ../shared/samples/modbus_xy_md02_sht20.md: 01 04 00 01 00 02 20 0B
+    // XY-MD02 read request (e-tinkers/Modbus-RTU examples/SHT20/README.md): 01 04 00 01 00 02 20 0B
     const spec = { type: 'crc16-modbus' as const, from: 0 };
     expect(verifyBinaryChecksum(spec, hex('01 04 00 01 00 02 20 0B'))).toBeUndefined();
     expect(verifyBinaryChecksum(spec, hex('01 04 00 01 00 02 20 0C'))).toBe('bad crc16-modbus checksum: stated 0x0C20, computed 0x0B20');
@@ -136,7 +138,7 @@ describe('binary framing', () => {
   });
 
   it('start/end frames with byte stuffing: the IntelliVue example frame (CRC-16/X-25, FCS low byte first)', () => {
-    // Derived example frame of ../shared/samples/serial_philips_intellivue_mib_rs232_framing.md.
+    // An IntelliVue MIB frame built by the framing rules of xeonfusion/VSCaptureMP (Class3.cs): poll request payload, FCS computed.
     const frame = hex(
       'C0 11 01 00 24 E1 00 00 02 00 01 00 1C 00 00 00 07 00 16 00 21 00 00 00 00 00 00 00 00 0C 16 00 08 00 01 00 01 00 06 00 00 8E 95 C1',
     );
@@ -159,21 +161,54 @@ describe('binary framing', () => {
 });
 
 describe('timestamps', () => {
-  it('reads local wall time in a zone, across a DST change', () => {
-    const ts = compileTimestamp({ from: ['date', 'time'], format: 'MM/DD/YY HH:mm:ss', zone: 'America/New_York' }, 'UTC');
+  it('reads local wall time in a zone, across a DST change (both directions; the policy of src/util/time-zone.ts)', () => {
+    const ts = compileTimestamp({ from: ['date', 'time'], format: 'MM/DD/YY HH:mm:ss', zone: 'Europe/Berlin' }, 'UTC');
     const at = (date: string, time: string): string | undefined => readTimestamp(ts, new Map([['date', date], ['time', time]]), 0);
-    expect(at('01/15/26', '08:00:00')).toBe('2026-01-15T13:00:00.000Z');
-    expect(at('07/15/26', '08:00:00')).toBe('2026-07-15T12:00:00.000Z');
+    // Autumn: 03:00 CEST becomes 02:00 CET; 02:30 happens twice and reads as the first (CEST).
+    expect(at('10/25/26', '01:59:59')).toBe('2026-10-24T23:59:59.000Z');
+    expect(at('10/25/26', '02:30:00')).toBe('2026-10-25T00:30:00.000Z');
+    expect(at('10/25/26', '03:00:00')).toBe('2026-10-25T02:00:00.000Z');
+    // Spring: 02:00 CET becomes 03:00 CEST; 02:30 never happens and reads with the offset before (CET).
+    expect(at('03/29/26', '01:59:59')).toBe('2026-03-29T00:59:59.000Z');
+    expect(at('03/29/26', '02:30:00')).toBe('2026-03-29T01:30:00.000Z');
+    expect(at('03/29/26', '03:00:00')).toBe('2026-03-29T01:00:00.000Z');
     expect(at('02/30/26', '08:00:00')).toBeUndefined();
     expect(at('13/01/26', '08:00:00')).toBeUndefined();
   });
 
-  it('completes a time of day with the gateway date, across midnight', () => {
+  it('completes a time of day with the gateway date, across midnight, never into the future', () => {
     const ts = compileTimestamp({ from: ['time'], format: 'HHmmss.S', zone: 'UTC' }, 'UTC');
     const received = Date.parse('2026-11-27T00:00:02Z');
     expect(readTimestamp(ts, new Map([['time', '235959.50']]), received)).toBe('2026-11-26T23:59:59.500Z');
     expect(readTimestamp(ts, new Map([['time', '000001']]), received)).toBe('2026-11-27T00:00:01.000Z');
+    // Later today than the gateway clock (beyond the tolerance) is yesterday's, not a stamp ~12 h ahead.
+    expect(readTimestamp(ts, new Map([['time', '113000']]), received)).toBe('2026-11-26T11:30:00.000Z');
+    expect(readTimestamp(ts, new Map([['time', '000100']]), received)).toBe('2026-11-27T00:01:00.000Z');
+    expect(readTimestamp(ts, new Map([['time', '000103']]), received)).toBe('2026-11-26T00:01:03.000Z');
     expect(readTimestamp(ts, new Map([['time', '']]), received)).toBeUndefined();
+  });
+
+  it('NMEA GGA takes the date of the stream\'s last RMC, across midnight, even when the gateway clock is wrong', () => {
+    const driver = loadDriverFile('nmea-gps', SerialDriver, [SHIPPED_DRIVERS_DIR], SHIPPED_DRIVERS_DIR).driver;
+    const decoder = new SerialDecoder(driver, { deviceId: 'gps', inputName: 'i', source: 's', timezone: 'UTC', deadLetterBytes: 64 });
+    const line = (body: string): Buffer => Buffer.from(`${withNmeaChecksum(body)}\r\n`, 'latin1');
+    const gga = (time: string): string => `$GPGGA,${time},5230.8885,N,01327.8559,E,1,09,0.9,62.6,M,42.1,M,,`;
+    const rmc = (time: string, date: string): string => `$GPRMC,${time},A,5230.8885,N,01327.8559,E,0.50,,${date},,,A`;
+    const timesOf = (drafts: EventDraft[]): (string | null)[] => [...new Set(drafts.filter((d) => d.type === 'reading' && d.metric === 'latitude').map((d) => d.sourceTime))];
+    // The gateway clock (a Pi without a real-time clock, just booted) says 1 January, 09:00; the receiver says 26 November.
+    let gateway = Date.parse('2026-01-01T09:00:00Z');
+    // Before any RMC the gateway date is all there is: 23:59:58 is the evening before the gateway's "now".
+    expect(timesOf(decoder.push(line(gga('235958.00')), gateway))).toEqual(['2025-12-31T23:59:58.000Z']);
+    expect(timesOf(decoder.push(line(rmc('235958.00', '261126')), gateway))).toEqual(['2026-11-26T23:59:58.000Z']);
+    gateway += 1000;
+    expect(timesOf(decoder.push(line(gga('235959.00')), gateway))).toEqual(['2026-11-26T23:59:59.000Z']);
+    gateway += 1000;
+    // Past midnight, before the next RMC: the next day, by the receiver's clock.
+    expect(timesOf(decoder.push(line(gga('000000.00')), gateway))).toEqual(['2026-11-27T00:00:00.000Z']);
+    expect(timesOf(decoder.push(line(rmc('000000.00', '271126')), gateway))).toEqual(['2026-11-27T00:00:00.000Z']);
+    // Unplugged: the next device may have another date, so the stream clock starts over from the gateway's.
+    decoder.drain(gateway);
+    expect(timesOf(decoder.push(line(gga('000001.00')), gateway))).toEqual(['2026-01-01T00:00:01.000Z']);
   });
 });
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../../scripts/mosquitto.mjs';
 import { readTopicWindow } from '../../dist/audit/topic-reader.js';
-import { GatewayProcess, Publisher, checkDelivery, createTopic, uniqueName, waitFor, waitForQuiet, writeGatewayConfig } from './lib.mjs';
+import { GatewayProcess, Publisher, checkDelivery, createTopic, httpPort, uniqueName, waitFor, waitForQuiet, writeGatewayConfig } from './lib.mjs';
 
 const DROPPED_TOPIC = '$SYS/broker/publish/messages/dropped';
 /** Publisher window: enough unacknowledged messages to keep Mosquitto at its full speed. */
@@ -79,7 +79,7 @@ export async function burstAgainst(ctx, profile, { messages, devices, log }) {
     await createTopic(ctx.kafka.bootstrap, cfg.readingsTopic);
     gateway = new GatewayProcess(cfg.file);
     await gateway.ready();
-    const { port } = await gateway.waitForLog('http listening');
+    const port = await waitFor('the gateway\'s HTTP port', () => httpPort(gateway));
     sampler = new GatewaySampler(port);
     publisher = await Publisher.connect(broker.url, `${gatewayId}-pub`);
     const t0 = Date.now();

@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import { findFreePort } from '../../scripts/kafka-broker.mjs';
 import { euiOf, startHl7Simulator } from '../../dist/simulators/hl7.js';
-import { GatewayProcess, createTopic, pendingInBuffer, readTopicEvents, uniqueName, waitFor, waitForQuiet, writeGatewayConfig } from './lib.mjs';
+import { GatewayProcess, createTopic, httpPort, pendingInBuffer, readTopicEvents, uniqueName, waitFor, waitForQuiet, writeGatewayConfig } from './lib.mjs';
 
 export const HL7_TRIALS = 3;
 const MONITORS = 20;
@@ -74,9 +74,9 @@ export async function hl7CrashTrial(ctx, trial, cleanups) {
 
 /** One sample of the gateway's /metrics (its HTTP port is logged at start): `name` with a `label` among its labels. */
 async function metric(gateway, name, label) {
-  const http = gateway.logs.find((l) => l.msg === 'http listening');
-  if (!http) return undefined;
-  const text = await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text();
+  const port = httpPort(gateway);
+  if (port === undefined) return undefined;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }

@@ -343,9 +343,9 @@ export async function checkDelivery(bootstrap, topic, acked, devices = 10) {
   };
 }
 
-/** The port a gateway's HTTP listener took (its 'http listening' log line), once it logged it. */
+/** The port a gateway's HTTP listener took (its `status page: URL` log record), once it logged it. */
 export function httpPort(gateway) {
-  return gateway.logs.find((l) => l.msg === 'http listening')?.port;
+  return gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('status page: '))?.port;
 }
 
 /** Sum of a metric's samples on a gateway's /metrics (all label sets); undefined when it cannot be read. */

@@ -20,7 +20,7 @@ import mqttPacket from 'mqtt-packet';
 import { findFreePort } from '../../scripts/kafka-broker.mjs';
 import { startFaultProxy } from '../../scripts/fault-proxy.mjs';
 import { startMosquitto } from '../../scripts/mosquitto.mjs';
-import { GatewayProcess, Publisher, pendingInBuffer, sleep, uniqueName, waitFor, writeGatewayConfig } from './lib.mjs';
+import { GatewayProcess, Publisher, httpPort, pendingInBuffer, sleep, uniqueName, waitFor, writeGatewayConfig } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -120,7 +120,7 @@ const twice = db
   .prepare("SELECT json_extract(payload, '$.value') AS n, COUNT(*) AS c FROM events WHERE type = 'reading' GROUP BY n HAVING c > 1 ORDER BY n")
   .all();
 db.close();
-const metricsText = await fetch(`http://127.0.0.1:${gateway.logs.find((l) => l.msg === 'http listening')?.port ?? 0}/metrics`).then((r) => r.text()).catch(() => '');
+const metricsText = await fetch(`http://127.0.0.1:${httpPort(gateway) ?? 0}/metrics`).then((r) => r.text()).catch(() => '');
 const recognized = /etg_mqtt_resends_recognized_total\{[^}]*\} (\d+)/.exec(metricsText)?.[1];
 await gateway.stop();
 await publisher.close();

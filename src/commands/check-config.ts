@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describePlan } from '../config/plan.js';
 import { GatewayError } from '../errors.js';
-import { familyOf, type ProbeReport } from '../inputs/registry.js';
+import type { ProbeReport } from '../inputs/input.js';
+import { familyOf } from '../inputs/registry.js';
 import { parseDuration } from '../util/duration.js';
 import { loadLibrdkafka } from '../forwarder/librdkafka-transport.js';
 

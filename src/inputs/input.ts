@@ -1,3 +1,4 @@
+import type { ConfigProblem } from '../config/problems.js';
 import type { ErrorCode } from '../errors.js';
 import type { EventDraft } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
@@ -136,4 +137,46 @@ export interface InputMetric {
   value: number;
   /** Also summed over inputs into this figure of the gateway-health event (e.g. `brokerDroppedMessages`). */
   healthFigure?: string;
+}
+
+/**
+ * One input family (src/inputs/<family>/), as src/inputs/registry.ts lists them; `C` is its `inputs[]` config.
+ */
+export interface InputFamily<C> {
+  /**
+   * Checks what the schema cannot: driver files exist and are valid, references resolve. Returns problems with
+   * paths relative to the input (e.g. `['devices', 1, 'driver']`); empty when all is well. The loader runs it in
+   * the same pass as the schema, on the valid part of an input that has schema problems.
+   */
+  check?(config: C, context: InputContext): ConfigProblem[];
+  /** Lines of the `check-config` plan for this input (never secret values). */
+  describe(config: C, context: InputContext & { gatewayId: string }): string[];
+  create(config: C, deps: InputDeps): Input;
+  /**
+   * Optional (`check-config --probe`): connects to what the input would use and reports its limits that matter
+   * for not losing data. Never throws for an unreachable endpoint: that is a line of the report.
+   */
+  probe?(config: C, context: InputContext & { gatewayId: string }, options: ProbeOptions): Promise<ProbeReport>;
+}
+
+export interface ProbeOptions {
+  /** How long to wait for a connection and for what the endpoint publishes about itself. */
+  timeoutMs: number;
+  /** MQTT: measure the broker's queue per client with this many QoS 1 messages (opt-in: it publishes). */
+  queueMessages?: number;
+}
+
+export interface ProbeLine {
+  /** error: loses or risks losing data (the command exits 1); warn: cannot be checked or lost elsewhere. */
+  level: 'ok' | 'info' | 'warn' | 'error';
+  text: string;
+  code?: ErrorCode;
+}
+
+export interface ProbeReport {
+  input: string;
+  reachable: boolean;
+  lines: ProbeLine[];
+  /** Machine-readable figures for --json (limits, versions, counts). */
+  facts: Record<string, unknown>;
 }

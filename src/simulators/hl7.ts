@@ -20,8 +20,8 @@ import { hl7Time } from '../inputs/hl7/ack.js';
 import { Hl7Driver, type Hl7DriverT } from '../inputs/hl7/driver.js';
 import { MllpFramer, mllpFrame } from '../inputs/hl7/mllp.js';
 import { escapeHl7 } from '../inputs/hl7/parser.js';
-import type { RunningSimulator, SimulatorFactory } from './registry.js';
-import { prng } from './serial.js';
+import { prng } from './random.js';
+import type { RunningSimulator, SimulatorFactory } from './simulator.js';
 
 export const HL7_FAULTS = ['resend', 'garbage', 'no-ack-wait', 'lose-ack'] as const;
 export type Hl7Fault = (typeof HL7_FAULTS)[number];
@@ -294,6 +294,7 @@ export const hl7SimulatorFactory: SimulatorFactory = async (driver, options, con
   const unknown = options.faults.filter((f) => !(HL7_FAULTS as readonly string[]).includes(f));
   if (unknown.length > 0) throw new GatewayError('GW_USAGE', `unknown hl7 fault ${unknown.join(', ')}; use ${HL7_FAULTS.join(', ')}`);
   if (options.port === undefined) throw new GatewayError('GW_USAGE', 'the HL7 simulator is a sender: give --port (and --host) of the gateway\'s MLLP listener');
+  if (options.devices.length > 1) throw new GatewayError('GW_USAGE', `--device-id: the HL7 simulator is one monitor; give one (got ${options.devices.join(', ')})`);
   return startHl7Simulator({
     driver: driver.file,
     configDir: context.configDir,
@@ -301,7 +302,7 @@ export const hl7SimulatorFactory: SimulatorFactory = async (driver, options, con
     faults: options.faults as Hl7Fault[],
     log: context.log,
     ...(options.host === undefined ? {} : { host: options.host }),
-    ...(options.deviceId === undefined ? {} : { deviceId: options.deviceId }),
+    ...(options.devices.length === 0 ? {} : { deviceId: options.devices[0] }),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
     ...(options.count === undefined ? {} : { count: options.count }),
   });

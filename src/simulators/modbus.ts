@@ -17,7 +17,7 @@ import { loadDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
 import { encodeWords } from '../inputs/modbus/decode.js';
 import { isBitTable, ModbusDriverSchema, registerCount, type ModbusDriver, type RegisterDefT, type RegisterTable } from '../inputs/modbus/driver.js';
-import type { SimulatorFactory } from './registry.js';
+import type { SimulatorFactory } from './simulator.js';
 
 const { ServerTCP, ServerSerial } = ModbusSerial;
 

@@ -16,8 +16,9 @@ import { driverSearchPaths, loadDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
 import { SerialDriver, type SerialDriverT, type SimulationSpecT } from '../inputs/serial/driver.js';
 import { withNmeaChecksum, writeBinaryChecksum } from '../inputs/serial/framing/checksums.js';
-import type { RunningSimulator, SimulatorFactory } from './registry.js';
-import { zoneFormatter } from '../util/time-zone.js';
+import type { RunningSimulator, SimulatorFactory } from './simulator.js';
+import { formatWallTime } from '../util/time-zone.js';
+import { prng } from './random.js';
 
 export const SERIAL_FAULTS = ['partial-first-record', 'garbage', 'bad-checksum', 'sentinels'] as const;
 export type SerialFault = (typeof SERIAL_FAULTS)[number];
@@ -44,6 +45,12 @@ export interface SerialSimulatorOptions {
   timezone?: string;
   /** Seed of the random walk and garbage; same seed, same bytes. */
   seed?: number;
+  /**
+   * Start plugged in but quiet, until setSilent(false). Opening a serial port discards what arrived before it
+   * was opened (serialport flushes the input queue), so a test that needs the reader to see the very first record
+   * (partial-first-record) starts silent and lets the device talk once the reader reports the port open.
+   */
+  silent?: boolean;
 }
 
 export interface SerialSimulator extends RunningSimulator {
@@ -71,47 +78,10 @@ export interface SerialSimulator extends RunningSimulator {
   replug(): Promise<void>;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
-}
-
-/** Formats a time with tokens YYYY YY MM DD HH mm ss SSS SS, in `zone`. */
-export function formatDeviceTime(ms: number, format: string, zone: string): string {
-  const parts: Record<string, string> = {};
-  for (const p of zoneFormatter(zone).formatToParts(new Date(ms))) {
-    parts[p.type] = p.value;
-  }
-  const millis = ((ms % 1000) + 1000) % 1000;
-  const tokens: Record<string, string> = {
-    YYYY: parts.year ?? '1970',
-    YY: (parts.year ?? '1970').slice(-2),
-    MM: parts.month ?? '01',
-    DD: parts.day ?? '01',
-    HH: parts.hour ?? '00',
-    mm: parts.minute ?? '00',
-    ss: parts.second ?? '00',
-    SSS: pad(millis, 3),
-    SS: pad(Math.floor(millis / 10), 2),
-  };
-  return format.replace(/YYYY|YY|MM|DD|HH|mm|ss|SSS|SS/g, (t) => tokens[t] ?? t);
-}
-
 /** Fills `{name}`, `{name:03}`, `{name:05.2}`, `{name:.1}`, `{name:x04}` and `{date:FORMAT}` placeholders. */
 export function fillTemplate(template: string, values: SimulatedValues, sentinelText: string, nowMs: number, zone: string): string {
   return template.replace(/\{([A-Za-z0-9_-]+)(?::([^}]*))?\}/g, (_, name: string, format: string | undefined) => {
-    if (name === 'date') return formatDeviceTime(nowMs, format ?? 'YYYY-MM-DD HH:mm:ss', zone);
+    if (name === 'date') return formatWallTime(nowMs, format ?? 'YYYY-MM-DD HH:mm:ss', zone);
     const value = values[name];
     if (value === null || value === undefined) return sentinelText;
     if (format === undefined || format === '') return String(value);
@@ -324,7 +294,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   let droppedBytes = 0;
   let lastValues: SimulatedValues = {};
   let plugged = true;
-  let silent = false;
+  let silent = options.silent ?? false;
   let stopped = false;
   let resolveScript: () => void = () => undefined;
   const scriptDone = new Promise<void>((resolve) => (resolveScript = resolve));
@@ -344,7 +314,8 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     const withSentinels = faults.has('sentinels') && index % 4 === 3 ? Object.fromEntries(Object.keys(v).map((k) => [k, null])) : v;
     const chunks = encoder.encode(withSentinels, Date.now(), { badChecksum: faults.has('bad-checksum') && index % 7 === 5 });
     if (index === 0 && faults.has('partial-first-record')) {
-      // The gateway "opens the port" in the middle of a record: drop its first bytes.
+      // The gateway "opens the port" in the middle of a record: drop its first bytes. Only a reader that has the
+      // port open when it is written sees it (see the `silent` option).
       const first = Buffer.concat(chunks);
       chunks.splice(0, chunks.length, first.subarray(Math.ceil(first.length / 2) + 1));
     }

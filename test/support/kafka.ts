@@ -82,22 +82,6 @@ export async function topicSize(bootstrap: string, topic: string): Promise<numbe
   }
 }
 
-/**
- * The distinct events (by id: delivery is at least once, so a re-sent event counts once) of a topic, waiting until
- * there are at least `minimum`.
- */
-export async function readDistinctEvents<T extends { id: string }>(bootstrap: string, topic: string, minimum: number, timeoutMs = 60_000): Promise<T[]> {
-  return waitFor(`${minimum} distinct events on ${topic}`, async () => {
-    const size = Math.max(minimum, await topicSize(bootstrap, topic));
-    const events = new Map<string, T>();
-    for (const r of await readTopic(bootstrap, topic, size, timeoutMs)) {
-      const e = JSON.parse(r.value) as T;
-      events.set(e.id, e);
-    }
-    return events.size >= minimum ? [...events.values()] : undefined;
-  }, { timeoutMs, intervalMs: 500 });
-}
-
 /** Reads a whole topic with the third-party client kcat: one JSON value per line. */
 export async function readTopicWithKcat(bootstrap: string, topic: string): Promise<{ key: string; value: string }[]> {
   const { stdout } = await run('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'], {
@@ -110,4 +94,33 @@ export async function readTopicWithKcat(bootstrap: string, topic: string): Promi
       const tab = line.indexOf('\t');
       return { key: line.slice(0, tab), value: line.slice(tab + 1) };
     });
+}
+
+/**
+ * Reads a topic of gateway events until `count` distinct event ids arrived, and at least everything the topic held
+ * when called. At least once: a batch the forwarder sent again (a partial failure, a leader moving) repeats records
+ * with the same ids; `distinct` keeps the first record of each id, in the order Kafka holds them per partition,
+ * `records` everything read. One deadline for the whole read.
+ */
+export async function readDistinctRecords(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<{ records: ReadRecord[]; distinct: ReadRecord[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let want = Math.max(count, await topicSize(bootstrap, topic));
+  for (;;) {
+    const records = await readTopic(bootstrap, topic, want, Math.max(1000, deadline - Date.now()));
+    const seen = new Set<string>();
+    const distinct = records.filter((r) => {
+      const id = (JSON.parse(r.value) as { id?: string }).id ?? `${r.partition}:${r.offset}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    if (distinct.length >= count) return { records, distinct };
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} distinct events on ${topic} (have ${distinct.length})`);
+    want = count + (records.length - distinct.length);
+  }
+}
+
+/** The same, as the events themselves (the first copy of each id). */
+export async function readDistinctEvents<T extends { id: string }>(bootstrap: string, topic: string, count: number, timeoutMs = 90_000): Promise<T[]> {
+  return (await readDistinctRecords(bootstrap, topic, count, timeoutMs)).distinct.map((r) => JSON.parse(r.value) as T);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Duration, SecretRef, identifier } from '../../config/primitives.js';
 import { isLoopbackHost } from '../../observability/config.js';
 import { TlsClientConfig } from '../../security/tls.js';
-import { isValidZone } from '../serial/driver.js';
+import { isKnownTimeZone } from '../../util/time-zone.js';
 
 const pem = (what: string) => SecretRef.describe(`${what}, PEM: {file: PATH}, {credential: NAME} (systemd LoadCredential=) or {env: NAME}`);
 
@@ -95,7 +95,7 @@ export const Hl7InputConfig = z
     timezone: z
       .string()
       .default('UTC')
-      .refine(isValidZone, 'unknown time zone: use an IANA name like Europe/Berlin or UTC')
+      .refine(isKnownTimeZone, 'unknown time zone: use an IANA name like Europe/Berlin or UTC')
       .describe('Zone of HL7 times that carry no UTC offset (+hhmm)'),
     duplicates: z
       .object({

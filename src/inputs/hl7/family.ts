@@ -1,7 +1,7 @@
 import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
 import { configProblem } from '../../config/problems.js';
 import type { InputContext } from '../input.js';
-import type { InputFamily } from '../registry.js';
+import type { InputFamily } from '../input.js';
 import type { Hl7InputConfigT } from './config.js';
 import { Hl7Driver, type Hl7DriverT } from './driver.js';
 import { Hl7Input } from './hl7-input.js';

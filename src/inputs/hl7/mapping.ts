@@ -19,7 +19,7 @@
  */
 import type { AlarmEvent, EventDraft, Quality, ReadingValue } from '../../events/schema.js';
 import { sanitizeDeviceId } from '../../util/device-id.js';
-import { wallTimeToUtc } from '../serial/timestamp.js';
+import { wallFields, wallTimeToUtc } from '../../util/time-zone.js';
 import type { CodeMappingT, Hl7DriverT } from './driver.js';
 import type { MessageHeader } from './header.js';
 import type { Hl7Message, Segment } from './parser.js';
@@ -394,12 +394,9 @@ export function parseHl7Time(text: string, zone: string): string | undefined {
   const [year, month = '01', day = '01', hour = '00', minute = '00', second = '00'] = m.slice(1, 7) as (string | undefined)[];
   const fraction = m[7] ?? '';
   const ms = fraction === '' ? 0 : Math.round(Number(`0.${fraction}`) * 1000);
-  const wall = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), ms);
-  const check = new Date(wall);
-  // Date.UTC rolls 31 February over into March: such a time is not valid.
-  if (Number.isNaN(wall) || check.getUTCMonth() !== Number(month) - 1 || check.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
-    return undefined;
-  }
+  // A day the month lacks (31 February) is no valid time; HL7 seconds are 00-59 (no leap second).
+  const wall = Number(second) > 59 ? undefined : wallFields(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second), ms);
+  if (wall === undefined) return undefined;
   let utc: number;
   if (m[8] !== undefined) {
     const offsetMinutes = (Number(m[9]) * 60 + Number(m[10])) * (m[8] === '-' ? -1 : 1);

@@ -1,7 +1,6 @@
 import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
 import { configProblem, type ConfigProblem } from '../../config/problems.js';
-import type { InputContext } from '../input.js';
-import type { InputFamily } from '../registry.js';
+import type { InputContext, InputFamily } from '../input.js';
 import { describeTransport } from './bus.js';
 import type { ModbusInputConfigT } from './config.js';
 import { ModbusDriverSchema, type ModbusDriver } from './driver.js';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Duration, SecretRef, identifier } from '../../config/primitives.js';
 import { compileFieldPath } from '../../util/field-path.js';
 import { FormatOptions } from './drivers.js';
+import { MQTT_FORMAT_NAMES } from './formats/registry.js';
 import { TlsClientConfig } from '../../security/tls.js';
 import { BROKER_DROPS_DEFAULTS, BrokerDropsConfig } from './broker-drops.js';
 
@@ -34,7 +35,7 @@ export const MqttSubscription = z
       .string()
       .min(1)
       .optional()
-      .describe('MQTT format driver (devices/<name>.yaml, kind: mqtt): sparkplug-b, zigbee2mqtt, tasmota, shelly-gen2, homeassistant-discovery, or a path'),
+      .describe(`MQTT format driver (devices/<name>.yaml, kind: mqtt): ${MQTT_FORMAT_NAMES.join(', ')}, another driver file's name, or a path`),
     options: FormatOptions.optional().describe('Options of a driver subscription'),
     qos: z.union([z.literal(0), z.literal(1)]).default(1).describe('1: acknowledged only after the buffer committed'),
     deviceId: z

@@ -1,50 +1,41 @@
-import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
 import { configProblem, type ConfigProblem } from '../../config/problems.js';
-import type { InputContext } from '../input.js';
-import type { InputFamily } from '../registry.js';
+import type { InputFamily } from '../input.js';
 import type { MqttInputConfigT } from './config.js';
-import { isKnownTimeZone, MqttDriverFile, type MqttDriverT } from './drivers.js';
+import { readMqttDriver } from './drivers.js';
+import { formatOf, MQTT_FORMAT_NAMES, MQTT_FORMATS } from './formats/registry.js';
 import { MqttInput } from './mqtt-input.js';
 import { probeMqttBroker } from './probe.js';
 import { formatDuration } from '../../util/duration.js';
 import { driverTopics } from './router.js';
 
-/** Which format each option belongs to (an option given to another format is a config mistake, not ignored). */
-const OPTION_FORMATS: Readonly<Record<string, readonly string[]>> = {
-  changedOnly: ['zigbee2mqtt'],
-  timeZone: ['tasmota'],
-  maxDevices: ['sparkplug-b', 'zigbee2mqtt', 'tasmota', 'shelly-gen2', 'homeassistant-discovery'],
-};
-
-function loadDriver(ref: string, context: InputContext): DriverRead<MqttDriverT> {
-  return readDriverFile(ref, MqttDriverFile, context.driverSearchPaths, context.configDir, 'mqtt');
-}
+/** The formats that take each subscription option (maxDevices: all), from the formats' own option lists. */
+const OPTION_FORMATS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['maxDevices', MQTT_FORMAT_NAMES],
+  ...[...new Set(MQTT_FORMAT_NAMES.flatMap((name) => Object.keys(MQTT_FORMATS[name].options)))].map(
+    (option) => [option, MQTT_FORMAT_NAMES.filter((name) => Object.keys(MQTT_FORMATS[name].options).includes(option))] as const,
+  ),
+]);
 
 export const mqttFamily: InputFamily<MqttInputConfigT> = {
   check(input, context) {
     const problems: ConfigProblem[] = [];
     input.subscriptions.forEach((sub, j) => {
       if (sub.driver === undefined) return;
-      const loaded = loadDriver(sub.driver, context);
+      const loaded = readMqttDriver(sub.driver, context);
       if (!loaded.ok) {
         problems.push(...loaded.problems.map((p) => ({ ...p, path: ['subscriptions', j, 'driver'] })));
         return;
       }
       const { driver } = loaded;
       for (const [option, value] of Object.entries(sub.options ?? {})) {
-        if (value !== undefined && !(OPTION_FORMATS[option] ?? []).includes(driver.format)) {
-          problems.push(configProblem(['subscriptions', j, 'options', option], `not an option of the ${driver.format} format (only ${(OPTION_FORMATS[option] ?? []).join(', ')})`));
+        const takers = OPTION_FORMATS.get(option) ?? [];
+        if (value !== undefined && !takers.includes(driver.format)) {
+          problems.push(configProblem(['subscriptions', j, 'options', option], `not an option of the ${driver.format} format (only ${takers.join(', ')})`));
         }
       }
-      const zone = sub.options?.timeZone ?? (driver.format === 'tasmota' ? driver.timeZone : undefined);
-      if (zone !== undefined && !isKnownTimeZone(zone)) {
-        problems.push(configProblem(['subscriptions', j, 'options', 'timeZone'], `unknown time zone "${zone}" (use an IANA name like Europe/Berlin or UTC)`));
-      }
-      if (driver.format === 'zigbee2mqtt' || driver.format === 'homeassistant-discovery') {
-        driverTopics(sub, driver).forEach((t) => {
-          if (!t.endsWith('/#')) problems.push(configProblem(['subscriptions', j, 'topic'], `the ${driver.format} format needs a filter like <base>/# (got "${t}")`));
-        });
-      }
+      const format = formatOf(driver);
+      const checked = format.check?.({ topics: driverTopics(sub, driver), options: sub.options ?? {} }, driver) ?? [];
+      problems.push(...checked.map((p) => ({ ...p, path: ['subscriptions', j, ...p.path] })));
     });
     return problems;
   },
@@ -59,7 +50,7 @@ export const mqttFamily: InputFamily<MqttInputConfigT> = {
     ];
     for (const sub of input.subscriptions) {
       if (sub.driver !== undefined) {
-        const loaded = loadDriver(sub.driver, context);
+        const loaded = readMqttDriver(sub.driver, context);
         if (!loaded.ok) continue;
         const { driver, file } = loaded;
         const options = Object.entries(sub.options ?? {}).map(([k, v]) => `${k} ${String(v)}`);

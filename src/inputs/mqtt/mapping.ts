@@ -2,10 +2,12 @@
  * Pure payload mapping of the MQTT input: (subscription, topic, payload) → event drafts.
  * Anything that cannot be decoded becomes a dead-letter draft with the raw bytes and the reason; nothing throws.
  */
-import type { MetricMappingT, MqttSubscriptionT } from '../../config/schema.js';
+import type { MetricMappingT, MqttSubscriptionT } from './config.js';
 import type { EventDraft, Quality, ReadingValue } from '../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../util/field-path.js';
 import { sanitizeDeviceId } from '../../util/device-id.js';
+import { describeValue, expectedText, parseTimestamp, toReadingValue } from '../values.js';
+import { deadLetter, parseJson, type DecodeContext } from './dead-letter.js';
 
 export interface CompiledMetric {
   mapping: MetricMappingT;
@@ -19,13 +21,6 @@ export interface CompiledSubscription {
   filterLevels: readonly string[];
   metrics: readonly CompiledMetric[];
   timestampPath: FieldPath | undefined;
-}
-
-export interface DecodeContext {
-  inputName: string;
-  receivedAt: string;
-  maxPayloadBytes: number;
-  deadLetterBytes: number;
 }
 
 /** Compiles a subscription with explicit metrics (the schema guarantees topic and metrics when there is no driver). */
@@ -61,88 +56,16 @@ export function resolveDeviceId(template: string, topic: string): string {
   return sanitizeDeviceId(template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'topic' ? topic : (levels[Number(name)] ?? ''))));
 }
 
-/**
- * A payload parsed as JSON, or the dead-letter reason. The reason is V8's message without the "(line 1 column 14)"
- * that Node 22+ appends to the position, so dead letters read the same on every supported Node.
- */
-export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; problem: string } {
-  try {
-    return { ok: true, value: JSON.parse(payload.toString('utf8')) as unknown };
-  } catch (err) {
-    return { ok: false, problem: `invalid JSON: ${(err as Error).message.replace(/ \(line \d+ column \d+\)$/, '')}` };
-  }
-}
-
-/** A dead-letter draft keeping the first `deadLetterBytes` of the raw payload. */
-export function deadLetter(ctx: DecodeContext, deviceId: string, topic: string, payload: Buffer, reason: string): EventDraft {
-  const kept = payload.subarray(0, ctx.deadLetterBytes);
-  return {
-    type: 'dead-letter',
-    deviceId,
-    sourceTime: null,
-    receivedAt: ctx.receivedAt,
-    input: ctx.inputName,
-    source: topic,
-    reason,
-    payloadBase64: kept.toString('base64'),
-    payloadBytes: payload.length,
-    truncated: kept.length < payload.length,
-  };
-}
-
-const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
-const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'open']);
-const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'closed']);
-
 type Converted = { ok: true; value: ReadingValue; quality: Quality } | { ok: false; problem: string };
 
-/** Converts a raw field value to the metric's type; null means "no value" (quality bad). */
+/** Converts a raw field value to the metric's type (src/inputs/values.ts); null means "no value" (quality bad). */
 export function convertValue(raw: unknown, mapping: MetricMappingT): Converted {
-  if (raw === null) return { ok: true, value: null, quality: 'bad' };
-  switch (mapping.type) {
-    case 'number': {
-      let n: number;
-      if (typeof raw === 'number') n = raw;
-      else if (typeof raw === 'string' && NUMERIC.test(raw)) n = Number(raw);
-      else return { ok: false, problem: `expected a number, got ${describe(raw)}` };
-      if (!Number.isFinite(n)) return { ok: false, problem: `expected a finite number, got ${String(raw)}` };
-      const scaled = mapping.scale === 1 && mapping.offset === 0 ? n : n * mapping.scale + mapping.offset;
-      // Scaling by 0.1 and friends leaves binary noise (21.500000000000004); 12 significant digits is beyond any sensor.
-      return { ok: true, value: Number(scaled.toPrecision(12)), quality: 'good' };
-    }
-    case 'boolean': {
-      if (typeof raw === 'boolean') return { ok: true, value: raw, quality: 'good' };
-      const word = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim().toLowerCase() : undefined;
-      if (word !== undefined && TRUE_WORDS.has(word)) return { ok: true, value: true, quality: 'good' };
-      if (word !== undefined && FALSE_WORDS.has(word)) return { ok: true, value: false, quality: 'good' };
-      return { ok: false, problem: `expected a boolean (true/false, ON/OFF, 1/0), got ${describe(raw)}` };
-    }
-    case 'string':
-      if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') {
-        return { ok: true, value: String(raw), quality: 'good' };
-      }
-      return { ok: false, problem: `expected a string, got ${describe(raw)}` };
-  }
-}
-
-function describe(raw: unknown): string {
-  if (Array.isArray(raw)) return 'an array';
-  if (typeof raw === 'object') return 'an object';
-  if (typeof raw === 'string') return `the string ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`;
-  return `${typeof raw} ${String(raw)}`;
-}
-
-/** Device time from a timestamp field: ISO text, Unix seconds or milliseconds; undefined when unusable. */
-export function parseTimestamp(raw: unknown, format: 'auto' | 'iso' | 'unix-s' | 'unix-ms'): string | undefined {
-  let ms: number | undefined;
-  const numeric = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMERIC.test(raw) ? Number(raw) : undefined;
-  if (format === 'unix-s' && numeric !== undefined) ms = numeric * 1000;
-  else if (format === 'unix-ms' && numeric !== undefined) ms = numeric;
-  else if (format === 'auto' && numeric !== undefined) ms = numeric > 1e11 ? numeric : numeric * 1000;
-  else if ((format === 'iso' || format === 'auto') && typeof raw === 'string') ms = Date.parse(raw);
-  if (ms === undefined || !Number.isFinite(ms)) return undefined;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+  const value = toReadingValue(raw, mapping.type);
+  if (value === undefined) return { ok: false, problem: `expected ${expectedText(mapping.type)}, got ${describeValue(raw)}` };
+  if (value === null) return { ok: true, value: null, quality: 'bad' };
+  if (typeof value !== 'number' || (mapping.scale === 1 && mapping.offset === 0)) return { ok: true, value, quality: 'good' };
+  // Scaling by 0.1 and friends leaves binary noise (21.500000000000004); 12 significant digits is beyond any sensor.
+  return { ok: true, value: Number((value * mapping.scale + mapping.offset).toPrecision(12)), quality: 'good' };
 }
 
 /** Maps one MQTT message to events. Never throws: what cannot be decoded becomes a dead letter. */
@@ -176,7 +99,7 @@ export function decodeMessage(sub: CompiledSubscription, topic: string, payload:
     const raw = readFieldPath(root, sub.timestampPath);
     if (!isMissing(raw)) {
       const parsed = parseTimestamp(raw, sub.config.timestamp.format);
-      if (parsed === undefined) problems.push(`${sub.config.timestamp.field}: unusable timestamp ${describe(raw)}`);
+      if (parsed === undefined) problems.push(`${sub.config.timestamp.field}: unusable timestamp ${describeValue(raw)}`);
       else sourceTime = parsed;
     }
   }

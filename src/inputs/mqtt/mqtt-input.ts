@@ -11,7 +11,8 @@
  * that many messages can share one commit. Held PUBACKs are sent in arrival order (commits resolve in order),
  * only on the connection the message came from (a PUBACK for an old connection's packet id would acknowledge a
  * different message on the new one), and never when the commit failed: the broker then redelivers.
- * The wrapper relies on MQTT.js internals pinned by the lockfile; test/mqtt-puback.test.ts proves the behaviour.
+ * The wrapper relies on MQTT.js internals: package.json pins the exact version test/mqtt-puback.test.ts proves the
+ * behaviour with, and start() refuses to run on any other behaviour (mqtt-internals.ts, GW_MQTT_INTERNALS).
  *
  * Resends: every committed QoS 1 message leaves a receipt in the buffer (source = this session: broker URL and
  * client id; key = packet id; digest = hash of topic and payload), in the same transaction as its events. When
@@ -33,6 +34,7 @@ import type { FoundReceipt, Input, InputConnection, InputDeps, InputMetric, Inpu
 import { BrokerDropMonitor } from './broker-drops.js';
 import { compileRoutes, routeMessage, subscriptionTopics, type Route } from './router.js';
 import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
+import { assertMqttInternals } from './mqtt-internals.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
@@ -80,6 +82,8 @@ export class MqttInput implements Input {
   /** PUBACKs held back until their commit. */
   #acksAwaitingCommit = 0;
   #lastErrorLogged = '';
+  /** The broker granted our subscriptions on the current connection (a new session gets nothing published before). */
+  #subscribed = false;
   /** What the broker says it dropped (src/inputs/mqtt/broker-drops.ts). */
   #brokerDrops: BrokerDropMonitor | undefined;
   #resendsRecognized = 0;
@@ -123,6 +127,7 @@ export class MqttInput implements Input {
       { name: 'mqtt_connected', help: '1 while the MQTT input is connected to its broker', type: 'gauge', value: s.connected ? 1 : 0 },
       { name: 'mqtt_messages_received_total', help: 'MQTT messages received (before decoding)', type: 'counter', value: s.messages },
       { name: 'mqtt_acks_awaiting_commit', help: 'QoS 1 PUBACKs held back until their messages are committed', type: 'gauge', value: s.heldAcks },
+      { name: 'mqtt_subscribed', help: '1 once the broker granted every subscription on the current connection', type: 'gauge', value: this.#subscribed ? 1 : 0 },
       {
         name: 'mqtt_resends_recognized_total',
         help: 'Broker resends (DUP=1) of messages already committed, acknowledged again without a new event',
@@ -155,6 +160,7 @@ export class MqttInput implements Input {
 
   /** Starts connecting; resolves at once (a broker that is down is retried in the background with backoff). */
   async start(): Promise<void> {
+    assertMqttInternals();
     // Driver files were validated by check-config / config loading; a file changed since then fails here.
     this.#routes = compileRoutes(this.#config.subscriptions, this.#deps);
     const c = this.#config;
@@ -196,6 +202,7 @@ export class MqttInput implements Input {
         for (const g of granted ?? []) {
           if (g.qos === 128) this.#log.error({ code: 'GW_MQTT_CONNECT', topic: g.topic }, 'mqtt broker refused the subscription');
         }
+        this.#subscribed = !err && (granted ?? []).every((g) => g.qos !== 128);
         if (!err) this.#log.info({ topics: Object.keys(topics) }, 'mqtt subscribed');
       });
       brokerDrops.attach(client);
@@ -203,6 +210,7 @@ export class MqttInput implements Input {
     client.on('close', () => {
       // Held PUBACKs belong to the closed connection; the broker redelivers those messages on the next one.
       this.#held.clear();
+      this.#subscribed = false;
       // PUBACK order is per connection: the next one starts its own chain.
       this.#lastAck = Promise.resolve();
       // A read paused on the closed connection's packets is released (MQTT.js drops that connection's queue).

@@ -19,7 +19,7 @@ import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 
 import { errorMessage } from '../../errors.js';
 import { classifyMqttError, mqttLoginOptions } from '../../security/mqtt-security.js';
 import { formatDuration } from '../../util/duration.js';
-import type { ProbeLine, ProbeOptions, ProbeReport } from '../registry.js';
+import type { ProbeLine, ProbeOptions, ProbeReport } from '../input.js';
 import { DEFAULT_DROP_COUNTER_TOPICS } from './broker-drops.js';
 import type { MqttInputConfigT } from './config.js';
 import { topicMatches } from './mapping.js';

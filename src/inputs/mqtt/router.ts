@@ -6,8 +6,10 @@
 import type { EventDraft } from '../../events/schema.js';
 import type { MqttSubscriptionT } from './config.js';
 import { loadMqttDriver, type MqttDriverT } from './drivers.js';
-import { createDecoder, type FormatDecoder } from './formats/index.js';
-import { compileSubscription, deadLetter, decodeMessage, topicMatches, type CompiledSubscription, type DecodeContext } from './mapping.js';
+import type { FormatDecoder } from './formats/format.js';
+import { createDecoder } from './formats/registry.js';
+import { compileSubscription, decodeMessage, topicMatches, type CompiledSubscription } from './mapping.js';
+import { deadLetter, type DecodeContext } from './dead-letter.js';
 import type { InputContext } from '../input.js';
 import { sanitizeDeviceId } from '../../util/device-id.js';
 

@@ -1,7 +1,7 @@
 /** Configuration of the serial input family (one `inputs[]` entry with `type: serial`: one device on one port). */
 import { z } from 'zod';
 import { Duration, identifier } from '../../config/primitives.js';
-import { isValidZone } from './driver.js';
+import { isKnownTimeZone } from '../../util/time-zone.js';
 
 export const SerialInputConfig = z
   .object({
@@ -21,7 +21,7 @@ export const SerialInputConfig = z
     timezone: z
       .string()
       .default('UTC')
-      .refine(isValidZone, 'unknown time zone: use an IANA name like Europe/Berlin or UTC')
+      .refine(isKnownTimeZone, 'unknown time zone: use an IANA name like Europe/Berlin or UTC')
       .describe('Zone of the device clock when the driver does not name one (devices print local time without a zone)'),
     reopen: z
       .object({

@@ -8,7 +8,7 @@ import type { SerialDriverT } from './driver.js';
 import { verifyNmeaChecksum } from './framing/checksums.js';
 import { byteTestProblem, createFramer, type Framer, type FramerOutput } from './framing/framer.js';
 import { compileRecord, convertBinaryField, convertTextField, parseTextFields, readParts, textFlags, type CompiledRecord } from './records.js';
-import { readTimestamp } from './timestamp.js';
+import { readTimestamp, StreamClock } from './timestamp.js';
 
 export interface DecoderOptions {
   deviceId: string;
@@ -38,6 +38,8 @@ export class SerialDecoder {
   readonly #records: CompiledRecord[];
   readonly #frameLength: number;
   readonly #alarmActive = new Map<string, boolean>();
+  /** The device's clock by its dated records, for records that carry only a time of day (NMEA GGA after RMC). */
+  readonly #clock = new StreamClock();
   /** Frames of the packet being assembled (packet drivers). */
   #packet: Buffer[] = [];
   #packetOffset = 0;
@@ -66,11 +68,13 @@ export class SerialDecoder {
 
   /**
    * The port closed: whatever incomplete record or packet is held is dead-lettered, never half-decoded, and the
-   * next bytes start a fresh stream. Alarm states are kept (the device's alarm did not change by unplugging).
+   * next bytes start a fresh stream. Alarm states are kept (the device's alarm did not change by unplugging); the
+   * stream's clock is not (the next device may have another date).
    */
   drain(receivedAtMs: number): EventDraft[] {
     const drafts = this.#handle(this.#framer.drain(), receivedAtMs);
     if (this.#packet.length > 0) drafts.push(this.#incompletePacket('the port closed', receivedAtMs));
+    this.#clock.reset();
     return drafts;
   }
 
@@ -163,7 +167,7 @@ export class SerialDecoder {
       }
       fields = parsed;
     }
-    const sourceTime = record.timestamp ? (readTimestamp(record.timestamp, fields, receivedAtMs) ?? null) : null;
+    const sourceTime = record.timestamp ? (readTimestamp(record.timestamp, fields, receivedAtMs, this.#clock) ?? null) : null;
     const readings: EventDraft[] = [];
     const values = new Map<string, EventDraft & { type: 'reading' }>();
     for (let i = 0; i < record.spec.fields.length; i++) {

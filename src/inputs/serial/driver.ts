@@ -4,6 +4,7 @@
  * (src/simulators/serial.ts) both work from a parsed driver; neither knows a device model by name.
  */
 import { z } from 'zod';
+import { isKnownTimeZone } from '../../util/time-zone.js';
 import { identifier } from '../../config/primitives.js';
 
 /** A byte written as a number (1, 0x01 in YAML) or a one-character string ('$'). */
@@ -123,6 +124,11 @@ export const FieldSpec = z
     from: z.string().min(1).optional().describe('Text records: named group, key or column name'),
     parts: z.array(BytePart).min(1).optional().describe('Binary records: where the number is'),
     type: z.enum(['number', 'string', 'boolean']).default('number'),
+    booleanWords: z
+      .object({ true: z.array(z.string().min(1)).default([]), false: z.array(z.string().min(1)).default([]) })
+      .strict()
+      .optional()
+      .describe('Boolean fields: words of this device besides the shared ones (true/false, on/off, …), e.g. NMEA status { true: [A], false: [V] }'),
     unit: z.string().optional().describe('UCUM unit code, e.g. %, /min, deg, m'),
     code: z.string().optional().describe('Device code, e.g. the IEEE 11073 MDC reference id'),
     strip: z.string().optional().describe('Characters removed from the text before conversion, e.g. "%" (leading zeros go by themselves)'),
@@ -315,7 +321,7 @@ export const SerialDriver = z
           ctx.addIssue({ code: 'custom', path: ['records', i, 'alarms', j], message: recordIsBinary ? 'binary records need parts' : 'text records need from' });
         }
       });
-      if (record.timestamp?.zone !== undefined && !isValidZone(record.timestamp.zone)) {
+      if (record.timestamp?.zone !== undefined && !isKnownTimeZone(record.timestamp.zone)) {
         ctx.addIssue({ code: 'custom', path: ['records', i, 'timestamp', 'zone'], message: `unknown time zone "${record.timestamp.zone}" (use an IANA name like Europe/Berlin or UTC)` });
       }
     });
@@ -328,14 +334,5 @@ function regexProblem(pattern: string): string | undefined {
     return undefined;
   } catch (err) {
     return (err as Error).message;
-  }
-}
-
-export function isValidZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,7 +1,6 @@
 import { readDriverFile, type DriverRead } from '../../drivers/driver-files.js';
 import { configProblem, type ConfigProblem } from '../../config/problems.js';
-import type { InputContext } from '../input.js';
-import type { InputFamily } from '../registry.js';
+import type { InputContext, InputFamily } from '../input.js';
 import type { SerialInputConfigT } from './config.js';
 import { SerialDriver, type FieldSpecT, type SerialDriverT } from './driver.js';
 import { describeLine, effectiveLineSettings, SerialInput } from './serial-input.js';

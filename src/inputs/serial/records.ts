@@ -5,6 +5,7 @@
 import type { Quality, ReadingValue } from '../../events/schema.js';
 import type { BytePartT, FieldSpecT, RecordSpecT } from './driver.js';
 import { compileTimestamp, type CompiledTimestamp } from './timestamp.js';
+import { expectedText, readBoolean, readNumber } from '../values.js';
 
 export interface CompiledRecord {
   spec: RecordSpecT;
@@ -83,9 +84,6 @@ export function readParts(parts: readonly BytePartT[], bytes: Uint8Array, frameL
   return value >>> 0;
 }
 
-const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
-const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'a']);
-const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'v']);
 
 export type FieldResult =
   | { kind: 'value'; value: ReadingValue; quality: Quality }
@@ -119,15 +117,14 @@ export function convertTextField(f: FieldSpecT, sentinels: ReadonlySet<string>, 
     case 'string':
       return { kind: 'value', value: text, quality: 'good' };
     case 'boolean': {
-      const word = text.toLowerCase();
-      if (TRUE_WORDS.has(word)) return { kind: 'value', value: true, quality: 'good' };
-      if (FALSE_WORDS.has(word)) return { kind: 'value', value: false, quality: 'good' };
-      return { kind: 'problem', problem: `field ${f.from ?? '?'} = "${raw.slice(0, 24)}" is not a boolean` };
+      const value = readBoolean(text, f.booleanWords);
+      if (value !== undefined) return { kind: 'value', value, quality: 'good' };
+      return { kind: 'problem', problem: `field ${f.from ?? '?'} = "${raw.slice(0, 24)}" is not ${expectedText('boolean')}${f.booleanWords ? ` or ${[...f.booleanWords.true, ...f.booleanWords.false].join('/')}` : ''}` };
     }
     case 'number': {
-      if (!NUMERIC.test(text)) return { kind: 'problem', problem: `field ${f.from ?? '?'} = "${raw.slice(0, 24)}" is not a number` };
-      let n = Number(text);
-      if (!Number.isFinite(n)) return { kind: 'problem', problem: `field ${f.from ?? '?'} = "${raw.slice(0, 24)}" is not a finite number` };
+      const parsed = readNumber(text);
+      if (parsed === undefined) return { kind: 'problem', problem: `field ${f.from ?? '?'} = "${raw.slice(0, 24)}" is not a number` };
+      let n = parsed;
       if (f.transform === 'nmea-coordinate') {
         const hemisphere = (f.hemisphere === undefined ? undefined : fields.get(f.hemisphere))?.trim().toUpperCase();
         if (hemisphere === undefined || !['N', 'S', 'E', 'W'].includes(hemisphere)) {

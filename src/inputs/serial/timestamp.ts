@@ -1,9 +1,10 @@
 /**
  * Device timestamps from record fields: a small format language (YYYY YY MM DD HH mm ss .S) and a time zone.
  * Serial devices state their local wall time without a zone (Masimo) or UTC (NMEA); the zone is configured.
+ * Wall times a DST change repeats or skips follow the policy of src/util/time-zone.ts.
  */
 import type { TimestampSpecT } from './driver.js';
-import { zoneOffset } from '../../util/time-zone.js';
+import { utcToWallTime, wallFields, wallTimeToUtc } from '../../util/time-zone.js';
 
 const TOKENS: readonly [string, string][] = [
   ['YYYY', '(?<YYYY>\\d{4})'],
@@ -15,6 +16,13 @@ const TOKENS: readonly [string, string][] = [
   ['ss', '(?<ss>\\d{2})'],
   ['.S', '(?:\\.(?<S>\\d{1,9}))?'],
 ];
+
+const DAY = 86_400_000;
+/**
+ * How far a time of day completed with a date may lie after the stream's clock: a receiver emits the sentence of
+ * second S a fraction of a second after S, and clocks disagree a little; a minute covers both, a day never.
+ */
+export const TIME_OF_DAY_TOLERANCE_MS = 60_000;
 
 export interface CompiledTimestamp {
   fields: readonly string[];
@@ -40,18 +48,37 @@ export function compileTimestamp(spec: TimestampSpecT, defaultZone: string): Com
   return { fields: spec.from, pattern: new RegExp(`^${source}$`), zone: spec.zone ?? defaultZone };
 }
 
-/** UTC milliseconds of a wall-clock time in `zone`. */
-export function wallTimeToUtc(wallMs: number, zone: string): number {
-  const first = wallMs - zoneOffset(wallMs, zone);
-  const second = wallMs - zoneOffset(first, zone);
-  return second;
+/**
+ * The clock of one stream as its own dated records tell it (NMEA RMC carries the date, GGA only the time of
+ * day): the last full device time seen, advanced by the gateway time elapsed since. The decoder keeps one per
+ * stream and resets it when the port closes (another device may be plugged in).
+ */
+export class StreamClock {
+  #last: { deviceMs: number; receivedAtMs: number } | undefined;
+
+  /** A record with a full date said `deviceMs` when it arrived at `receivedAtMs`. */
+  observe(deviceMs: number, receivedAtMs: number): void {
+    this.#last = { deviceMs, receivedAtMs };
+  }
+
+  /** The device's time now, by its last dated record; the gateway's own when the stream gave no date yet. */
+  now(receivedAtMs: number): number {
+    return this.#last === undefined ? receivedAtMs : this.#last.deviceMs + (receivedAtMs - this.#last.receivedAtMs);
+  }
+
+  reset(): void {
+    this.#last = undefined;
+  }
 }
 
 /**
  * Reads the device time from the record's fields; undefined when a field is missing or the text does not fit
- * the format. Without a date in the format, the date is the gateway's (in the zone), corrected across midnight.
+ * the format. A format without a date (NMEA GGA) takes the date from `clock`: the latest day on which that time of
+ * day is not later than the stream's clock plus TIME_OF_DAY_TOLERANCE_MS, so a time of day is never stamped on
+ * the wrong side of midnight or in the future. The stream's clock is its last dated record (RMC), else the
+ * gateway's clock; records with a date move it.
  */
-export function readTimestamp(ts: CompiledTimestamp, fields: ReadonlyMap<string, string>, receivedAtMs: number): string | undefined {
+export function readTimestamp(ts: CompiledTimestamp, fields: ReadonlyMap<string, string>, receivedAtMs: number, clock: StreamClock = new StreamClock()): string | undefined {
   const values: string[] = [];
   for (const name of ts.fields) {
     const v = fields.get(name);
@@ -71,20 +98,18 @@ export function readTimestamp(ts: CompiledTimestamp, fields: ReadonlyMap<string,
   if (hasDate) {
     const yy = Number(g.YY);
     const year = g.YYYY !== undefined ? Number(g.YYYY) : yy < 80 ? 2000 + yy : 1900 + yy;
-    const month = Number(g.MM);
-    const day = Number(g.DD);
-    if (month < 1 || month > 12 || day < 1 || day > 31) return undefined;
-    const wall = Date.UTC(year, month - 1, day, hour, minute, second, millis);
-    if (new Date(wall).getUTCDate() !== day) return undefined; // 31 February and friends
+    const wall = wallFields(year, Number(g.MM), Number(g.DD), hour, minute, second, millis);
+    if (wall === undefined) return undefined; // 31 February and friends
     utc = wallTimeToUtc(wall, ts.zone);
+    clock.observe(utc, receivedAtMs);
   } else {
-    // Time of day only (NMEA GGA): take the gateway's date in the zone, then pick the day that lands nearest.
-    const localNow = receivedAtMs + zoneOffset(receivedAtMs, ts.zone);
-    const day = Math.floor(localNow / 86_400_000) * 86_400_000;
-    let wall = day + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
-    if (wall - localNow > 12 * 3_600_000) wall -= 86_400_000;
-    else if (localNow - wall > 12 * 3_600_000) wall += 86_400_000;
+    const ceiling = clock.now(receivedAtMs) + TIME_OF_DAY_TOLERANCE_MS;
+    const ceilingWall = utcToWallTime(ceiling, ts.zone);
+    let wall = Math.floor(ceilingWall / DAY) * DAY + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
+    if (wall > ceilingWall) wall -= DAY;
     utc = wallTimeToUtc(wall, ts.zone);
+    // Near a DST change the wall time can land an hour past the ceiling: then it was the day before.
+    if (utc > ceiling) utc = wallTimeToUtc(wall - DAY, ts.zone);
   }
   return Number.isFinite(utc) ? new Date(utc).toISOString() : undefined;
 }

@@ -1,44 +1,15 @@
 /**
- * What every MQTT format decoder shares: the decoder interface, reading/status drafts, bounded per-device state,
- * unit lookup and the helpers that turn device values into reading values.
+ * Helpers the MQTT format decoders share: reading/status drafts, bounded per-device state, unit lookup, JSON and
+ * epoch parsing, dead-letter results. The contract of a format is format.ts; values are read by src/inputs/values.ts.
  */
+import { configProblem, type ConfigProblem } from '../../../config/problems.js';
 import type { EventDraft, Quality, ReadingValue } from '../../../events/schema.js';
-import { deadLetter, parseJson, type DecodeContext } from '../mapping.js';
+import { deadLetter, type DecodeContext } from '../dead-letter.js';
 
-export { parseJson };
+/** The one JSON reader of the MQTT decoders (dead-letter reasons that read the same on every Node). */
+export { parseJson } from '../dead-letter.js';
+import type { FormatMessage, FormatResult } from './format.js';
 import { compileFieldPath, type FieldPath } from '../../../util/field-path.js';
-
-export type { DecodeContext } from '../mapping.js';
-
-export interface FormatMessage {
-  topic: string;
-  payload: Buffer;
-  /**
-   * Topic levels after the literal prefix of the matching filter (the levels before its first wildcard): for
-   * `site-a/tele/+/SENSOR` and topic `site-a/tele/kitchen/SENSOR` that is [kitchen, SENSOR]. Formats read device
-   * names from these, so a user-chosen prefix never ends up in a device id.
-   * Undefined for topics the decoder subscribed to itself (Home Assistant state topics).
-   */
-  relativeLevels: readonly string[] | undefined;
-}
-
-export interface FormatResult {
-  drafts: EventDraft[];
-  /** Topic filters the input should subscribe to now (Home Assistant state topics). */
-  subscribe?: string[];
-  /** Topic filters no longer needed. */
-  unsubscribe?: string[];
-}
-
-/** A format decoder: deterministic given its inputs and its own bounded state; never throws on bad input. */
-export interface FormatDecoder {
-  readonly format: string;
-  /** Filters to subscribe to at connect, besides the subscription's own (e.g. discovered state topics). */
-  dynamicTopics(): string[];
-  /** True for topics this decoder subscribed to itself. */
-  claims(topic: string): boolean;
-  decode(message: FormatMessage, ctx: DecodeContext): FormatResult;
-}
 
 export type DeviceStatus = 'online' | 'degraded' | 'offline' | 'error';
 
@@ -125,38 +96,6 @@ export function ucum(unit: string | undefined | null, table: Readonly<Record<str
   return table[unit] ?? unit;
 }
 
-export type ValueType = 'number' | 'boolean' | 'string';
-const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'open', 'online']);
-const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'closed', 'offline']);
-
-/** Device value → reading value of the wanted type; null stays null (quality bad); undefined when it does not fit. */
-export function coerce(raw: unknown, type: ValueType): ReadingValue | undefined {
-  if (raw === null) return null;
-  switch (type) {
-    case 'number':
-      if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
-      if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw)) return Number(raw);
-      return undefined;
-    case 'boolean': {
-      if (typeof raw === 'boolean') return raw;
-      const word = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim().toLowerCase() : undefined;
-      if (word !== undefined && TRUE_WORDS.has(word)) return true;
-      if (word !== undefined && FALSE_WORDS.has(word)) return false;
-      return undefined;
-    }
-    case 'string':
-      return typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : undefined;
-  }
-}
-
-export function describeValue(raw: unknown): string {
-  if (Array.isArray(raw)) return 'an array';
-  if (raw === null) return 'null';
-  if (typeof raw === 'object') return 'an object';
-  if (typeof raw === 'string') return `the string ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`;
-  return `${typeof raw} ${String(raw)}`;
-}
-
 
 /**
  * A driver's key → mapping table with each key compiled as a field path (`ENERGY.Power`, `aenergy.total`).
@@ -184,4 +123,9 @@ export function epochToIso(raw: unknown): string | undefined {
 /** A dead-letter result for one message. */
 export function rejected(ctx: DecodeContext, deviceId: string, message: FormatMessage, reason: string): FormatResult {
   return { drafts: [deadLetter(ctx, deviceId, message.topic, message.payload, reason)] };
+}
+
+/** Problems of formats whose device names span topic levels: their filters must be `<base>/#`. */
+export function topicsEndInHash(topics: readonly string[], format: string): ConfigProblem[] {
+  return topics.filter((t) => !t.endsWith('/#')).map((t) => configProblem(['topic'], `the ${format} format needs a filter like <base>/# (got "${t}")`));
 }

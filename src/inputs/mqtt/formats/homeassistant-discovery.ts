@@ -7,23 +7,36 @@
  * its common forms ({{ value }}, {{ value_json.x }}, {{ value_json['A'].B }}, with | float, | int, | round(n));
  * any other template is reported as a dead letter of the config message, never guessed.
  */
+import { z } from 'zod';
 import type { EventDraft, ReadingValue } from '../../../events/schema.js';
 import { compileFieldPath, isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
-import type { FormatOptionsT, HomeAssistantDiscoveryDriverT } from '../drivers.js';
+import { isRecord, parseJson, reading, rejected, topicsEndInHash, ucum } from './common.js';
 import {
-  coerce,
-  describeValue,
-  isRecord,
-  parseJson,
-  reading,
-  rejected,
-  ucum,
+  commonDriverKeys,
+  defineMqttFormat,
+  Walk,
   type DecodeContext,
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
-  type ValueType,
-} from './common.js';
+  type FormatSubscription,
+  type SimulatedMessage,
+  type SimulationSetup,
+} from './format.js';
+import { describeValue, expectedText, toReadingValue, type ValueType } from '../../values.js';
+
+export const HomeAssistantDiscoveryDriver = z
+  .object({
+    ...commonDriverKeys('homeassistant-discovery'),
+    components: z
+      .record(z.string(), z.enum(['number', 'boolean', 'string']))
+      .describe('Entity platforms mapped (sensor, binary_sensor) and the value type of their state'),
+    abbreviations: z.record(z.string(), z.string()).describe('Abbreviated discovery keys → full keys'),
+    deviceAbbreviations: z.record(z.string(), z.string()).default({}).describe('Abbreviated keys inside device/origin objects'),
+    maxEntities: z.number().int().min(1).default(10_000),
+  })
+  .strict();
+export type HomeAssistantDiscoveryDriverT = z.infer<typeof HomeAssistantDiscoveryDriver>;
 
 type Filter = { name: 'float' | 'int' } | { name: 'round'; digits: number };
 
@@ -87,7 +100,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
   readonly #byStateTopic = new Map<string, Set<string>>();
   readonly #maxEntities: number;
 
-  constructor(driver: HomeAssistantDiscoveryDriverT, options: FormatOptionsT = {}) {
+  constructor(driver: HomeAssistantDiscoveryDriverT, options: FormatSubscription<object>['options'] = {}) {
     this.#driver = driver;
     this.#maxEntities = options.maxDevices ?? driver.maxEntities;
   }
@@ -223,7 +236,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
       }
       const value = this.#value(raw, entity);
       if (value === undefined) {
-        problems.push(`${entity.metric}: expected a ${entity.type}, got ${describeValue(raw)}`);
+        problems.push(`${entity.metric}: expected ${expectedText(entity.type)}, got ${describeValue(raw)}`);
         continue;
       }
       const code = entity.deviceClass === undefined ? {} : { code: entity.deviceClass };
@@ -237,7 +250,7 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
     if (raw === null || (typeof raw === 'string' && NO_VALUE.has(raw.trim()))) return null;
     let value: unknown = typeof raw === 'string' ? raw.trim() : raw;
     for (const filter of entity.template.filters) {
-      const n = coerce(value, 'number');
+      const n = toReadingValue(value, 'number');
       if (typeof n !== 'number') return undefined;
       value = filter.name === 'int' ? Math.trunc(n) : filter.name === 'round' ? Number(n.toFixed(filter.digits)) : n;
     }
@@ -245,15 +258,15 @@ export class HomeAssistantDiscoveryDecoder implements FormatDecoder {
       const text = String(value);
       if (text === entity.payloadOn) return true;
       if (text === entity.payloadOff) return false;
-      return coerce(value, 'boolean');
+      return toReadingValue(value, 'boolean');
     }
     if (entity.type === 'number') {
-      const n = coerce(value, 'number');
+      const n = toReadingValue(value, 'number');
       // A sensor without a unit may report text (enum, timestamp sensors); with a unit it must be a number.
-      if (n === undefined && entity.unit === null) return coerce(value, 'string');
+      if (n === undefined && entity.unit === null) return toReadingValue(value, 'string');
       return n;
     }
-    return coerce(value, entity.type);
+    return toReadingValue(value, entity.type);
   }
 }
 
@@ -273,3 +286,102 @@ function deviceIdOf(device: Record<string, unknown> | undefined, config: Record<
   if (typeof config.unique_id === 'string' && config.unique_id !== '') return config.unique_id;
   return `ha:${objectId}`;
 }
+
+interface SimulatedEntityDevice {
+  id: string;
+  kind: 'weather' | 'boiler';
+  walks: Record<string, Walk>;
+  open: boolean;
+}
+
+/**
+ * Simulated devices announcing themselves by discovery, in turn: a weather station by device-based discovery
+ * (abbreviated keys, `cmps`, one JSON state read by templates) and a boiler room by one config per entity (a power
+ * sensor and a door binary_sensor with its own payloads). Configs and states are retained, as many devices do.
+ */
+class HomeAssistantSimulator {
+  readonly #prefix: string;
+  readonly #random: () => number;
+  readonly #devices: SimulatedEntityDevice[];
+
+  constructor(setup: SimulationSetup) {
+    this.#prefix = setup.base;
+    this.#random = setup.random;
+    this.#devices = setup.devices.map((id, i) => ({
+      id,
+      kind: i % 2 === 0 ? 'weather' : 'boiler',
+      open: false,
+      walks: { temperature: new Walk(12.5 + i, -10, 35, 0.3, 1), humidity: new Walk(71, 20, 100, 0.8, 0), power: new Walk(1450, 800, 2400, 60, 0) },
+    }));
+  }
+
+  #stateTopic(id: string, entity: string): string {
+    return `${this.#prefix}-devices/${id}/${entity}`;
+  }
+
+  #configs(d: SimulatedEntityDevice): SimulatedMessage[] {
+    const device = { ids: [d.id], name: d.id.replace(/_/g, ' '), mf: 'edge-telemetry-gateway', mdl: 'simulated' };
+    if (d.kind === 'weather') {
+      const config = {
+        dev: device,
+        o: { name: 'telemetry-gateway simulate' },
+        stat_t: this.#stateTopic(d.id, 'state'),
+        cmps: {
+          temperature: { p: 'sensor', dev_cla: 'temperature', unit_of_meas: '°C', val_tpl: '{{ value_json.temperature }}', uniq_id: `${d.id}_temperature` },
+          humidity: { p: 'sensor', dev_cla: 'humidity', unit_of_meas: '%', val_tpl: '{{ value_json.humidity | int }}', uniq_id: `${d.id}_humidity` },
+        },
+      };
+      return [{ topic: `${this.#prefix}/device/${d.id}/config`, payload: JSON.stringify(config), retain: true }];
+    }
+    return [
+      {
+        topic: `${this.#prefix}/sensor/${d.id}/power/config`,
+        payload: JSON.stringify({ name: 'Power', stat_t: this.#stateTopic(d.id, 'power'), unit_of_meas: 'W', dev_cla: 'power', stat_cla: 'measurement', uniq_id: `${d.id}_power`, dev: device }),
+        retain: true,
+      },
+      {
+        topic: `${this.#prefix}/binary_sensor/${d.id}/door/config`,
+        payload: JSON.stringify({ name: 'Door', stat_t: this.#stateTopic(d.id, 'door'), dev_cla: 'door', pl_on: 'OPEN', pl_off: 'CLOSED', uniq_id: `${d.id}_door`, dev: device }),
+        retain: true,
+      },
+    ];
+  }
+
+  start(): SimulatedMessage[] {
+    return [...this.#devices.flatMap((d) => this.#configs(d)), ...this.round()];
+  }
+
+  round(): SimulatedMessage[] {
+    const r = this.#random;
+    return this.#devices.flatMap((d): SimulatedMessage[] => {
+      if (d.kind === 'weather') {
+        return [{ topic: this.#stateTopic(d.id, 'state'), payload: JSON.stringify({ temperature: d.walks.temperature?.next(r), humidity: d.walks.humidity?.next(r) }), retain: true }];
+      }
+      if (r() < 0.1) d.open = !d.open;
+      return [
+        { topic: this.#stateTopic(d.id, 'power'), payload: String(d.walks.power?.next(r)), retain: true },
+        { topic: this.#stateTopic(d.id, 'door'), payload: d.open ? 'OPEN' : 'CLOSED', retain: true },
+      ];
+    });
+  }
+
+  stop(): SimulatedMessage[] {
+    // A device going away keeps its discovery configs (Home Assistant would otherwise delete its entities).
+    return [];
+  }
+}
+
+export const homeAssistantDiscoveryFormat = defineMqttFormat<HomeAssistantDiscoveryDriverT, object>({
+  name: 'homeassistant-discovery',
+  driver: HomeAssistantDiscoveryDriver,
+  options: {},
+  check: (subscription) => topicsEndInHash(subscription.topics, 'homeassistant-discovery'),
+  create: (driver, options) => new HomeAssistantDiscoveryDecoder(driver, options),
+  simulation: {
+    defaultDevices: ['garden_weather', 'boiler_room'],
+    defaultBase: 'homeassistant',
+    baseMeans: 'the discovery prefix (states go to <base>-devices/…)',
+    subscription: (base) => ({ topic: `${base}/#` }),
+    create: (_driver, setup) => new HomeAssistantSimulator(setup),
+  },
+});

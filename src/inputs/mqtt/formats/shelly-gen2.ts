@@ -5,26 +5,35 @@
  * `<id>/status/<component>` (when "generic status update" is on) the full status of one component.
  * Components are `type:index` (switch:0, temperature:100); the driver maps their fields (apower, aenergy.total).
  */
+import { z } from 'zod';
 import type { EventDraft } from '../../../events/schema.js';
 import { isMissing, readFieldPath, type FieldPath } from '../../../util/field-path.js';
-import type { FieldMappingT, FormatOptionsT, ShellyGen2DriverT } from '../drivers.js';
+import { BoundedMap, compileKeyedPaths, epochToIso, isRecord, parseJson, reading, rejected, StatusTracker, ucum } from './common.js';
 import {
-  BoundedMap,
-  coerce,
-  describeValue,
-  epochToIso,
-  isRecord,
-  parseJson,
-  reading,
-  rejected,
-  StatusTracker,
-  ucum,
+  commonDriverKeys,
+  defineMqttFormat,
+  FieldMapping,
+  Walk,
   type DecodeContext,
+  type FieldMappingT,
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
-  compileKeyedPaths,
-} from './common.js';
+  type FormatSubscription,
+  type SimulatedMessage,
+  type SimulationSetup,
+} from './format.js';
+import { describeValue, expectedText, toReadingValue } from '../../values.js';
+
+export const ShellyGen2Driver = z
+  .object({
+    ...commonDriverKeys('shelly-gen2'),
+    components: z
+      .record(z.string(), z.record(z.string(), FieldMapping))
+      .describe('Component type (switch, temperature, …) → field path (apower, aenergy.total) → reading'),
+  })
+  .strict();
+export type ShellyGen2DriverT = z.infer<typeof ShellyGen2Driver>;
 
 type State = Record<string, unknown>;
 interface CompiledField {
@@ -40,7 +49,7 @@ export class ShellyGen2Decoder implements FormatDecoder {
   readonly #status: StatusTracker;
   readonly #fields: ReadonlyMap<string, readonly CompiledField[]>;
 
-  constructor(driver: ShellyGen2DriverT, options: FormatOptionsT = {}) {
+  constructor(driver: ShellyGen2DriverT, options: FormatSubscription<object>['options'] = {}) {
     this.#driver = driver;
     const limit = options.maxDevices ?? driver.maxDevices;
     this.#states = new BoundedMap(limit);
@@ -142,9 +151,9 @@ export class ShellyGen2Decoder implements FormatDecoder {
           if (!isMissing(previous) && previous !== null) drafts.push(reading({ deviceId, metric, value: null, unit, sourceTime, source: message.topic }, ctx));
           continue;
         }
-        const value = coerce(current, mapping.type);
+        const value = toReadingValue(current, mapping.type);
         if (value === undefined) {
-          problems.push(`${componentKey}.${key}: expected a ${mapping.type}, got ${describeValue(current)}`);
+          problems.push(`${componentKey}.${key}: expected ${expectedText(mapping.type)}, got ${describeValue(current)}`);
           continue;
         }
         drafts.push(reading({ deviceId, metric, value, unit, sourceTime, source: message.topic }, ctx));
@@ -192,3 +201,100 @@ function touches(change: State, path: readonly (string | number)[]): boolean {
   }
   return true;
 }
+
+interface SimulatedShelly {
+  id: string;
+  kind: 'switch' | 'ht';
+  walks: Record<string, Walk>;
+  energy: number;
+  on: boolean;
+}
+
+/** Simulated Shelly Gen2 devices: a Plus 1PM (switch:0 with power metering) and a Plus H&T, in turn. */
+class ShellyGen2Simulator {
+  readonly #prefix: string;
+  readonly #random: () => number;
+  readonly #devices: SimulatedShelly[];
+
+  constructor(setup: SimulationSetup) {
+    this.#prefix = setup.base === '' ? '' : `${setup.base}/`;
+    this.#random = setup.random;
+    this.#devices = setup.devices.map((id, i) => ({
+      id,
+      kind: i % 2 === 0 ? 'switch' : 'ht',
+      energy: 1520.4 + i * 100,
+      on: true,
+      walks: {
+        apower: new Walk(42, 30, 60, 1.5, 1),
+        voltage: new Walk(231.2, 225, 236, 0.3, 1),
+        tC: new Walk(22.4 - i, 16, 30, 0.1, 1),
+        rh: new Walk(51, 30, 80, 0.4, 1),
+        device: new Walk(41, 30, 60, 0.2, 1),
+      },
+    }));
+  }
+
+  #notify(id: string, method: 'NotifyStatus' | 'NotifyFullStatus', nowMs: number, params: Record<string, unknown>): SimulatedMessage {
+    const payload = { src: id, dst: `${this.#prefix}${id}/events`, method, params: { ts: Math.round(nowMs / 10) / 100, ...params } };
+    return { topic: `${this.#prefix}${id}/events/rpc`, payload: JSON.stringify(payload) };
+  }
+
+  #components(d: SimulatedShelly, full: boolean): Record<string, unknown> {
+    const r = this.#random;
+    const w = d.walks;
+    if (d.kind === 'switch') {
+      if (r() < 0.05) d.on = !d.on;
+      const apower = d.on ? (w.apower?.next(r) ?? 0) : 0;
+      const voltage = w.voltage?.next(r) ?? 230;
+      d.energy = Number((d.energy + apower / 3600).toFixed(3));
+      const tC = w.device?.next(r) ?? 40;
+      const sw = {
+        id: 0,
+        ...(full ? { source: 'init', output: d.on } : { output: d.on }),
+        apower,
+        voltage,
+        current: Number((apower / voltage).toFixed(3)),
+        ...(full ? { freq: 50, pf: 0.93 } : {}),
+        aenergy: { total: d.energy, by_minute: [0, 0, 0], minute_ts: 0 },
+        temperature: { tC, tF: Number((tC * 1.8 + 32).toFixed(1)) },
+      };
+      return full ? { 'switch:0': sw, sys: { mac: d.id.split('-').pop()?.toUpperCase() ?? '', restart_required: false, uptime: 3600 } } : { 'switch:0': sw };
+    }
+    const tC = w.tC?.next(r) ?? 21;
+    const rh = w.rh?.next(r) ?? 50;
+    return {
+      'temperature:0': { id: 0, tC, tF: Number((tC * 1.8 + 32).toFixed(1)) },
+      'humidity:0': { id: 0, rh },
+      ...(full ? { 'devicepower:0': { id: 0, battery: { V: 5.92, percent: 88 }, external: { present: false } } } : {}),
+    };
+  }
+
+  start(nowMs: number): SimulatedMessage[] {
+    return this.#devices.flatMap((d) => [
+      { topic: `${this.#prefix}${d.id}/online`, payload: 'true', retain: true },
+      this.#notify(d.id, 'NotifyFullStatus', nowMs, this.#components(d, true)),
+    ]);
+  }
+
+  round(nowMs: number): SimulatedMessage[] {
+    return this.#devices.map((d) => this.#notify(d.id, 'NotifyStatus', nowMs, this.#components(d, false)));
+  }
+
+  stop(): SimulatedMessage[] {
+    return this.#devices.map((d) => ({ topic: `${this.#prefix}${d.id}/online`, payload: 'false', retain: true }));
+  }
+}
+
+export const shellyGen2Format = defineMqttFormat<ShellyGen2DriverT, object>({
+  name: 'shelly-gen2',
+  driver: ShellyGen2Driver,
+  options: {},
+  create: (driver, options) => new ShellyGen2Decoder(driver, options),
+  simulation: {
+    defaultDevices: ['shellyplus1pm-a8032ab1c2d4', 'shellyplusht-c4d8d5e1f2a3'],
+    defaultBase: '',
+    baseMeans: 'a topic prefix before the device ids (none by default)',
+    subscription: (base) => (base === '' ? {} : { topics: [`${base}/+/events/rpc`, `${base}/+/online`] }),
+    create: (_driver, setup) => new ShellyGen2Simulator(setup),
+  },
+});

@@ -15,19 +15,32 @@
  * not readings: such metrics are reported in a dead letter.
  */
 import { createRequire } from 'node:module';
+import { z } from 'zod';
 import type { EventDraft, ReadingValue } from '../../../events/schema.js';
-import type { FormatOptionsT, SparkplugDriverT } from '../drivers.js';
+import { BoundedMap, reading, rejected, StatusTracker, ucum } from './common.js';
 import {
-  BoundedMap,
-  reading,
-  rejected,
-  StatusTracker,
-  ucum,
+  commonDriverKeys,
+  defineMqttFormat,
+  Walk,
   type DecodeContext,
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
-} from './common.js';
+  type FormatSubscription,
+  type SimulatedMessage,
+  type SimulationSetup,
+} from './format.js';
+
+export const SparkplugDriver = z
+  .object({
+    ...commonDriverKeys('sparkplug-b'),
+    ignoreMetrics: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Metric names not published as readings; a trailing * matches a prefix (e.g. "Node Control/*")'),
+  })
+  .strict();
+export type SparkplugDriverT = z.infer<typeof SparkplugDriver>;
 
 type ProtoRoot = typeof import('sparkplug-payload/lib/sparkplugPayloadProto.js');
 type ProtoPayload = import('sparkplug-payload/lib/sparkplugPayloadProto.js').org.eclipse.tahu.protobuf.IPayload;
@@ -169,7 +182,7 @@ export class SparkplugBDecoder implements FormatDecoder {
   readonly #status: StatusTracker;
   readonly #deviceLimit: number;
 
-  constructor(driver: SparkplugDriverT, options: FormatOptionsT = {}) {
+  constructor(driver: SparkplugDriverT, options: FormatSubscription<object>['options'] = {}) {
     this.#driver = driver;
     const limit = options.maxDevices ?? driver.maxDevices;
     this.#deviceLimit = limit;
@@ -252,7 +265,8 @@ export class SparkplugBDecoder implements FormatDecoder {
     const isBirth = type === 'NBIRTH' || type === 'DBIRTH';
 
     for (const [index, metric] of metrics.entries()) {
-      const alias = toBigInt(metric.alias as number | LongLike | null | undefined)?.toString();
+      // An absent alias reads as protobufjs's default 0: only a present one is an alias (births mix both).
+      const alias = has(metric, 'alias') ? toBigInt(metric.alias as number | LongLike | null | undefined)?.toString() : undefined;
       let info: MetricInfo | undefined;
       if (isBirth && aliases) {
         if (!metric.name) {
@@ -340,3 +354,103 @@ export class SparkplugBDecoder implements FormatDecoder {
     return drafts;
   }
 }
+
+/** Sparkplug datatypes the simulation uses. */
+const UINT16 = 6;
+const UINT64 = 8;
+const FLOAT = 9;
+const DOUBLE = 10;
+const BOOLEAN = 11;
+
+interface SimulatedNode {
+  node: string;
+  device: string;
+  seq: number;
+  walks: Record<string, Walk>;
+  running: boolean;
+}
+
+/**
+ * Simulated Sparkplug B edge nodes, one per device name, each with one device (Pump1): NBIRTH (bdSeq, Node
+ * Control/Rebirth, a Double temperature with engUnit), DBIRTH (UInt16 speed, Float flow, Boolean running, with
+ * aliases), then NDATA/DDATA by alias only, seq counting modulo 256; DDEATH and NDEATH (same bdSeq) on stop.
+ */
+class SparkplugSimulator {
+  readonly #group: string;
+  readonly #random: () => number;
+  readonly #nodes: SimulatedNode[];
+  readonly #bdSeq = 0;
+
+  constructor(setup: SimulationSetup) {
+    this.#group = setup.base;
+    this.#random = setup.random;
+    this.#nodes = setup.devices.map((node, i) => ({
+      node,
+      device: 'Pump1',
+      seq: 0,
+      running: true,
+      walks: { temperature: new Walk(38.5 + i, 20, 80, 0.4, 2), speed: new Walk(1450, 0, 3000, 30, 0), flow: new Walk(12.5, 0, 40, 0.3, 2) },
+    }));
+  }
+
+  #message(type: string, n: SimulatedNode, nowMs: number, metrics: object[], withSeq = true): SimulatedMessage {
+    const onDevice = type.startsWith('D');
+    const topic = `${NAMESPACE}/${this.#group}/${type}/${n.node}${onDevice ? `/${n.device}` : ''}`;
+    const payload = { timestamp: nowMs, metrics, ...(withSeq ? { seq: n.seq } : {}) };
+    if (withSeq) n.seq = (n.seq + 1) % 256;
+    return { topic, payload: Buffer.from(Payload.encode(Payload.fromObject(payload)).finish()) };
+  }
+
+  start(nowMs: number): SimulatedMessage[] {
+    const unit = (u: string) => ({ properties: { keys: ['engUnit'], values: [{ type: 12, stringValue: u }] } });
+    return this.#nodes.flatMap((n) => {
+      n.seq = 0;
+      return [
+        this.#message('NBIRTH', n, nowMs, [
+          { name: 'bdSeq', datatype: UINT64, longValue: this.#bdSeq },
+          { name: 'Node Control/Rebirth', datatype: BOOLEAN, booleanValue: false },
+          { name: 'Cabinet Temperature', alias: 1, datatype: DOUBLE, doubleValue: n.walks.temperature?.value, ...unit('Cel') },
+        ]),
+        this.#message('DBIRTH', n, nowMs, [
+          { name: 'Speed', alias: 2, datatype: UINT16, intValue: n.walks.speed?.value, ...unit('rpm') },
+          { name: 'Flow', alias: 3, datatype: FLOAT, floatValue: n.walks.flow?.value, ...unit('m3/h') },
+          { name: 'Running', alias: 4, datatype: BOOLEAN, booleanValue: n.running },
+        ]),
+      ];
+    });
+  }
+
+  round(nowMs: number): SimulatedMessage[] {
+    const r = this.#random;
+    return this.#nodes.flatMap((n) => {
+      const metrics: object[] = [
+        { alias: 2, intValue: n.walks.speed?.next(r) },
+        { alias: 3, floatValue: n.walks.flow?.next(r) },
+      ];
+      if (r() < 0.05) {
+        n.running = !n.running;
+        metrics.push({ alias: 4, booleanValue: n.running });
+      }
+      return [this.#message('NDATA', n, nowMs, [{ alias: 1, doubleValue: n.walks.temperature?.next(r) }]), this.#message('DDATA', n, nowMs, metrics)];
+    });
+  }
+
+  stop(nowMs: number): SimulatedMessage[] {
+    // NDEATH is normally the MQTT will; a node shutting down cleanly publishes it itself. It carries no seq.
+    return this.#nodes.flatMap((n) => [this.#message('DDEATH', n, nowMs, []), this.#message('NDEATH', n, nowMs, [{ name: 'bdSeq', datatype: UINT64, longValue: this.#bdSeq }], false)]);
+  }
+}
+
+export const sparkplugBFormat = defineMqttFormat<SparkplugDriverT, object>({
+  name: 'sparkplug-b',
+  driver: SparkplugDriver,
+  options: {},
+  create: (driver, options) => new SparkplugBDecoder(driver, options),
+  simulation: {
+    defaultDevices: ['Edge1'],
+    defaultBase: 'Simulated',
+    baseMeans: 'the Sparkplug group id',
+    subscription: (base) => ({ topics: [`${NAMESPACE}/${base}/#`] }),
+    create: (_driver, setup) => new SparkplugSimulator(setup),
+  },
+});

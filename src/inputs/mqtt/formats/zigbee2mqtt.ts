@@ -3,23 +3,37 @@
  * messages are normal), `<base>/<name>/availability` is `online`/`offline` (1.x) or `{"state":"online"}` (2.x).
  * Friendly names may contain spaces, non-ASCII characters and slashes; the device id is the name as published.
  */
+import { z } from 'zod';
 import type { EventDraft } from '../../../events/schema.js';
-import type { FormatOptionsT, Zigbee2MqttDriverT } from '../drivers.js';
-import { parseTimestamp } from '../mapping.js';
+import { BoundedMap, isRecord, parseJson, reading, rejected, StatusTracker, topicsEndInHash } from './common.js';
 import {
-  BoundedMap,
-  coerce,
-  describeValue,
-  isRecord,
-  parseJson,
-  reading,
-  rejected,
-  StatusTracker,
+  commonDriverKeys,
+  defineMqttFormat,
+  FieldMapping,
+  Walk,
   type DecodeContext,
   type FormatDecoder,
   type FormatMessage,
   type FormatResult,
-} from './common.js';
+  type FormatSubscription,
+  type SimulatedMessage,
+  type SimulationSetup,
+} from './format.js';
+import { describeValue, expectedText, parseTimestamp, toReadingValue } from '../../values.js';
+
+export const Zigbee2MqttDriver = z
+  .object({
+    ...commonDriverKeys('zigbee2mqtt'),
+    timestampKey: z.string().optional().describe('State key holding the device time (last_seen), ISO or epoch ms'),
+    keys: z.record(z.string(), FieldMapping).describe('State key → reading; other keys are not published'),
+    ignoreNames: z.array(z.string()).default(['bridge']).describe('First name levels that are not devices (bridge/…)'),
+  })
+  .strict();
+export type Zigbee2MqttDriverT = z.infer<typeof Zigbee2MqttDriver>;
+
+export interface Zigbee2MqttOptions {
+  changedOnly: boolean;
+}
 
 /** Levels that end a topic of a device but are not part of its name: availability, and commands sent to it. */
 const COMMAND_LEVELS = new Set(['set', 'get']);
@@ -32,7 +46,7 @@ export class Zigbee2MqttDecoder implements FormatDecoder {
   readonly #lastValues: BoundedMap<string, Map<string, string>>;
   readonly #status: StatusTracker;
 
-  constructor(driver: Zigbee2MqttDriverT, options: FormatOptionsT = {}) {
+  constructor(driver: Zigbee2MqttDriverT, options: FormatSubscription<Zigbee2MqttOptions>['options'] = {}) {
     this.#driver = driver;
     this.#changedOnly = options.changedOnly ?? false;
     const limit = options.maxDevices ?? driver.maxDevices;
@@ -96,9 +110,9 @@ export class Zigbee2MqttDecoder implements FormatDecoder {
     for (const [key, mapping] of Object.entries(this.#driver.keys)) {
       if (!Object.prototype.hasOwnProperty.call(state, key)) continue;
       const raw = state[key];
-      const value = coerce(raw, mapping.type);
+      const value = toReadingValue(raw, mapping.type);
       if (value === undefined) {
-        problems.push(`${key}: expected a ${mapping.type}, got ${describeValue(raw)}`);
+        problems.push(`${key}: expected ${expectedText(mapping.type)}, got ${describeValue(raw)}`);
         continue;
       }
       const metric = mapping.metric ?? key;
@@ -113,3 +127,86 @@ export class Zigbee2MqttDecoder implements FormatDecoder {
     return { drafts };
   }
 }
+
+/** Simulated Zigbee devices as Zigbee2MQTT publishes them: a climate sensor, a motion sensor, a smart plug, in turn. */
+class Zigbee2MqttSimulator {
+  readonly #base: string;
+  readonly #random: () => number;
+  readonly #devices: { name: string; kind: 'climate' | 'motion' | 'plug'; walks: Record<string, Walk>; on: boolean }[];
+
+  constructor(setup: SimulationSetup) {
+    this.#base = setup.base;
+    this.#random = setup.random;
+    const kinds = ['climate', 'motion', 'plug'] as const;
+    this.#devices = setup.devices.map((name, i) => ({
+      name,
+      kind: kinds[i % kinds.length] ?? 'climate',
+      on: true,
+      walks: {
+        temperature: new Walk(21 + i, 15, 30, 0.2, 2),
+        humidity: new Walk(48 + i, 30, 80, 0.6, 1),
+        pressure: new Walk(1012, 980, 1040, 0.4, 1),
+        battery: new Walk(97 - i, 5, 100, 0.05, 0),
+        voltage: new Walk(2995, 2600, 3100, 2, 0),
+        linkquality: new Walk(120, 20, 255, 8, 0),
+        illuminance: new Walk(300, 0, 2000, 40, 0),
+        power: new Walk(85, 60, 120, 4, 1),
+      },
+    }));
+  }
+
+  #availability(state: 'online' | 'offline'): SimulatedMessage[] {
+    return [
+      { topic: `${this.#base}/bridge/state`, payload: JSON.stringify({ state }), retain: true },
+      ...this.#devices.map((d) => ({ topic: `${this.#base}/${d.name}/availability`, payload: JSON.stringify({ state }), retain: true })),
+    ];
+  }
+
+  start(nowMs: number): SimulatedMessage[] {
+    return [...this.#availability('online'), ...this.round(nowMs)];
+  }
+
+  round(nowMs: number): SimulatedMessage[] {
+    const r = this.#random;
+    const lastSeen = new Date(nowMs).toISOString();
+    return this.#devices.map((d) => {
+      const w = d.walks;
+      const link = { linkquality: w.linkquality?.next(r) };
+      let state: Record<string, unknown>;
+      if (d.kind === 'climate') {
+        state = { battery: w.battery?.next(r), humidity: w.humidity?.next(r), pressure: w.pressure?.next(r), temperature: w.temperature?.next(r), voltage: w.voltage?.next(r), ...link };
+      } else if (d.kind === 'motion') {
+        state = { battery: w.battery?.next(r), illuminance: w.illuminance?.next(r), occupancy: r() < 0.3, tamper: false, battery_low: false, ...link };
+      } else {
+        if (r() < 0.1) d.on = !d.on;
+        state = { state: d.on ? 'ON' : 'OFF', power: d.on ? w.power?.next(r) : 0, current: d.on ? Number(((w.power?.value ?? 0) / 230).toFixed(2)) : 0, voltage: 230, energy: 12.34, ...link };
+      }
+      return { topic: `${this.#base}/${d.name}`, payload: JSON.stringify({ ...state, last_seen: lastSeen }) };
+    });
+  }
+
+  stop(): SimulatedMessage[] {
+    return this.#availability('offline');
+  }
+}
+
+export const zigbee2mqttFormat = defineMqttFormat<Zigbee2MqttDriverT, Zigbee2MqttOptions>({
+  name: 'zigbee2mqtt',
+  driver: Zigbee2MqttDriver,
+  options: {
+    changedOnly: z
+      .boolean()
+      .optional()
+      .describe('zigbee2mqtt: publish only values that changed since the device\'s last message (Zigbee2MQTT repeats the whole state)'),
+  },
+  check: (subscription) => topicsEndInHash(subscription.topics, 'zigbee2mqtt'),
+  create: (driver, options) => new Zigbee2MqttDecoder(driver, options),
+  simulation: {
+    defaultDevices: ['living_room_sensor', 'hallway_motion', 'kettle_plug'],
+    defaultBase: 'zigbee2mqtt',
+    baseMeans: 'the Zigbee2MQTT base topic',
+    subscription: (base) => ({ topic: `${base}/#` }),
+    create: (_driver, setup) => new Zigbee2MqttSimulator(setup),
+  },
+});
+
