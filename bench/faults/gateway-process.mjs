@@ -76,7 +76,8 @@ async function mosquittoRestart(ctx) {
   await ctx.restartMosquitto();
   await publishing;
   await waitForQuiet(ctx.kafka.bootstrap, cfg.readingsTopic, cfg.bufferPath, publisher.acked.size);
-  const result = await checkDelivery(ctx.kafka.bootstrap, cfg.readingsTopic, publisher.acked);
+  // The publisher's own connection drops with the broker too: what MQTT.js sends twice is counted apart.
+  const result = await checkDelivery(ctx.kafka.bootstrap, cfg.readingsTopic, publisher.acked, undefined, publisher.resent);
   const connects = gateway.logs.filter((l) => l.msg === 'mqtt connected');
   const reconnects = connects.length - 1;
   // Whether the broker still had the gateway's session (subscriptions, queued messages) after its restart.
@@ -88,6 +89,7 @@ async function mosquittoRestart(ctx) {
     acked: publisher.acked.size,
     gatewayReconnects: reconnects,
     sessionResumed,
+    publisherResent: publisher.resent.size,
     ...result,
     resendsRecognized,
     ok: result.lost === 0 && result.duplicateRedelivered === 0 && result.auditClean && stop.code === 0 && sessionResumed,
