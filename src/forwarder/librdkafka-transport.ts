@@ -309,13 +309,28 @@ export class LibrdkafkaTransport implements KafkaTransport {
   }
 }
 
-/** Disconnects, giving records still queued a short time to be delivered (a retry sends them again anyway). */
+/** How long librdkafka gets to flush (2 s) and tear its threads down before we stop waiting for it. */
+const DISCONNECT_WAIT_MS = 5000;
+
+/**
+ * Disconnects, giving records still queued a short time to be delivered (a retry sends them again anyway).
+ * The wait is bounded: while a TLS handshake or SASL exchange against a broker that refuses us is still under
+ * way, librdkafka's teardown (which runs on libuv's thread pool) can take far longer than the flush timeout,
+ * and a shutdown or a reconnect must not hang on it. An abandoned producer finishes tearing down on its own;
+ * it holds no event the buffer does not still hold.
+ */
 function disconnect(producer: NativeProducer): Promise<void> {
   return new Promise<void>((resolve) => {
-    try {
-      producer.disconnect(2000, () => resolve());
-    } catch {
+    const giveUp = setTimeout(resolve, DISCONNECT_WAIT_MS);
+    giveUp.unref();
+    const done = (): void => {
+      clearTimeout(giveUp);
       resolve();
+    };
+    try {
+      producer.disconnect(2000, done);
+    } catch {
+      done();
     }
   });
 }
