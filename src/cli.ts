@@ -14,7 +14,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('telemetry-gateway')
-    .description('Reads devices over serial, Modbus and MQTT, buffers every event durably in SQLite and forwards it to Apache Kafka.')
+    .description('Reads devices over MQTT, Modbus, serial lines and HL7 v2 / MLLP, buffers every event durably in SQLite and forwards it to Apache Kafka.')
     .version(pkg.version, '-v, --version')
     .showHelpAfterError()
     .exitOverride();

@@ -1,13 +1,15 @@
 /**
  * Documentation that must stay true by itself: config/gateway.example.yaml shows every option of the config
- * schema (set, or commented out where it is optional), and nothing in the repository points at files outside it.
+ * schema (set, or commented out where it is optional), each option it sets at its default (or with the default named
+ * in its comment), and nothing in the repository points at files outside it.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { configJsonSchema } from '../src/config/schema.js';
+import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { GatewayConfigSchema, configJsonSchema } from '../src/config/schema.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -119,6 +121,61 @@ describe('config/gateway.example.yaml', () => {
     const paths = schemaPaths();
     expect(paths.length).toBeGreaterThan(100); // the walk found the schema, not nothing
     expect(paths.filter((p) => !matches(p))).toEqual([]);
+  });
+
+  it('shows each option it sets at its default, or names the default in its comment', () => {
+    // The commented-out inputs (Modbus, serial, HL7) are read too: one level of `# ` removed, as config.test.ts does.
+    let inBlock = false;
+    const text = readFileSync(join(ROOT, 'config/gateway.example.yaml'), 'utf8')
+      .split('\n')
+      .map((line) => {
+        if (/^ {2}# - type: \S+/.test(line)) inBlock = true;
+        else if (line.trim() === '') inBlock = false;
+        return inBlock ? line.replace(/^ {2}# ?/, '  ') : line;
+      })
+      .join('\n');
+    const doc = parseDocument(text);
+    const example = doc.toJS() as unknown;
+    const parsed = GatewayConfigSchema.safeParse(example);
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+    type Path = (string | number)[];
+    const at = (value: unknown, path: Path): unknown => path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), value);
+    // Every scalar option the file sets, with its comment: keys of the config's objects and of the items of its
+    // first-level lists (inputs). Items of nested lists (a subscription's metrics, a bus's devices) are examples
+    // chosen to show variety, not defaults.
+    const shown: { path: Path; comment: string }[] = [];
+    const collect = (node: unknown, path: Path, listDepth: number): void => {
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          if (!isScalar(pair.key)) continue;
+          const key = String(pair.key.value);
+          if (isScalar(pair.value)) shown.push({ path: [...path, key], comment: `${pair.value.comment ?? ''} ${pair.key.commentBefore ?? ''}` });
+          else collect(pair.value, [...path, key], listDepth);
+        }
+      } else if (isSeq(node) && listDepth === 0) {
+        node.items.forEach((item, i) => collect(item, [...path, i], listDepth + 1));
+      }
+    };
+    collect(doc.contents, [], 0);
+    const wrong: string[] = [];
+    let withDefault = 0;
+    for (const { path, comment } of shown) {
+      // The default is what the schema fills in when the option is left out.
+      const without = structuredClone(example);
+      const parent = at(without, path.slice(0, -1)) as Record<string | number, unknown>;
+      delete parent[path.at(-1) ?? ''];
+      const filled = GatewayConfigSchema.safeParse(without);
+      if (!filled.success) continue; // required, or needed by another option: no default to show
+      const def = at(filled.data, path);
+      if (def === undefined) continue; // optional, off unless set
+      withDefault += 1;
+      const value = at(parsed.data, path);
+      if (JSON.stringify(value) !== JSON.stringify(def) && !comment.includes(`default ${String(def)}`)) {
+        wrong.push(`${path.join('.')}: shows ${JSON.stringify(at(example, path))}, the default is ${JSON.stringify(def)}`);
+      }
+    }
+    expect(withDefault).toBeGreaterThan(60); // the walk reached the options, not nothing
+    expect(wrong).toEqual([]);
   });
 
   it('the scanner reads what it should (block keys, commented keys, list items, flow maps)', () => {
