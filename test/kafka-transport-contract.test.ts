@@ -15,7 +15,7 @@ import { isTooLarge, RecordBuilder } from '../src/forwarder/batching.js';
 import { Forwarder } from '../src/forwarder/forwarder.js';
 import type { KafkaTransport } from '../src/forwarder/kafka-transport.js';
 import { Replayer, type ReplayProgress } from '../src/replay/replayer.js';
-import { RetainedEvents, openBufferReadOnly } from '../src/replay/retained-events.js';
+import { openBufferReadOnly } from '../src/buffer/reader.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeEvent } from '../src/events/decode.js';
 import { KAFKA_CLIENTS, transportFor } from './support/kafka-clients.js';
@@ -204,7 +204,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         waitForLeaders: true,
       });
       buffer.close();
-      const retained = new RetainedEvents(openBufferReadOnly(join(dir, 'b.db')));
+      const retained = openBufferReadOnly(join(dir, 'b.db'));
       try {
         const replayer = new Replayer(
           retained,

@@ -38,6 +38,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
+import { BUFFER_FORMAT, checkBufferFormat } from './format.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
 import { nativeModuleError } from '../util/native-module.js';
 
@@ -178,14 +179,6 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_age ON receipts (source, committed_at);
 `;
 
-/**
- * 3: the pending count, pending bytes and retained bytes are kept in meta (key 'totals'), written inside every
- * transaction that changes them, so opening a buffer reads one row instead of scanning every event (start-up
- * in O(1) of the backlog). A format-2 file is migrated on open: one scan, then the totals are kept.
- */
-const BUFFER_FORMAT = '3';
-/** Formats this version opens and migrates in place. */
-const MIGRATABLE_FORMATS: readonly string[] = ['2'];
 const TOTALS_KEY = 'totals';
 /** Types drop-oldest may delete, lowest priority first. */
 const DROPPABLE: readonly { priority: number; types: readonly EventType[] }[] = [
@@ -328,10 +321,12 @@ export class SqliteBuffer implements ReceiptLedger {
         cause: err,
       });
     }
-    const format = db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: string } | undefined;
-    if (format !== undefined && format.value !== BUFFER_FORMAT && !MIGRATABLE_FORMATS.includes(format.value)) {
+    let format: string | undefined;
+    try {
+      format = checkBufferFormat(db, path, 'move the file away (it is not deleted for you)');
+    } catch (err) {
       db.close();
-      throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}; move the file away (it is not deleted for you)`);
+      throw err;
     }
     this.#db = db;
     this.#stmts = {
@@ -376,7 +371,7 @@ export class SqliteBuffer implements ReceiptLedger {
       writeTotals: db.prepare(`INSERT INTO meta (key, value) VALUES ('${TOTALS_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     };
     this.#loadSequences();
-    this.#loadTotals(format?.value);
+    this.#loadTotals(format);
   }
 
   /** Pending count and bytes and retained bytes from meta; counted once (and then kept) for a new or older file. */

@@ -20,7 +20,7 @@ export interface RecordFormatter {
   extraBytes(family: EventFamily): number;
 }
 
-/** What record building reads from a stored event (the buffer's StoredEvent and replay's ReplayEvent fit). */
+/** What record building reads from a stored event (the buffer's StoredEvent and KeptEvent fit). */
 export interface RecordSource {
   id: string;
   deviceId: string;
