@@ -11,7 +11,8 @@ import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
-import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, topicFor, type CloudEventsMode } from './batching.js';
+import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, type CloudEventsMode } from './batching.js';
+import { topicFor } from '../events/topics.js';
 import type { RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
@@ -49,7 +50,7 @@ export interface ForwarderStats {
   lastError: string | null;
 }
 
-export { BACKLOG_HEADER, cloudEventHeaders, topicFor } from './batching.js';
+export { BACKLOG_HEADER, cloudEventHeaders } from './batching.js';
 
 /** A wait that ends early when woken (new events, stop). */
 class Waker {

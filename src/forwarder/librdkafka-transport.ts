@@ -95,15 +95,6 @@ export function loadLibrdkafka(): NativeModule {
   return loaded;
 }
 
-/** librdkafka's version, or undefined when the native client is not available (for check-config). */
-export function librdkafkaVersion(): string | undefined {
-  try {
-    return loadLibrdkafka().librdkafkaVersion;
-  } catch {
-    return undefined;
-  }
-}
-
 /** librdkafka's SSL/SASL properties for the kafka.tls / kafka.sasl blocks; reads the secrets now. */
 export function librdkafkaSecurityConfig(security: KafkaSecurity | undefined): Record<string, ConfigValue> {
   const conf: Record<string, ConfigValue> = {};

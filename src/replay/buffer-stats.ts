@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { bufferFileSizes, type BufferReader } from '../buffer/reader.js';
 import type { TopicsConfig } from '../config/schema.js';
-import { topicFor } from '../forwarder/forwarder.js';
+import { topicFor } from '../events/topics.js';
 
 export interface BufferReport {
   path: string;

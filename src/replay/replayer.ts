@@ -10,7 +10,8 @@
 import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
-import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, topicFor, type CloudEventsMode } from '../forwarder/batching.js';
+import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, type CloudEventsMode } from '../forwarder/batching.js';
+import { topicFor } from '../events/topics.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import type { RecordFormat } from '../registry/record-format.js';
 import type { BufferReader, EventFilter, KeptEvent } from '../buffer/reader.js';
