@@ -16,6 +16,7 @@ import { Forwarder } from '../src/forwarder/forwarder.js';
 import type { KafkaTransport } from '../src/forwarder/kafka-transport.js';
 import { Replayer, type ReplayProgress } from '../src/replay/replayer.js';
 import { openBufferReadOnly } from '../src/buffer/reader.js';
+import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeEvent } from '../src/events/decode.js';
 import { KAFKA_CLIENTS, transportFor } from './support/kafka-clients.js';
@@ -144,7 +145,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         whenFull: 'block',
         retentionMs: 3_600_000,
         retentionMaxBytes: 1e9,
-        clock: { now: () => Date.now() },
+        clock: systemClock,
       });
       buffer.open();
       const drafts = Array.from({ length: events }, (_, i) => ({
@@ -173,6 +174,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
           retryInitialMs: 20,
           retryMaxMs: 200,
           drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
+          clock: systemClock,
         },
         createLogger('silent'),
       );

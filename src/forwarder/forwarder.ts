@@ -8,6 +8,7 @@
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
@@ -40,6 +41,8 @@ export interface ForwarderOptions {
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
   /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
   recordFormat?: RecordFormat;
+  /** The gateway's clock (the buffer's): the drain deadline and lingering read it. */
+  clock: Clock;
 }
 
 export interface ForwarderStats {
@@ -120,7 +123,7 @@ export class Forwarder {
    */
   async stop(drainDeadlineMs: number): Promise<void> {
     if (!this.#running) return;
-    this.#drainUntil = Date.now() + drainDeadlineMs;
+    this.#drainUntil = this.#options.clock.now() + drainDeadlineMs;
     this.#waker.wake();
     const deadline = new Promise<'deadline'>((resolve) => {
       const timer = setTimeout(() => resolve('deadline'), drainDeadlineMs + 250);
@@ -141,17 +144,17 @@ export class Forwarder {
   async #run(): Promise<void> {
     let attempt = 0;
     while (this.#running) {
-      if (this.#draining() && (this.#source.pendingCount === 0 || Date.now() >= (this.#drainUntil ?? 0))) return;
+      if (this.#draining() && (this.#source.pendingCount === 0 || this.#options.clock.now() >= (this.#drainUntil ?? 0))) return;
       if (this.#source.pendingCount === 0) {
         await this.#waker.wait(1000);
         continue;
       }
-      const lingerLeft = this.#lastSendAt + this.#options.lingerMs - Date.now();
+      const lingerLeft = this.#lastSendAt + this.#options.lingerMs - this.#options.clock.now();
       if (!this.#draining() && lingerLeft > 0 && this.#source.pendingCount < this.#options.maxEvents) {
         await this.#lingerFor(lingerLeft);
         if (!this.#running) return;
       }
-      this.#lastSendAt = Date.now();
+      this.#lastSendAt = this.#options.clock.now();
       const events = this.#takeBatch();
       if (events.length === 0) {
         await this.#waker.wait(1000);

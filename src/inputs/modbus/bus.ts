@@ -8,6 +8,7 @@
 import type { EventEmitter } from 'node:events';
 import type ModbusSerial from 'modbus-serial';
 import { errorMessage } from '../../errors.js';
+import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { ModbusTransportT } from './config.js';
 
@@ -61,6 +62,8 @@ export interface BusOptions {
   interRequestDelayMs: number;
   reconnect: { initial: number; max: number };
   logger: Logger;
+  /** The input's clock: when the connection state changed (the status page's "since"). */
+  clock: Clock;
 }
 
 export interface ReadSpec {
@@ -140,7 +143,7 @@ export class ModbusBus {
   #backoff: number;
   #tail: Promise<unknown> = Promise.resolve();
   #lastError = '';
-  #stateSince = Date.now();
+  #stateSince: number;
   readonly #stats: BusStats = { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
   readonly #units = new Map<number, UnitStats>();
 
@@ -148,6 +151,7 @@ export class ModbusBus {
     this.#options = options;
     this.#log = options.logger;
     this.#backoff = options.reconnect.initial;
+    this.#stateSince = options.clock.now();
   }
 
   get label(): string {
@@ -169,7 +173,7 @@ export class ModbusBus {
   }
 
   #setState(state: 'idle' | 'connecting' | 'open' | 'down' | 'stopped'): void {
-    if (state !== this.#state) this.#stateSince = Date.now();
+    if (state !== this.#state) this.#stateSince = this.#options.clock.now();
     this.#state = state;
   }
 
