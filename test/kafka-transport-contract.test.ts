@@ -211,7 +211,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         const replayer = new Replayer(
           retained,
           await transport({ batch: { maxBytes: 400_000 } }),
-          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryDelayMs: 50 },
+          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryInitialMs: 50, retryMaxMs: 400 },
           silentProgress,
         );
         const summary = await replayer.run({});

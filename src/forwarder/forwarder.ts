@@ -8,6 +8,7 @@
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
@@ -90,6 +91,8 @@ export class Forwarder {
   /** Lowered after the broker refused a batch as too large (its message.max.bytes is below our maxBytes). */
   readonly #sizeLimit: RequestSizeLimit;
   readonly #records: RecordBuilder;
+  /** kafka.retry: the wait after a failed send (the attempt is counted in the send loop, for its log lines too). */
+  readonly #retry: BackoffPolicy;
   /** When the last send started (0: never), for adaptive lingering. */
   #lastSendAt = 0;
   #lingering = false;
@@ -104,6 +107,7 @@ export class Forwarder {
     this.#log = logger.child({ component: 'forwarder' });
     this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
     this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
+    this.#retry = { initialMs: options.retryInitialMs, maxMs: options.retryMaxMs, jitter: 'equal' };
   }
 
   get stats(): ForwarderStats {
@@ -190,12 +194,12 @@ export class Forwarder {
           }
           attempt += 1;
           if (this.#draining()) return;
-          await this.#waker.wait(backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs));
+          await this.#waker.wait(backoffDelay(this.#retry, attempt));
           continue;
         }
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
-        const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
+        const delay = backoffDelay(this.#retry, attempt);
         // First failure and then every 10th: a long outage should not flood the journal.
         if (attempt % 10 === 0) {
           this.#log.warn(
@@ -257,9 +261,3 @@ export class Forwarder {
 }
 
 const BACKLOG_EXTRA = { [BACKLOG_HEADER]: '1' } as const;
-
-/** Exponential backoff with jitter in [50%, 100%] of the step, capped. */
-export function backoff(attempt: number, initialMs: number, maxMs: number): number {
-  const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step * (0.5 + Math.random() * 0.5));
-}

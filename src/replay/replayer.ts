@@ -14,6 +14,7 @@ import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLa
 import { topicFor } from '../events/topics.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import type { RecordFormat } from '../registry/record-format.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { BufferReader, EventFilter, KeptEvent } from '../buffer/reader.js';
 
 export { REPLAYED_HEADER } from '../forwarder/batching.js';
@@ -40,7 +41,9 @@ export interface ReplayOptions {
   dryRun: boolean;
   /** Attempts per batch before giving up (with backoff between them). */
   attempts: number;
-  retryDelayMs: number;
+  /** The backoff between attempts: the first wait, doubled after each failure up to the second (jittered). */
+  retryInitialMs: number;
+  retryMaxMs: number;
   /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
   recordFormat?: RecordFormat;
 }
@@ -76,6 +79,11 @@ export class Replayer {
     this.#progress = progress;
     this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
     this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
+  }
+
+  /** The wait after failed attempt number `attempt` (1 = the first). */
+  #retryWait(attempt: number): number {
+    return backoffDelay({ initialMs: this.#options.retryInitialMs, maxMs: this.#options.retryMaxMs, jitter: 'equal' }, attempt - 1);
   }
 
   #topicOf(e: KeptEvent): string {
@@ -183,7 +191,7 @@ export class Replayer {
         return;
       } catch (err) {
         if ((err instanceof GatewayError && err.code === 'GW_SCHEMA_INCOMPATIBLE') || attempt >= this.#options.attempts) throw err;
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
       }
     }
   }
@@ -200,7 +208,7 @@ export class Replayer {
           });
         }
         await transport.reset().catch(() => undefined);
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
       }
     }
   }
@@ -237,7 +245,7 @@ export class Replayer {
           );
         }
         await transport.reset().catch(() => undefined);
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
         await this.#connect(transport);
       }
     }
