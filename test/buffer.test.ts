@@ -45,6 +45,16 @@ function alarm(deviceId: string): EventDraft {
   return { type: 'alarm', deviceId, sourceTime: null, receivedAt: '2026-11-27T10:00:00.000Z', alarm: 'spo2-low', state: 'active', severity: 'high', message: 'SpO2 below 90 %' };
 }
 
+/** Writes to a closed buffer file behind the buffer's back, as an older or newer gateway would have left it. */
+function forgeFile(path: string, ...statements: string[]): void {
+  const db = new Database(path);
+  try {
+    for (const sql of statements) db.prepare(sql).run();
+  } finally {
+    db.close();
+  }
+}
+
 type Parsed = Omit<ReadingEvent, 'type'> & Partial<Omit<GapEvent, 'type' | keyof ReadingEvent>> & { type: 'reading' | 'gap' | 'alarm' };
 /** The stored JSON, loosely typed: the tests look at fields of readings and gaps alike. */
 const parse = (e: StoredEvent) => JSON.parse(e.payload) as Parsed;
@@ -244,10 +254,7 @@ describe('SqliteBuffer', () => {
     const expected = [buffer.pendingCount, buffer.pendingBytes];
     buffer.close();
     // What a v1 gateway left: format 2 and no totals row.
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '2' WHERE key = 'format'").run();
-    db.prepare("DELETE FROM meta WHERE key = 'totals'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '2' WHERE key = 'format'", "DELETE FROM meta WHERE key = 'totals'");
     const migrated = open({ path });
     expect([migrated.buffer.pendingCount, migrated.buffer.pendingBytes]).toEqual(expected);
     const first = migrated.buffer.readPending(100);
@@ -263,9 +270,7 @@ describe('SqliteBuffer', () => {
   it('refuses a buffer file of an unknown (newer) format without touching it', () => {
     const { buffer, path } = open();
     buffer.close();
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '9' WHERE key = 'format'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '9' WHERE key = 'format'");
     expect(() => open({ path })).toThrow(/buffer format 9, this version reads 3/);
   });
 
@@ -394,9 +399,7 @@ describe('openBufferReadOnly (the reader replay, buffer stats and the fault suit
     const { buffer, path } = open();
     await buffer.append([reading('a', 1)]);
     buffer.close();
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '2' WHERE key = 'format'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '2' WHERE key = 'format'");
     const reader = openBufferReadOnly(path);
     expect(reader.counts()).toEqual({ pending: 1, retained: 0, total: 1 });
     reader.close();
@@ -408,9 +411,7 @@ describe('openBufferReadOnly (the reader replay, buffer stats and the fault suit
   it('refuses a file of an unknown (newer) format as the writer does, and a file that is no buffer', () => {
     const { buffer, path } = open();
     buffer.close();
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '9' WHERE key = 'format'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '9' WHERE key = 'format'");
     expect(() => openBufferReadOnly(path)).toThrow(expect.objectContaining({ code: 'GW_BUFFER_OPEN', message: expect.stringContaining(`${path} has buffer format 9, this version reads 3`) }));
 
     const other = join(mkdtempSync(join(tmpdir(), 'etg-buffer-')), 'other.db');

@@ -4,17 +4,16 @@
  * the file's layout is made (and its format number raised) in one place.
  *
  * The file is opened read-only: in WAL mode a reader never blocks the running gateway's writer and the writer
- * never blocks the reader. The format is checked as the writer checks it (src/buffer/format.ts): a file written
+ * never blocks the reader. The format is checked as the writer checks it (src/buffer/file.ts): a file written
  * by a newer gateway is refused, not read on a guess. Every replay page is read in its own short read
  * transaction (keyset pagination on `pos`), so a long replay does not pin an old snapshot and keep the WAL from
  * being checkpointed.
  */
-import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { EventFamily, EventType } from '../events/schema.js';
 import { nativeModuleError } from '../util/native-module.js';
-import { checkBufferFormat } from './format.js';
+import { checkBufferFormat } from './file.js';
 import type { StoredEvent } from './sqlite-buffer.js';
 
 /** Which kept events a replay (or its count) takes; every bound is optional. */
@@ -170,16 +169,4 @@ export class BufferReader {
   close(): void {
     this.#db.close();
   }
-}
-
-/** Size on disk of the buffer: the database file plus its WAL and shared-memory files (0 for one not there). */
-export function bufferFileSizes(path: string): { db: number; wal: number; shm: number } {
-  const size = (p: string): number => {
-    try {
-      return statSync(p).size;
-    } catch {
-      return 0;
-    }
-  };
-  return { db: size(path), wal: size(`${path}-wal`), shm: size(`${path}-shm`) };
 }

@@ -24,7 +24,7 @@
  * - A damaged file (truncated, overwritten, bad pages) is found at open by `PRAGMA quick_check` and refused
  *   (GW_BUFFER_CORRUPT), never recreated over: the file stays for inspection and recovery.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
@@ -38,7 +38,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
-import { BUFFER_FORMAT, checkBufferFormat } from './format.js';
+import { BUFFER_FORMAT, bufferFileSizes, checkBufferFormat, fileSize } from './file.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
 import { nativeModuleError } from '../util/native-module.js';
 
@@ -871,14 +871,7 @@ export class SqliteBuffer implements ReceiptLedger {
       .all() as { family: string; n: number }[];
     const retained = (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NOT NULL').get() as { n: number }).n;
     const oldest = db.prepare('SELECT MIN(received_at) AS t FROM events WHERE delivered_at IS NULL').get() as { t: number | null };
-    let fileBytes = 0;
-    for (const suffix of ['', '-wal']) {
-      try {
-        fileBytes += statSync(`${this.#options.path}${suffix}`).size;
-      } catch {
-        /* no WAL yet */
-      }
-    }
+    const files = bufferFileSizes(this.#options.path);
     return {
       pending: byFamily.reduce((sum, r) => sum + r.n, 0),
       pendingBytes: this.#pendingBytes,
@@ -886,7 +879,7 @@ export class SqliteBuffer implements ReceiptLedger {
       retained,
       retainedBytes: this.#retainedBytes,
       oldestPendingAt: oldest.t,
-      fileBytes,
+      fileBytes: files.db + files.wal,
     };
   }
 
@@ -918,14 +911,6 @@ export class SqliteBuffer implements ReceiptLedger {
       this.#db = undefined;
       this.#stmts = undefined;
     }
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
   }
 }
 

@@ -115,15 +115,9 @@ export function librdkafkaSecurityConfig(security: KafkaSecurity | undefined): R
     }
   }
   if (sasl) {
-    let password: string;
-    try {
-      password = sasl.password.reveal();
-    } catch (err) {
-      throw new GatewayError('GW_SECRET_MISSING', `kafka.sasl.password (${sasl.password.origin}): ${errorMessage(err)}`, { cause: err });
-    }
     conf['sasl.mechanisms'] = sasl.mechanism.toUpperCase();
     conf['sasl.username'] = sasl.username;
-    conf['sasl.password'] = password;
+    conf['sasl.password'] = sasl.password.revealFor('kafka.sasl.password');
   }
   return conf;
 }

@@ -4,7 +4,8 @@
  * The figures come from one read transaction (BufferReader.snapshot); this module only arranges them per topic.
  */
 import type { z } from 'zod';
-import { bufferFileSizes, type BufferReader } from '../buffer/reader.js';
+import { bufferFileSizes } from '../buffer/file.js';
+import type { BufferReader } from '../buffer/reader.js';
 import type { TopicsConfig } from '../config/schema.js';
 import { topicFor } from '../events/topics.js';
 

@@ -10,7 +10,7 @@
 import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { errorMessage, type ErrorCode } from '../../errors.js';
-import { revealPem, tlsConnectionOptions } from '../../security/tls.js';
+import { tlsConnectionOptions } from '../../security/tls.js';
 import { Backoff } from '../../util/backoff.js';
 import type { Logger } from '../../util/logger.js';
 import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
@@ -362,7 +362,7 @@ function describePeer(socket: Socket): string {
 }
 
 function serverTlsOptions(tls: MllpServerTlsT, where: string): Parameters<typeof createTlsServer>[0] {
-  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => revealPem(tls[field], `${where}.${field}`);
+  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => tls[field]?.revealFor(`${where}.${field}`);
   const ca = read('ca');
   const passphrase = read('passphrase');
   return {

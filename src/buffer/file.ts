@@ -1,8 +1,10 @@
 /**
- * The buffer file's format number, kept in its `meta` table (key 'format'), and the one check of it that the
- * writer (SqliteBuffer) and the read-only reader (BufferReader) both make: a file of a format this version does
- * not know (written by a newer gateway) is refused rather than read or written on a guess.
+ * The buffer file as both the writer (SqliteBuffer) and the read-only reader (BufferReader) see it: its format
+ * number, kept in its `meta` table (key 'format'), with the one check of it they both make (a file of a format this
+ * version does not know, written by a newer gateway, is refused rather than read or written on a guess), and its
+ * size on disk.
  */
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
 
@@ -25,4 +27,18 @@ export function checkBufferFormat(db: Database.Database, path: string, advice: s
     throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${row.value}, this version reads ${BUFFER_FORMAT}; ${advice}`);
   }
   return row?.value;
+}
+
+/** Size of one file in bytes; 0 for one that is not there (no WAL yet). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Size on disk of the buffer: the database file plus its WAL and shared-memory files. */
+export function bufferFileSizes(path: string): { db: number; wal: number; shm: number } {
+  return { db: fileSize(path), wal: fileSize(`${path}-wal`), shm: fileSize(`${path}-shm`) };
 }
