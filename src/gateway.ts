@@ -131,6 +131,7 @@ export class Gateway {
         retryMaxMs: config.kafka.retry.max,
         drain: config.kafka.drain,
         ...(this.#recordFormat ? { recordFormat: this.#recordFormat } : {}),
+        clock,
       },
       logger,
     );

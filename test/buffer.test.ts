@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { openBufferReadOnly } from '../src/buffer/reader.js';
 import { SqliteBuffer, type BufferOptions, type StoredEvent } from '../src/buffer/sqlite-buffer.js';
-import type { EventDraft, GapEvent, ReadingEvent } from '../src/events/schema.js';
+import { PRIORITY_OF_TYPE, type EventDraft, type GapEvent, type ReadingEvent } from '../src/events/schema.js';
 
 class ManualClock {
   constructor(public t = Date.parse('2026-11-27T10:00:00Z')) {}
@@ -42,6 +43,16 @@ function reading(deviceId: string, value: number): EventDraft {
 
 function alarm(deviceId: string): EventDraft {
   return { type: 'alarm', deviceId, sourceTime: null, receivedAt: '2026-11-27T10:00:00.000Z', alarm: 'spo2-low', state: 'active', severity: 'high', message: 'SpO2 below 90 %' };
+}
+
+/** Writes to a closed buffer file behind the buffer's back, as an older or newer gateway would have left it. */
+function forgeFile(path: string, ...statements: string[]): void {
+  const db = new Database(path);
+  try {
+    for (const sql of statements) db.prepare(sql).run();
+  } finally {
+    db.close();
+  }
 }
 
 type Parsed = Omit<ReadingEvent, 'type'> & Partial<Omit<GapEvent, 'type' | keyof ReadingEvent>> & { type: 'reading' | 'gap' | 'alarm' };
@@ -243,10 +254,7 @@ describe('SqliteBuffer', () => {
     const expected = [buffer.pendingCount, buffer.pendingBytes];
     buffer.close();
     // What a v1 gateway left: format 2 and no totals row.
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '2' WHERE key = 'format'").run();
-    db.prepare("DELETE FROM meta WHERE key = 'totals'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '2' WHERE key = 'format'", "DELETE FROM meta WHERE key = 'totals'");
     const migrated = open({ path });
     expect([migrated.buffer.pendingCount, migrated.buffer.pendingBytes]).toEqual(expected);
     const first = migrated.buffer.readPending(100);
@@ -262,9 +270,7 @@ describe('SqliteBuffer', () => {
   it('refuses a buffer file of an unknown (newer) format without touching it', () => {
     const { buffer, path } = open();
     buffer.close();
-    const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '9' WHERE key = 'format'").run();
-    db.close();
+    forgeFile(path, "UPDATE meta SET value = '9' WHERE key = 'format'");
     expect(() => open({ path })).toThrow(/buffer format 9, this version reads 3/);
   });
 
@@ -354,5 +360,64 @@ describe('SqliteBuffer receipts (the ledger push inputs use to recognise resends
     const reopened = open({ path }).buffer;
     expect(reopened.latestNumber('hl7:a')).toBe(2);
     reopened.close();
+  });
+});
+
+describe('openBufferReadOnly (the reader replay, buffer stats and the fault suite use)', () => {
+  it('reads counts, the stats snapshot and filtered pages of a file the gateway holds open, in commit order', async () => {
+    const { buffer, path, clock } = open();
+    await buffer.append([reading('a', 1), reading('b', 2), alarm('a')]);
+    clock.t += 60_000;
+    await buffer.append([reading('a', 3), reading('b', 4)]);
+    buffer.markDelivered(buffer.readPending(1));
+
+    const reader = openBufferReadOnly(path);
+    try {
+      expect(reader.counts()).toEqual({ pending: 4, retained: 1, total: 5 });
+      const snapshot = reader.snapshot();
+      expect(snapshot.pendingByFamily).toEqual([{ family: 'readings', n: 4 }]);
+      expect(snapshot.pendingByPriorityAndType).toEqual([{ priority: PRIORITY_OF_TYPE.reading, type: 'reading', n: 4 }]);
+      expect(snapshot.oldestPendingAt).toBe(clock.t - 60_000);
+      expect(snapshot.retained).toEqual({ count: 1, oldestReceivedAt: clock.t - 60_000, newestReceivedAt: clock.t - 60_000 });
+
+      const filter = { deviceIds: ['a'], types: ['reading'], sinceMs: clock.t - 60_000 };
+      expect(reader.count(filter)).toEqual({ total: 2, byFamilyAndType: [{ family: 'readings', type: 'reading', n: 2 }] });
+      const next = reader.pager(filter);
+      const first = next(0, 1);
+      const second = next((first[0] as StoredEvent).pos, 10);
+      expect([...first, ...second].map((e) => (JSON.parse(e.payload) as { value: number }).value)).toEqual([1, 3]);
+      expect(next((second[0] as StoredEvent).pos, 10)).toEqual([]);
+      expect(reader.count({ ...filter, untilMs: clock.t })).toMatchObject({ total: 1 });
+      expect(reader.lastPos()).toBe(5);
+    } finally {
+      reader.close();
+      buffer.close();
+    }
+  });
+
+  it('reads a format-2 file as it is (the writer migrates it; the reader changes nothing)', async () => {
+    const { buffer, path } = open();
+    await buffer.append([reading('a', 1)]);
+    buffer.close();
+    forgeFile(path, "UPDATE meta SET value = '2' WHERE key = 'format'");
+    const reader = openBufferReadOnly(path);
+    expect(reader.counts()).toEqual({ pending: 1, retained: 0, total: 1 });
+    reader.close();
+    const after = new Database(path, { readonly: true });
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: '2' });
+    after.close();
+  });
+
+  it('refuses a file of an unknown (newer) format as the writer does, and a file that is no buffer', () => {
+    const { buffer, path } = open();
+    buffer.close();
+    forgeFile(path, "UPDATE meta SET value = '9' WHERE key = 'format'");
+    expect(() => openBufferReadOnly(path)).toThrow(expect.objectContaining({ code: 'GW_BUFFER_OPEN', message: expect.stringContaining(`${path} has buffer format 9, this version reads 3`) }));
+
+    const other = join(mkdtempSync(join(tmpdir(), 'etg-buffer-')), 'other.db');
+    const foreign = new Database(other);
+    foreign.exec('CREATE TABLE events (pos INTEGER PRIMARY KEY)');
+    foreign.close();
+    expect(() => openBufferReadOnly(other)).toThrow(expect.objectContaining({ code: 'GW_BUFFER_READ', message: expect.stringContaining(`cannot read the buffer ${other}`) }));
   });
 });

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { openBufferReadOnly } from '../src/buffer/reader.js';
 import type { ReadingEvent } from '../src/events/schema.js';
 import { findFreePort, startBroker, type BrokerHandle } from '../scripts/kafka-broker.mjs';
 import { KAFKA_CLIENTS } from './support/kafka-clients.js';
@@ -12,11 +12,11 @@ import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
 function pendingInBuffer(path: string): number {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const reader = openBufferReadOnly(path);
   try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NULL').get() as { n: number }).n;
+    return reader.counts().pending;
   } finally {
-    db.close();
+    reader.close();
   }
 }
 

@@ -9,6 +9,7 @@ import { TopicsConfig } from '../src/config/schema.js';
 import type { EventDraft } from '../src/events/schema.js';
 import { Forwarder } from '../src/forwarder/forwarder.js';
 import type { KafkaTransport, TopicBatch } from '../src/forwarder/kafka-transport.js';
+import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
 import { waitFor } from './support/wait.js';
 
@@ -43,7 +44,7 @@ function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: numb
     whenFull: 'drop-oldest',
     retentionMs: 60_000,
     retentionMaxBytes: 1e9,
-    clock: { now: () => Date.now() },
+    clock: systemClock,
   });
   buffer.open();
   const transport = new FakeTransport();
@@ -60,6 +61,7 @@ function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: numb
       retryInitialMs: 5,
       retryMaxMs: 20,
       drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
+      clock: systemClock,
     },
     createLogger('silent'),
   );

@@ -15,7 +15,8 @@ import { isTooLarge, RecordBuilder } from '../src/forwarder/batching.js';
 import { Forwarder } from '../src/forwarder/forwarder.js';
 import type { KafkaTransport } from '../src/forwarder/kafka-transport.js';
 import { Replayer, type ReplayProgress } from '../src/replay/replayer.js';
-import { RetainedEvents, openBufferReadOnly } from '../src/replay/retained-events.js';
+import { openBufferReadOnly } from '../src/buffer/reader.js';
+import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeEvent } from '../src/events/decode.js';
 import { KAFKA_CLIENTS, transportFor } from './support/kafka-clients.js';
@@ -144,7 +145,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         whenFull: 'block',
         retentionMs: 3_600_000,
         retentionMaxBytes: 1e9,
-        clock: { now: () => Date.now() },
+        clock: systemClock,
       });
       buffer.open();
       const drafts = Array.from({ length: events }, (_, i) => ({
@@ -173,6 +174,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
           retryInitialMs: 20,
           retryMaxMs: 200,
           drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
+          clock: systemClock,
         },
         createLogger('silent'),
       );
@@ -204,12 +206,12 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         waitForLeaders: true,
       });
       buffer.close();
-      const retained = new RetainedEvents(openBufferReadOnly(join(dir, 'b.db')));
+      const retained = openBufferReadOnly(join(dir, 'b.db'));
       try {
         const replayer = new Replayer(
           retained,
           await transport({ batch: { maxBytes: 400_000 } }),
-          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryDelayMs: 50 },
+          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryInitialMs: 50, retryMaxMs: 400 },
           silentProgress,
         );
         const summary = await replayer.run({});

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MqttSubscription } from '../src/config/schema.js';
 import type { DeadLetterEvent, ReadingEvent } from '../src/events/schema.js';
-import { compileSubscription, convertValue, decodeMessage, resolveDeviceId, topicMatches } from '../src/inputs/mqtt/mapping.js';
+import { compileSubscription, convertValue, decodeMessage, resolveDeviceId } from '../src/inputs/mqtt/mapping.js';
+import { topicMatches } from '../src/inputs/mqtt/topic-filter.js';
 import { parseTimestamp } from '../src/inputs/values.js';
 import { compileFieldPath, isMissing, readFieldPath } from '../src/util/field-path.js';
 

@@ -19,7 +19,7 @@ import { SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
 import type { AlarmEvent, DeviceStatusEvent, ReadingEvent, TelemetryEvent } from '../src/events/schema.js';
 import { TopicsConfig } from '../src/config/schema.js';
 import { readBufferReport } from '../src/replay/buffer-stats.js';
-import { openBufferReadOnly } from '../src/replay/retained-events.js';
+import { openBufferReadOnly } from '../src/buffer/reader.js';
 import { ModbusSimulator } from '../src/simulators/modbus.js';
 import { startSerialSimulator, type SerialSimulator } from '../src/simulators/serial.js';
 import { GatewayProcess, sensorSubscription, writeTestConfig } from './support/gateway-process.js';
@@ -128,12 +128,12 @@ describe('status page in headless Chromium: idle, under load, a device offline, 
 
   /** What the buffer file holds right now, read as `telemetry-gateway buffer stats` reads it. */
   function bufferFile(): { pending: number; retained: number } {
-    const db = openBufferReadOnly(bufferPath);
+    const reader = openBufferReadOnly(bufferPath);
     try {
-      const report = readBufferReport(db, bufferPath, TopicsConfig.parse({ prefix }), Date.now());
+      const report = readBufferReport(reader, bufferPath, TopicsConfig.parse({ prefix }), Date.now());
       return { pending: report.pending.total, retained: report.retained.count };
     } finally {
-      db.close();
+      reader.close();
     }
   }
 

@@ -22,6 +22,10 @@ interface Row {
   payload: string;
 }
 
+/**
+ * What the file holds, read with SQL of the test's own (not the buffer's reader that replay uses), so the expected
+ * records do not come from the code under test.
+ */
 function rows(path: string, where = '1', ...params: (string | number)[]): Row[] {
   const db = new Database(path, { readonly: true });
   try {

@@ -6,24 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { checkDelivery, gatewayMetric, pendingInBuffer, readyz, sleep, waitFor, waitForQuiet } from './lib.mjs';
+import { bufferCounts, checkDelivery, gatewayMetric, pendingInBuffer, readyz, sleep, waitFor, waitForQuiet } from './lib.mjs';
 
 const DEVICES = 10;
 const RATE_PER_SEC = 300;
 
-function committed(path) {
-  let db;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    return db.prepare('SELECT COUNT(*) AS n FROM events').get().n;
-  } catch {
-    return undefined;
-  } finally {
-    db?.close();
-  }
-}
+const committed = (path) => bufferCounts(path)?.total;
 
 async function diskFull(ctx) {
   const seconds = Math.max(15, Math.round(ctx.args.faultSeconds / 2));

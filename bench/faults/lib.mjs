@@ -5,12 +5,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { AuditChecker } from '../../dist/audit/checker.js';
 import { readTopicWindow } from '../../dist/audit/topic-reader.js';
+import { openBufferReadOnly } from '../../dist/buffer/reader.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -222,18 +222,25 @@ export async function createTopic(bootstrap, topic, partitions = 3, replicationF
   }
 }
 
-/** Pending (not yet delivered) events in a buffer file, read-only; undefined while the file is not there. */
-export function pendingInBuffer(path) {
-  let db;
+/**
+ * Events in a buffer file (pending, retained = delivered and kept, total ever committed and still there), read with
+ * the gateway's own read-only reader; undefined while the file is not there (or not yet a buffer).
+ */
+export function bufferCounts(path) {
+  let reader;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    return db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NULL').get().n;
+    reader = openBufferReadOnly(path, 5000);
+    return reader.counts();
   } catch {
     return undefined;
   } finally {
-    db?.close();
+    reader?.close();
   }
+}
+
+/** Pending (not yet delivered) events in a buffer file, read-only; undefined while the file is not there. */
+export function pendingInBuffer(path) {
+  return bufferCounts(path)?.pending;
 }
 
 /**
@@ -413,16 +420,7 @@ export function rssMiB(pid) {
 
 /** Delivered (Kafka-acknowledged) events in a buffer file, read-only. */
 export function deliveredInBuffer(path) {
-  let db;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    return db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NOT NULL').get().n;
-  } catch {
-    return undefined;
-  } finally {
-    db?.close();
-  }
+  return bufferCounts(path)?.retained;
 }
 
 /** Records on the topic as a third-party client (kcat) reads them from the beginning to the end. */

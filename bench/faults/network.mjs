@@ -4,8 +4,7 @@
 // Pass: the dead link is noticed within the configured timeouts (blackhole, reset), ingest into the buffer goes on
 // while Kafka is unreachable, memory stays bounded, the gateway reconnects and drains, 0 lost, audit clean.
 import { startFaultProxy } from '../../scripts/fault-proxy.mjs';
-import { checkDelivery, gatewayMetric, pendingInBuffer, rssMiB, sleep, waitFor, waitForQuiet } from './lib.mjs';
-import Database from 'better-sqlite3';
+import { bufferCounts, checkDelivery, gatewayMetric, pendingInBuffer, rssMiB, sleep, waitFor, waitForQuiet } from './lib.mjs';
 
 const DEVICES = 10;
 const RATE_PER_SEC = 300;
@@ -31,16 +30,7 @@ const MODES = {
 
 /** Events ever committed to a buffer file (pending + delivered). */
 function committedInBuffer(path) {
-  let db;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    return db.prepare('SELECT COUNT(*) AS n FROM events').get().n;
-  } catch {
-    return undefined;
-  } finally {
-    db?.close();
-  }
+  return bufferCounts(path)?.total;
 }
 
 async function linkFault(ctx, target, modeName, listenerIndex) {

@@ -15,12 +15,32 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import mqttPacket from 'mqtt-packet';
+import { openBufferReadOnly } from '../../dist/buffer/reader.js';
 import { findFreePort } from '../../scripts/kafka-broker.mjs';
 import { startFaultProxy } from '../../scripts/fault-proxy.mjs';
 import { startMosquitto } from '../../scripts/mosquitto.mjs';
 import { GatewayProcess, Publisher, httpPort, pendingInBuffer, sleep, uniqueName, waitFor, writeGatewayConfig } from './lib.mjs';
+
+/** How many times each message number (a reading's value) is stored, read with the gateway's read-only reader. */
+function storedValueCounts(path) {
+  const reader = openBufferReadOnly(path);
+  try {
+    const next = reader.pager({ types: ['reading'] });
+    const counts = new Map();
+    for (let after = 0; ; ) {
+      const page = next(after, 10_000);
+      if (page.length === 0) return counts;
+      for (const e of page) {
+        const n = JSON.parse(e.payload).value;
+        counts.set(n, (counts.get(n) ?? 0) + 1);
+      }
+      after = page[page.length - 1].pos;
+    }
+  } finally {
+    reader.close();
+  }
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -106,20 +126,14 @@ await publishing;
 // Quiet: every message Mosquitto acknowledged is in the buffer (no Kafka: nothing leaves it).
 let stored = 0;
 await waitFor('all messages stored', () => {
-  const db = new Database(cfg.bufferPath, { readonly: true });
-  try {
-    stored = db.prepare("SELECT COUNT(DISTINCT json_extract(payload, '$.value')) AS n FROM events WHERE type = 'reading'").get().n;
-  } finally {
-    db.close();
-  }
+  stored = storedValueCounts(cfg.bufferPath).size;
   return stored >= MESSAGES;
 }, { timeoutMs: 300_000, intervalMs: 500 });
 await sleep(1500);
-const db = new Database(cfg.bufferPath, { readonly: true });
-const twice = db
-  .prepare("SELECT json_extract(payload, '$.value') AS n, COUNT(*) AS c FROM events WHERE type = 'reading' GROUP BY n HAVING c > 1 ORDER BY n")
-  .all();
-db.close();
+const twice = [...storedValueCounts(cfg.bufferPath)]
+  .filter(([, c]) => c > 1)
+  .map(([n, c]) => ({ n, c }))
+  .sort((a, b) => a.n - b.n);
 const metricsText = await fetch(`http://127.0.0.1:${httpPort(gateway) ?? 0}/metrics`).then((r) => r.text()).catch(() => '');
 const recognized = /etg_mqtt_resends_recognized_total\{[^}]*\} (\d+)/.exec(metricsText)?.[1];
 await gateway.stop();

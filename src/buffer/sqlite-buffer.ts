@@ -24,7 +24,7 @@
  * - A damaged file (truncated, overwritten, bad pages) is found at open by `PRAGMA quick_check` and refused
  *   (GW_BUFFER_CORRUPT), never recreated over: the file stays for inspection and recovery.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
@@ -38,6 +38,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
+import { BUFFER_FORMAT, bufferFileSizes, checkBufferFormat, fileSize } from './file.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
 import { nativeModuleError } from '../util/native-module.js';
 
@@ -178,14 +179,6 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_age ON receipts (source, committed_at);
 `;
 
-/**
- * 3: the pending count, pending bytes and retained bytes are kept in meta (key 'totals'), written inside every
- * transaction that changes them, so opening a buffer reads one row instead of scanning every event (start-up
- * in O(1) of the backlog). A format-2 file is migrated on open: one scan, then the totals are kept.
- */
-const BUFFER_FORMAT = '3';
-/** Formats this version opens and migrates in place. */
-const MIGRATABLE_FORMATS: readonly string[] = ['2'];
 const TOTALS_KEY = 'totals';
 /** Types drop-oldest may delete, lowest priority first. */
 const DROPPABLE: readonly { priority: number; types: readonly EventType[] }[] = [
@@ -328,10 +321,12 @@ export class SqliteBuffer implements ReceiptLedger {
         cause: err,
       });
     }
-    const format = db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: string } | undefined;
-    if (format !== undefined && format.value !== BUFFER_FORMAT && !MIGRATABLE_FORMATS.includes(format.value)) {
+    let format: string | undefined;
+    try {
+      format = checkBufferFormat(db, path, 'move the file away (it is not deleted for you)');
+    } catch (err) {
       db.close();
-      throw new GatewayError('GW_BUFFER_OPEN', `${path} has buffer format ${format.value}, this version reads ${BUFFER_FORMAT}; move the file away (it is not deleted for you)`);
+      throw err;
     }
     this.#db = db;
     this.#stmts = {
@@ -376,7 +371,7 @@ export class SqliteBuffer implements ReceiptLedger {
       writeTotals: db.prepare(`INSERT INTO meta (key, value) VALUES ('${TOTALS_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     };
     this.#loadSequences();
-    this.#loadTotals(format?.value);
+    this.#loadTotals(format);
   }
 
   /** Pending count and bytes and retained bytes from meta; counted once (and then kept) for a new or older file. */
@@ -876,14 +871,7 @@ export class SqliteBuffer implements ReceiptLedger {
       .all() as { family: string; n: number }[];
     const retained = (db.prepare('SELECT COUNT(*) AS n FROM events WHERE delivered_at IS NOT NULL').get() as { n: number }).n;
     const oldest = db.prepare('SELECT MIN(received_at) AS t FROM events WHERE delivered_at IS NULL').get() as { t: number | null };
-    let fileBytes = 0;
-    for (const suffix of ['', '-wal']) {
-      try {
-        fileBytes += statSync(`${this.#options.path}${suffix}`).size;
-      } catch {
-        /* no WAL yet */
-      }
-    }
+    const files = bufferFileSizes(this.#options.path);
     return {
       pending: byFamily.reduce((sum, r) => sum + r.n, 0),
       pendingBytes: this.#pendingBytes,
@@ -891,7 +879,7 @@ export class SqliteBuffer implements ReceiptLedger {
       retained,
       retainedBytes: this.#retainedBytes,
       oldestPendingAt: oldest.t,
-      fileBytes,
+      fileBytes: files.db + files.wal,
     };
   }
 
@@ -923,14 +911,6 @@ export class SqliteBuffer implements ReceiptLedger {
       this.#db = undefined;
       this.#stmts = undefined;
     }
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
   }
 }
 

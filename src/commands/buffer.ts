@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { openBufferReadOnly } from '../buffer/reader.js';
 import { loadConfig } from '../config/load.js';
 import { formatDuration } from '../replay/progress.js';
 import { readBufferReport, type BufferReport } from '../replay/buffer-stats.js';
-import { openBufferReadOnly } from '../replay/retained-events.js';
 
 const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
@@ -30,12 +30,12 @@ export function formatBufferReport(r: BufferReport): string {
 
 function stats(options: { config: string; json?: boolean }): void {
   const { config } = loadConfig(options.config);
-  const db = openBufferReadOnly(config.buffer.path);
+  const reader = openBufferReadOnly(config.buffer.path);
   try {
-    const report = readBufferReport(db, config.buffer.path, config.kafka.topics, Date.now());
+    const report = readBufferReport(reader, config.buffer.path, config.kafka.topics, Date.now());
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatBufferReport(report));
   } finally {
-    db.close();
+    reader.close();
   }
 }
 

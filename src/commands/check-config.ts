@@ -27,7 +27,7 @@ async function checkConfig(options: CheckConfigOptions): Promise<void> {
   }
   const { config, file, context } = loadConfig(options.config);
   // A config that names a client this machine cannot load is not runnable: GW_KAFKA_CLIENT with the fix.
-  if (config.kafka.client === 'librdkafka') loadLibrdkafka();
+  const librdkafkaVersion = config.kafka.client === 'librdkafka' ? loadLibrdkafka().librdkafkaVersion : undefined;
   const reports: ProbeReport[] = [];
   if (probing) {
     for (const input of config.inputs) {
@@ -38,7 +38,7 @@ async function checkConfig(options: CheckConfigOptions): Promise<void> {
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ valid: true, file, config, ...(probing ? { probe: reports } : {}) }, null, 2)}\n`);
   } else {
-    process.stdout.write(`${file}: valid\n\n${describePlan(config, context)}\n`);
+    process.stdout.write(`${file}: valid\n\n${describePlan(config, context, { librdkafkaVersion })}\n`);
     if (probing) {
       process.stdout.write(`\nprobe${reports.length === 0 ? ': no input to probe (only MQTT inputs are probed)' : ''}\n`);
       for (const r of reports) {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
+import { openBufferReadOnly, type EventFilter } from '../buffer/reader.js';
 import { loadConfig } from '../config/load.js';
 import { GatewayError } from '../errors.js';
 import { EVENT_TYPES } from '../events/schema.js';
 import { createKafkaTransport } from '../forwarder/create-transport.js';
 import { PlainProgress, TerminalProgress, formatDuration } from '../replay/progress.js';
 import { REPLAYED_HEADER, Replayer, type ReplaySummary } from '../replay/replayer.js';
-import { RetainedEvents, openBufferReadOnly, type ReplayFilter } from '../replay/retained-events.js';
 import { parseTimeArg } from '../replay/time-arg.js';
 import { createLogger } from '../util/logger.js';
 import { createRecordFormat } from '../registry/record-format.js';
@@ -48,7 +48,7 @@ export function formatSummary(s: ReplaySummary): string {
 async function replay(options: ReplayCliOptions): Promise<void> {
   const { config } = loadConfig(options.config);
   const now = Date.now();
-  const filter: ReplayFilter = {};
+  const filter: EventFilter = {};
   if (options.since !== undefined) filter.sinceMs = parseTimeArg('--since', options.since, now);
   if (options.until !== undefined) filter.untilMs = parseTimeArg('--until', options.until, now);
   if (filter.sinceMs !== undefined && filter.untilMs !== undefined && filter.sinceMs >= filter.untilMs) {
@@ -70,7 +70,7 @@ async function replay(options: ReplayCliOptions): Promise<void> {
   }
   const brokers = options.brokers !== undefined ? parseBrokers(options.brokers) : config.kafka.brokers;
 
-  const events = new RetainedEvents(openBufferReadOnly(config.buffer.path));
+  const events = openBufferReadOnly(config.buffer.path);
   const logger = createLogger('warn', process.stderr);
   const transport = options.dryRun
     ? undefined
@@ -91,7 +91,8 @@ async function replay(options: ReplayCliOptions): Promise<void> {
       cloudEvents: config.kafka.cloudEvents,
       dryRun: options.dryRun === true,
       attempts: 5,
-      retryDelayMs: Math.max(200, config.kafka.retry.initial),
+      retryInitialMs: Math.max(200, config.kafka.retry.initial),
+      retryMaxMs: Math.max(200, config.kafka.retry.max),
       ...(recordFormat ? { recordFormat } : {}),
     },
     progress,

@@ -1,12 +1,20 @@
 import { EVENT_FAMILIES, EVENT_TYPES, FAMILY_OF_TYPE } from '../events/schema.js';
-import { topicFor } from '../forwarder/batching.js';
-import { librdkafkaVersion } from '../forwarder/librdkafka-transport.js';
+import { topicFor } from '../events/topics.js';
 import type { GatewayConfig } from './schema.js';
 import type { InputContext } from '../inputs/input.js';
 import { familyOf } from '../inputs/registry.js';
 
+/**
+ * What the plan shows that the config does not say, found out by the command that prints it: config/ reads and
+ * describes the config and imports no component (the Kafka transports among them).
+ */
+export interface PlanFacts {
+  /** The librdkafka version the command loaded; undefined when the native client is not available. */
+  librdkafkaVersion: string | undefined;
+}
+
 /** The human-readable plan `check-config` prints: what would run, where events go. Never prints secret values. */
-export function describePlan(config: GatewayConfig, context: InputContext): string {
+export function describePlan(config: GatewayConfig, context: InputContext, facts: PlanFacts): string {
   const lines: string[] = [];
   lines.push(`gateway ${config.gateway.id}`);
   const b = config.buffer;
@@ -18,7 +26,7 @@ export function describePlan(config: GatewayConfig, context: InputContext): stri
     k.tls?.enabled ? `TLS${k.tls.ca ? ` with CA ${k.tls.ca.origin}` : ''}${k.tls.cert ? ', client certificate' : ''}` : 'no TLS',
     k.sasl ? `SASL ${k.sasl.mechanism} as ${k.sasl.username} (password from ${k.sasl.password.origin})` : 'no SASL',
   ].join(', ');
-  const client = k.client === 'librdkafka' ? `librdkafka ${librdkafkaVersion() ?? '(not available: GW_KAFKA_CLIENT)'}` : 'kafkajs';
+  const client = k.client === 'librdkafka' ? `librdkafka ${facts.librdkafkaVersion ?? '(not available: GW_KAFKA_CLIENT)'}` : 'kafkajs';
   lines.push(
     `kafka   ${k.brokers.join(', ')} (client ${client}, CloudEvents ${k.cloudEvents} mode, acks=all, idempotent, batch ≤ ${k.batch.maxEvents} events / ${k.batch.maxBytes} bytes, linger ${k.batch.linger} ms, compression ${k.compression}, drain ${k.drain.mode}; ${security})`,
   );

@@ -4,8 +4,6 @@
  * request size shrinks when the broker refuses a batch as too large. Every client (kafkajs, librdkafka) sits
  * below this module behind `KafkaTransport`, so the batching and the "too large" handling are the same for all.
  */
-import type { z } from 'zod';
-import type { TopicsConfig } from '../config/schema.js';
 import type { EventFamily, EventType } from '../events/schema.js';
 import type { KafkaRecord, TopicBatch } from './kafka-transport.js';
 
@@ -20,7 +18,7 @@ export interface RecordFormatter {
   extraBytes(family: EventFamily): number;
 }
 
-/** What record building reads from a stored event (the buffer's StoredEvent and replay's ReplayEvent fit). */
+/** What record building reads from a stored event (the buffer's StoredEvent and KeptEvent fit). */
 export interface RecordSource {
   id: string;
   deviceId: string;
@@ -52,10 +50,6 @@ export const MIN_REQUEST_BYTES = 16_384;
  * attributes (headers in binary mode, the envelope in structured mode), both about 200 bytes.
  */
 const RECORD_OVERHEAD_BYTES = 220;
-
-export function topicFor(topics: z.infer<typeof TopicsConfig>, family: EventFamily): string {
-  return `${topics.prefix}${topics[family]}`;
-}
 
 export function cloudEventSource(gatewayId: string): string {
   return `/edge-telemetry-gateway/${gatewayId}`;

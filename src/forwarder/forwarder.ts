@@ -8,10 +8,13 @@
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
-import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, topicFor, type CloudEventsMode } from './batching.js';
+import { BACKLOG_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, recordBytes, toTopicBatches, type CloudEventsMode } from './batching.js';
+import { topicFor } from '../events/topics.js';
 import type { RecordFormat } from '../registry/record-format.js';
 
 export interface ForwarderSource {
@@ -39,6 +42,8 @@ export interface ForwarderOptions {
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
   /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
   recordFormat?: RecordFormat;
+  /** The gateway's clock (the buffer's): the drain deadline and lingering read it. */
+  clock: Clock;
 }
 
 export interface ForwarderStats {
@@ -49,7 +54,7 @@ export interface ForwarderStats {
   lastError: string | null;
 }
 
-export { BACKLOG_HEADER, cloudEventHeaders, topicFor } from './batching.js';
+export { BACKLOG_HEADER, cloudEventHeaders } from './batching.js';
 
 /** A wait that ends early when woken (new events, stop). */
 class Waker {
@@ -86,6 +91,8 @@ export class Forwarder {
   /** Lowered after the broker refused a batch as too large (its message.max.bytes is below our maxBytes). */
   readonly #sizeLimit: RequestSizeLimit;
   readonly #records: RecordBuilder;
+  /** kafka.retry: the wait after a failed send (the attempt is counted in the send loop, for its log lines too). */
+  readonly #retry: BackoffPolicy;
   /** When the last send started (0: never), for adaptive lingering. */
   #lastSendAt = 0;
   #lingering = false;
@@ -100,6 +107,7 @@ export class Forwarder {
     this.#log = logger.child({ component: 'forwarder' });
     this.#sizeLimit = new RequestSizeLimit(options.maxBytes);
     this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
+    this.#retry = { initialMs: options.retryInitialMs, maxMs: options.retryMaxMs, jitter: 'equal' };
   }
 
   get stats(): ForwarderStats {
@@ -119,7 +127,7 @@ export class Forwarder {
    */
   async stop(drainDeadlineMs: number): Promise<void> {
     if (!this.#running) return;
-    this.#drainUntil = Date.now() + drainDeadlineMs;
+    this.#drainUntil = this.#options.clock.now() + drainDeadlineMs;
     this.#waker.wake();
     const deadline = new Promise<'deadline'>((resolve) => {
       const timer = setTimeout(() => resolve('deadline'), drainDeadlineMs + 250);
@@ -140,17 +148,17 @@ export class Forwarder {
   async #run(): Promise<void> {
     let attempt = 0;
     while (this.#running) {
-      if (this.#draining() && (this.#source.pendingCount === 0 || Date.now() >= (this.#drainUntil ?? 0))) return;
+      if (this.#draining() && (this.#source.pendingCount === 0 || this.#options.clock.now() >= (this.#drainUntil ?? 0))) return;
       if (this.#source.pendingCount === 0) {
         await this.#waker.wait(1000);
         continue;
       }
-      const lingerLeft = this.#lastSendAt + this.#options.lingerMs - Date.now();
+      const lingerLeft = this.#lastSendAt + this.#options.lingerMs - this.#options.clock.now();
       if (!this.#draining() && lingerLeft > 0 && this.#source.pendingCount < this.#options.maxEvents) {
         await this.#lingerFor(lingerLeft);
         if (!this.#running) return;
       }
-      this.#lastSendAt = Date.now();
+      this.#lastSendAt = this.#options.clock.now();
       const events = this.#takeBatch();
       if (events.length === 0) {
         await this.#waker.wait(1000);
@@ -186,12 +194,12 @@ export class Forwarder {
           }
           attempt += 1;
           if (this.#draining()) return;
-          await this.#waker.wait(backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs));
+          await this.#waker.wait(backoffDelay(this.#retry, attempt));
           continue;
         }
         this.#connected = false;
         await this.#transport.reset().catch(() => undefined);
-        const delay = backoff(attempt, this.#options.retryInitialMs, this.#options.retryMaxMs);
+        const delay = backoffDelay(this.#retry, attempt);
         // First failure and then every 10th: a long outage should not flood the journal.
         if (attempt % 10 === 0) {
           this.#log.warn(
@@ -253,9 +261,3 @@ export class Forwarder {
 }
 
 const BACKLOG_EXTRA = { [BACKLOG_HEADER]: '1' } as const;
-
-/** Exponential backoff with jitter in [50%, 100%] of the step, capped. */
-export function backoff(attempt: number, initialMs: number, maxMs: number): number {
-  const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step * (0.5 + Math.random() * 0.5));
-}

@@ -95,15 +95,6 @@ export function loadLibrdkafka(): NativeModule {
   return loaded;
 }
 
-/** librdkafka's version, or undefined when the native client is not available (for check-config). */
-export function librdkafkaVersion(): string | undefined {
-  try {
-    return loadLibrdkafka().librdkafkaVersion;
-  } catch {
-    return undefined;
-  }
-}
-
 /** librdkafka's SSL/SASL properties for the kafka.tls / kafka.sasl blocks; reads the secrets now. */
 export function librdkafkaSecurityConfig(security: KafkaSecurity | undefined): Record<string, ConfigValue> {
   const conf: Record<string, ConfigValue> = {};
@@ -124,15 +115,9 @@ export function librdkafkaSecurityConfig(security: KafkaSecurity | undefined): R
     }
   }
   if (sasl) {
-    let password: string;
-    try {
-      password = sasl.password.reveal();
-    } catch (err) {
-      throw new GatewayError('GW_SECRET_MISSING', `kafka.sasl.password (${sasl.password.origin}): ${errorMessage(err)}`, { cause: err });
-    }
     conf['sasl.mechanisms'] = sasl.mechanism.toUpperCase();
     conf['sasl.username'] = sasl.username;
-    conf['sasl.password'] = password;
+    conf['sasl.password'] = sasl.password.revealFor('kafka.sasl.password');
   }
   return conf;
 }

@@ -7,7 +7,7 @@
  * Lifecycle, driven by the gateway: construct (stores deps) → sinkFor()/wrapTransport() while wiring →
  * start() → setInputsStarted(true) once inputs run → setInputsStarted(false) when stopping → stop().
  */
-import { GatewayError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { KafkaTransport } from '../forwarder/kafka-transport.js';
 import type { IngestSink } from '../inputs/input.js';
 import type { Clock } from '../util/clock.js';
@@ -87,14 +87,7 @@ export class Observability {
   async start(): Promise<void> {
     if (this.#running) return;
     const { http, health } = this.#options;
-    let token: string | undefined;
-    if (http.enabled && http.token !== undefined) {
-      try {
-        token = http.token.reveal();
-      } catch (err) {
-        throw new GatewayError('GW_SECRET_MISSING', `http.token (${http.token.origin}): ${errorMessage(err)}`, { cause: err });
-      }
-    }
+    const token = http.enabled ? http.token?.revealFor('http.token') : undefined;
     this.#running = true;
     this.#figures.start();
     this.#monitor.start();

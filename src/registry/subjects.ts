@@ -20,7 +20,7 @@ import {
   SCHEMA_VERSION,
   type EventFamily,
 } from '../events/schema.js';
-import { topicFor } from '../forwarder/forwarder.js';
+import { topicFor } from '../events/topics.js';
 import type { SubjectStrategy } from './config.js';
 
 const FAMILY_SCHEMAS: Readonly<Record<EventFamily, z.ZodType>> = {

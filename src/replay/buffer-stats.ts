@@ -1,13 +1,13 @@
 /**
- * What a buffer file holds, read with a read-only connection (safe while the gateway runs): the backlog per
+ * What a buffer file holds, read with the buffer's read-only reader (safe while the gateway runs): the backlog per
  * priority and per topic, the age of the oldest pending event, the delivered events kept for replay, file sizes.
+ * The figures come from one read transaction (BufferReader.snapshot); this module only arranges them per topic.
  */
-import type Database from 'better-sqlite3';
 import type { z } from 'zod';
+import { bufferFileSizes } from '../buffer/file.js';
+import type { BufferReader } from '../buffer/reader.js';
 import type { TopicsConfig } from '../config/schema.js';
-import type { EventFamily } from '../events/schema.js';
-import { topicFor } from '../forwarder/forwarder.js';
-import { bufferFileSizes } from './retained-events.js';
+import { topicFor } from '../events/topics.js';
 
 export interface BufferReport {
   path: string;
@@ -30,47 +30,39 @@ export interface BufferReport {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export function readBufferReport(db: Database.Database, path: string, topics: z.infer<typeof TopicsConfig>, now: number): BufferReport {
-  // One read transaction: every figure describes the same snapshot.
-  return db.transaction(() => {
-    const byPriorityType = db
-      .prepare('SELECT priority, type, COUNT(*) AS n FROM events WHERE delivered_at IS NULL GROUP BY priority, type ORDER BY priority, type')
-      .all() as { priority: number; type: string; n: number }[];
-    const byFamily = db
-      .prepare('SELECT family, COUNT(*) AS n FROM events WHERE delivered_at IS NULL GROUP BY family ORDER BY family')
-      .all() as { family: EventFamily; n: number }[];
-    const oldest = (db.prepare('SELECT MIN(received_at) AS t FROM events WHERE delivered_at IS NULL').get() as { t: number | null }).t;
-    const retained = db
-      .prepare('SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM events WHERE delivered_at IS NOT NULL')
-      .get() as { n: number; first: number | null; last: number | null };
-
-    const priorities = new Map<number, { priority: number; types: Record<string, number>; count: number }>();
-    for (const row of byPriorityType) {
-      let entry = priorities.get(row.priority);
-      if (!entry) {
-        entry = { priority: row.priority, types: {}, count: 0 };
-        priorities.set(row.priority, entry);
-      }
-      entry.types[row.type] = row.n;
-      entry.count += row.n;
+export function readBufferReport(reader: BufferReader, path: string, topics: z.infer<typeof TopicsConfig>, now: number): BufferReport {
+  const snapshot = reader.snapshot();
+  const priorities = new Map<number, { priority: number; types: Record<string, number>; count: number }>();
+  for (const row of snapshot.pendingByPriorityAndType) {
+    let entry = priorities.get(row.priority);
+    if (!entry) {
+      entry = { priority: row.priority, types: {}, count: 0 };
+      priorities.set(row.priority, entry);
     }
-    const byTopic: Record<string, number> = {};
-    for (const row of byFamily) {
-      const topic = topicFor(topics, row.family);
-      byTopic[topic] = (byTopic[topic] ?? 0) + row.n;
-    }
-    const files = bufferFileSizes(path);
-    return {
-      path,
-      pending: {
-        total: byPriorityType.reduce((sum, r) => sum + r.n, 0),
-        byPriority: [...priorities.values()],
-        byTopic,
-        oldestReceivedAt: iso(oldest),
-        oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest),
-      },
-      retained: { count: retained.n, oldestReceivedAt: iso(retained.first), newestReceivedAt: iso(retained.last) },
-      files: { ...files, total: files.db + files.wal + files.shm },
-    };
-  })();
+    entry.types[row.type] = row.n;
+    entry.count += row.n;
+  }
+  const byTopic: Record<string, number> = {};
+  for (const row of snapshot.pendingByFamily) {
+    const topic = topicFor(topics, row.family);
+    byTopic[topic] = (byTopic[topic] ?? 0) + row.n;
+  }
+  const oldest = snapshot.oldestPendingAt;
+  const files = bufferFileSizes(path);
+  return {
+    path,
+    pending: {
+      total: snapshot.pendingByPriorityAndType.reduce((sum, r) => sum + r.n, 0),
+      byPriority: [...priorities.values()],
+      byTopic,
+      oldestReceivedAt: iso(oldest),
+      oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest),
+    },
+    retained: {
+      count: snapshot.retained.count,
+      oldestReceivedAt: iso(snapshot.retained.oldestReceivedAt),
+      newestReceivedAt: iso(snapshot.retained.newestReceivedAt),
+    },
+    files: { ...files, total: files.db + files.wal + files.shm },
+  };
 }

@@ -10,10 +10,12 @@
 import type { z } from 'zod';
 import type { TopicsConfig } from '../config/schema.js';
 import { GatewayError, errorMessage } from '../errors.js';
-import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, topicFor, type CloudEventsMode } from '../forwarder/batching.js';
+import { REPLAYED_HEADER, RecordBuilder, RequestSizeLimit, fittingCount, isTooLarge, toTopicBatches, type CloudEventsMode } from '../forwarder/batching.js';
+import { topicFor } from '../events/topics.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import type { RecordFormat } from '../registry/record-format.js';
-import type { ReplayEvent, ReplayFilter, RetainedEvents } from './retained-events.js';
+import { backoffDelay } from '../util/backoff.js';
+import type { BufferReader, EventFilter, KeptEvent } from '../buffer/reader.js';
 
 export { REPLAYED_HEADER } from '../forwarder/batching.js';
 
@@ -39,7 +41,9 @@ export interface ReplayOptions {
   dryRun: boolean;
   /** Attempts per batch before giving up (with backoff between them). */
   attempts: number;
-  retryDelayMs: number;
+  /** The backoff between attempts: the first wait, doubled after each failure up to the second (jittered). */
+  retryInitialMs: number;
+  retryMaxMs: number;
   /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
   recordFormat?: RecordFormat;
 }
@@ -61,14 +65,14 @@ export interface ReplaySummary {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Replayer {
-  readonly #events: RetainedEvents;
+  readonly #events: BufferReader;
   readonly #transport: KafkaTransport | undefined;
   readonly #options: ReplayOptions;
   readonly #progress: ReplayProgress;
   readonly #sizeLimit: RequestSizeLimit;
   readonly #records: RecordBuilder;
 
-  constructor(events: RetainedEvents, transport: KafkaTransport | undefined, options: ReplayOptions, progress: ReplayProgress) {
+  constructor(events: BufferReader, transport: KafkaTransport | undefined, options: ReplayOptions, progress: ReplayProgress) {
     this.#events = events;
     this.#transport = transport;
     this.#options = options;
@@ -77,14 +81,19 @@ export class Replayer {
     this.#records = new RecordBuilder({ gatewayId: options.gatewayId, cloudEvents: options.cloudEvents });
   }
 
-  #topicOf(e: ReplayEvent): string {
+  /** The wait after failed attempt number `attempt` (1 = the first). */
+  #retryWait(attempt: number): number {
+    return backoffDelay({ initialMs: this.#options.retryInitialMs, maxMs: this.#options.retryMaxMs, jitter: 'equal' }, attempt - 1);
+  }
+
+  #topicOf(e: KeptEvent): string {
     return this.#options.toTopic ?? topicFor(this.#options.topics, e.family);
   }
 
-  async run(filter: ReplayFilter): Promise<ReplaySummary> {
+  async run(filter: EventFilter): Promise<ReplaySummary> {
     const started = Date.now();
     // Fix the end of the window now: events committed while the replay runs are the forwarder's business.
-    const window: ReplayFilter = { ...filter, maxPos: Math.min(filter.maxPos ?? Number.MAX_SAFE_INTEGER, this.#events.lastPos()) };
+    const window: EventFilter = { ...filter, maxPos: Math.min(filter.maxPos ?? Number.MAX_SAFE_INTEGER, this.#events.lastPos()) };
     const counted = this.#events.count(window);
     const summary: ReplaySummary = {
       dryRun: this.#options.dryRun,
@@ -116,14 +125,14 @@ export class Replayer {
     await this.#prepareFormat();
     await this.#connect(transport);
     const sendStart = Date.now();
-    let carry: ReplayEvent[] = [];
+    let carry: KeptEvent[] = [];
     let afterPos = 0;
     let exhausted = false;
     const readAhead = (): void => {
       if (carry.length >= pageSize || exhausted) return;
       const page = next(afterPos, pageSize - carry.length);
       if (page.length < pageSize - carry.length) exhausted = true;
-      if (page.length > 0) afterPos = (page[page.length - 1] as ReplayEvent).pos;
+      if (page.length > 0) afterPos = (page[page.length - 1] as KeptEvent).pos;
       carry = carry.concat(page);
     };
     try {
@@ -157,11 +166,11 @@ export class Replayer {
   }
 
   /** The longest prefix that fits in one produce request. */
-  #cut(events: readonly ReplayEvent[]): ReplayEvent[] {
+  #cut(events: readonly KeptEvent[]): KeptEvent[] {
     return events.slice(0, fittingCount(events, this.#options.maxEvents, this.#sizeLimit.maxBytes, this.#options.recordFormat));
   }
 
-  #toTopicBatches(events: readonly ReplayEvent[]): TopicBatch[] {
+  #toTopicBatches(events: readonly KeptEvent[]): TopicBatch[] {
     return toTopicBatches(
       events,
       (e) => this.#topicOf(e),
@@ -182,7 +191,7 @@ export class Replayer {
         return;
       } catch (err) {
         if ((err instanceof GatewayError && err.code === 'GW_SCHEMA_INCOMPATIBLE') || attempt >= this.#options.attempts) throw err;
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
       }
     }
   }
@@ -199,12 +208,12 @@ export class Replayer {
           });
         }
         await transport.reset().catch(() => undefined);
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
       }
     }
   }
 
-  async #sendWithRetry(transport: KafkaTransport, batch: ReplayEvent[], summary: ReplaySummary): Promise<void> {
+  async #sendWithRetry(transport: KafkaTransport, batch: KeptEvent[], summary: ReplaySummary): Promise<void> {
     let pending = batch;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -217,7 +226,7 @@ export class Replayer {
           summary.byType[e.type] = (summary.byType[e.type] ?? 0) + 1;
         }
         summary.sent += part.length;
-        summary.lastPos = (part[part.length - 1] as ReplayEvent).pos;
+        summary.lastPos = (part[part.length - 1] as KeptEvent).pos;
         pending = pending.slice(part.length);
         if (pending.length === 0) return;
         attempt = 0;
@@ -236,7 +245,7 @@ export class Replayer {
           );
         }
         await transport.reset().catch(() => undefined);
-        await sleep(this.#options.retryDelayMs * attempt);
+        await sleep(this.#retryWait(attempt));
         await this.#connect(transport);
       }
     }

@@ -46,12 +46,7 @@ export function kafkajsSecurityOptions(security: KafkaSecurity | undefined): Pic
   if (tls?.enabled) out.ssl = tlsConnectionOptions(tls, 'kafka.tls');
   const sasl = security?.sasl;
   if (sasl) {
-    let password: string;
-    try {
-      password = sasl.password.reveal();
-    } catch (err) {
-      throw new GatewayError('GW_SECRET_MISSING', `kafka.sasl.password (${sasl.password.origin}): ${errorMessage(err)}`, { cause: err });
-    }
+    const password = sasl.password.revealFor('kafka.sasl.password');
     out.sasl = { mechanism: sasl.mechanism, username: sasl.username, password } as SASLOptions;
   }
   return out;

@@ -6,7 +6,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import { SecretRef } from '../config/primitives.js';
-import { GatewayError, errorMessage } from '../errors.js';
 import type { Secret } from '../util/secret.js';
 
 const pemRef = (what: string) =>
@@ -57,7 +56,7 @@ export type TlsClientConfigT = z.infer<typeof TlsClientConfig>;
  * next connection after a restart or reload). `where` is the config path for error messages, e.g. `kafka.tls`.
  */
 export function tlsConnectionOptions(tls: TlsFields, where: string): ConnectionOptions {
-  const read = (field: 'ca' | 'cert' | 'key' | 'passphrase'): string | undefined => revealPem(tls[field], `${where}.${field}`);
+  const read = (field: 'ca' | 'cert' | 'key' | 'passphrase'): string | undefined => tls[field]?.revealFor(`${where}.${field}`);
   const options: ConnectionOptions = { rejectUnauthorized: tls.rejectUnauthorized };
   const ca = read('ca');
   const cert = read('cert');
@@ -69,16 +68,6 @@ export function tlsConnectionOptions(tls: TlsFields, where: string): ConnectionO
   if (passphrase !== undefined) options.passphrase = passphrase;
   if (tls.servername !== undefined) options.servername = tls.servername;
   return options;
-}
-
-/** Reads certificate material named like a secret; GW_SECRET_MISSING names the config path when it is not there. */
-export function revealPem(secret: Secret | undefined, where: string): string | undefined {
-  if (secret === undefined) return undefined;
-  try {
-    return secret.reveal();
-  } catch (err) {
-    throw new GatewayError('GW_SECRET_MISSING', `${where} (${secret.origin}): ${errorMessage(err)}`, { cause: err });
-  }
 }
 
 /** OpenSSL / Node error codes of a failed certificate check or TLS handshake. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { GatewayError, errorMessage } from '../errors.js';
 
 export type SecretSource = { env: string } | { file: string } | { credential: string };
 
@@ -39,6 +40,18 @@ export class Secret {
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
       throw new Error(`secret file ${path} cannot be read (${reason})`, { cause: err });
+    }
+  }
+
+  /**
+   * The value, for the config key `where` (e.g. `kafka.sasl.password`): when it is unavailable, GW_SECRET_MISSING
+   * naming that key and the origin, the one refusal every reader of a secret gives.
+   */
+  revealFor(where: string): string {
+    try {
+      return this.reveal();
+    } catch (err) {
+      throw new GatewayError('GW_SECRET_MISSING', `${where} (${this.origin}): ${errorMessage(err)}`, { cause: err });
     }
   }
 

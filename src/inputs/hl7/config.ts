@@ -66,7 +66,7 @@ export const MllpConnect = z
     tls: TlsClientConfig.optional().describe('MLLP over TLS to the sender'),
     reconnect: z
       .object({
-        initial: Duration.default(1000).describe('First wait before reconnecting, doubled after each failure'),
+        initial: Duration.default(1000).describe('First wait before reconnecting, doubled after each failure (each wait jittered to 50-100 % of it)'),
         max: Duration.default(30_000),
       })
       .strict()

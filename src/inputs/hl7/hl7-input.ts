@@ -10,7 +10,8 @@
 import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { errorMessage, type ErrorCode } from '../../errors.js';
-import { revealPem, tlsConnectionOptions } from '../../security/tls.js';
+import { tlsConnectionOptions } from '../../security/tls.js';
+import { Backoff } from '../../util/backoff.js';
 import type { Logger } from '../../util/logger.js';
 import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
 import { addressAllowed, parseCidr, type Cidr, type Hl7InputConfigT, type MllpServerTlsT } from './config.js';
@@ -47,7 +48,8 @@ export class Hl7Input implements Input {
   #stopping = false;
   #purgeTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
-  #reconnectDelay = 0;
+  /** Connect mode: waits between attempts to reach the sender (connect.reconnect, jittered). */
+  readonly #reconnect: Backoff | undefined;
   readonly #warned = new Map<string, number>();
   readonly #outcomes: Record<Outcome, number> = { accepted: 0, resend: 0, error: 0, refused: 0, ignored: 0, garbage: 0 };
   readonly #acks = new Map<string, number>();
@@ -64,6 +66,8 @@ export class Hl7Input implements Input {
     this.#deps = deps;
     this.#log = deps.logger.child({ input: config.name });
     this.#allow = (config.listen?.allow ?? []).flatMap((a) => parseCidr(a) ?? []);
+    const reconnect = config.connect?.reconnect;
+    this.#reconnect = reconnect && new Backoff({ initialMs: reconnect.initial, maxMs: reconnect.max, jitter: 'equal' });
   }
 
   /** Where the listener is bound (port 0 in the config picks a free one); undefined until it listens. */
@@ -171,7 +175,7 @@ export class Hl7Input implements Input {
     let opened = false;
     socket.once(connect.tls ? 'secureConnect' : 'connect', () => {
       opened = true;
-      this.#reconnectDelay = connect.reconnect.initial;
+      this.#reconnect?.reset();
       this.#log.info({ sender: where, tls: connect.tls !== undefined }, 'hl7 connected to the sender');
       this.#accept(socket);
     });
@@ -183,9 +187,7 @@ export class Hl7Input implements Input {
     });
     socket.once('close', () => {
       if (this.#stopping) return;
-      const delay = this.#reconnectDelay || connect.reconnect.initial;
-      this.#reconnectDelay = Math.min(connect.reconnect.max, delay * 2);
-      this.#retryTimer = setTimeout(() => this.#connect(), delay);
+      this.#retryTimer = setTimeout(() => this.#connect(), this.#reconnect?.next() ?? connect.reconnect.initial);
     });
   }
 
@@ -360,7 +362,7 @@ function describePeer(socket: Socket): string {
 }
 
 function serverTlsOptions(tls: MllpServerTlsT, where: string): Parameters<typeof createTlsServer>[0] {
-  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => revealPem(tls[field], `${where}.${field}`);
+  const read = (field: 'cert' | 'key' | 'ca' | 'passphrase'): string | undefined => tls[field]?.revealFor(`${where}.${field}`);
   const ca = read('ca');
   const passphrase = read('passphrase');
   return {

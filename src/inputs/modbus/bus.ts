@@ -8,6 +8,8 @@
 import type { EventEmitter } from 'node:events';
 import type ModbusSerial from 'modbus-serial';
 import { errorMessage } from '../../errors.js';
+import { Backoff } from '../../util/backoff.js';
+import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { ModbusTransportT } from './config.js';
 
@@ -61,6 +63,8 @@ export interface BusOptions {
   interRequestDelayMs: number;
   reconnect: { initial: number; max: number };
   logger: Logger;
+  /** The input's clock: when the connection state changed (the status page's "since"). */
+  clock: Clock;
 }
 
 export interface ReadSpec {
@@ -137,17 +141,19 @@ export class ModbusBus {
   #state: 'idle' | 'connecting' | 'open' | 'down' | 'stopped' = 'idle';
   #connecting: Promise<void> | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  #backoff: number;
+  /** Waits between connect attempts (reconnect.initial doubling to reconnect.max, jittered). */
+  readonly #reconnect: Backoff;
   #tail: Promise<unknown> = Promise.resolve();
   #lastError = '';
-  #stateSince = Date.now();
+  #stateSince: number;
   readonly #stats: BusStats = { connected: false, connects: 0, requests: 0, failedRequests: 0, retries: 0 };
   readonly #units = new Map<number, UnitStats>();
 
   constructor(options: BusOptions) {
     this.#options = options;
     this.#log = options.logger;
-    this.#backoff = options.reconnect.initial;
+    this.#reconnect = new Backoff({ initialMs: options.reconnect.initial, maxMs: options.reconnect.max, jitter: 'equal' });
+    this.#stateSince = options.clock.now();
   }
 
   get label(): string {
@@ -169,7 +175,7 @@ export class ModbusBus {
   }
 
   #setState(state: 'idle' | 'connecting' | 'open' | 'down' | 'stopped'): void {
-    if (state !== this.#state) this.#stateSince = Date.now();
+    if (state !== this.#state) this.#stateSince = this.#options.clock.now();
     this.#state = state;
   }
 
@@ -273,7 +279,7 @@ export class ModbusBus {
         if (this.#state === 'stopped') return;
         this.#setState('open');
         this.#stats.connects += 1;
-        this.#backoff = this.#options.reconnect.initial;
+        this.#reconnect.reset();
         this.#lastError = '';
         this.#log.info({ bus: this.label }, 'modbus bus connected');
       })
@@ -281,11 +287,11 @@ export class ModbusBus {
         if (this.#state === 'stopped') return;
         this.#setState('down');
         const message = errorMessage(err);
+        const retryInMs = this.#scheduleReconnect();
         if (message !== this.#lastError) {
-          this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: message, retryInMs: this.#backoff }, 'modbus bus cannot connect; retrying with backoff');
+          this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: message, retryInMs }, 'modbus bus cannot connect; retrying with backoff');
         }
         this.#lastError = message;
-        this.#scheduleReconnect();
       })
       .finally(() => {
         this.#connecting = undefined;
@@ -322,18 +328,19 @@ export class ModbusBus {
     this.#setState('down');
     this.#lastError = reason;
     this.#log.warn({ code: 'GW_MODBUS_CONNECT', bus: this.label, err: reason }, 'modbus bus connection lost; reconnecting');
-    this.#backoff = this.#options.reconnect.initial;
+    this.#reconnect.reset();
     this.#scheduleReconnect();
   }
 
-  #scheduleReconnect(): void {
-    if (this.#state === 'stopped' || this.#reconnectTimer !== undefined) return;
-    const delay = this.#backoff;
-    this.#backoff = Math.min(this.#options.reconnect.max, this.#backoff * 2);
+  /** Arms the next connect attempt unless one is armed already (or the bus stopped); returns its wait. */
+  #scheduleReconnect(): number | undefined {
+    if (this.#state === 'stopped' || this.#reconnectTimer !== undefined) return undefined;
+    const delay = this.#reconnect.next();
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       void this.#connect();
     }, delay);
+    return delay;
   }
 
   async #closeClient(): Promise<void> {

@@ -115,6 +115,7 @@ export class ModbusInput implements Input {
       interRequestDelayMs: c.interRequestDelay,
       reconnect: c.reconnect,
       logger: this.#log,
+      clock: this.#deps.clock,
     });
     await this.#bus.start();
     // Stagger the first polls over (at most) one second so many devices do not all start at the same instant;
@@ -185,14 +186,14 @@ export class ModbusInput implements Input {
 
   #schedule(loop: PollLoop): void {
     if (this.#stopping) return;
-    const delay = Math.max(0, loop.nextDue - Date.now());
+    const delay = Math.max(0, loop.nextDue - this.#deps.clock.now());
     loop.timer = setTimeout(() => this.#tick(loop), delay);
   }
 
   #tick(loop: PollLoop): void {
     if (this.#stopping) return;
     const due = loop.nextDue;
-    const now = Date.now();
+    const now = this.#deps.clock.now();
     // Fixed rate: the next poll is due one interval after this one's due time, skipping any already missed.
     loop.nextDue = due + loop.group.intervalMs;
     while (loop.nextDue <= now) {
@@ -209,7 +210,7 @@ export class ModbusInput implements Input {
       });
       loop.running = running.finally(() => {
         loop.running = undefined;
-        this.#completions.push(Date.now() - due);
+        this.#completions.push(this.#deps.clock.now() - due);
         if (this.#completions.length > LAG_WINDOW) this.#completions = this.#completions.slice(-LAG_WINDOW / 2);
       });
     }
@@ -230,6 +231,7 @@ export class ModbusInput implements Input {
     this.#polls += 1;
     const { device, group } = loop;
     const dev = device.config;
+    // A duration, not a time of day: the monotonic timer (sub-millisecond, unmoved by clock steps) measures it.
     const started = performance.now();
     const drafts: EventDraft[] = [];
     if (loop.missed !== undefined) {

@@ -24,7 +24,7 @@ import { Duration } from '../../config/primitives.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { InputMetric, InputProblem } from '../input.js';
-import { topicMatches } from './mapping.js';
+import { topicMatches } from './topic-filter.js';
 
 /** Cumulative counts of dropped QoS > 0 messages: Mosquitto 1.x/2.x, EMQX 4/5 (one per node). */
 export const DEFAULT_DROP_COUNTER_TOPICS: readonly string[] = ['$SYS/broker/publish/messages/dropped', '$SYS/brokers/+/metrics/delivery/dropped/queue_full'];

@@ -37,19 +37,6 @@ export function compileSubscription(config: MqttSubscriptionT): CompiledSubscrip
   };
 }
 
-/** MQTT topic filter matching (+ one level, # the rest); `$`-topics only match filters that name them. */
-export function topicMatches(filterLevels: readonly string[], topic: string): boolean {
-  const levels = topic.split('/');
-  if (topic.startsWith('$') && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
-  for (let i = 0; i < filterLevels.length; i++) {
-    const f = filterLevels[i];
-    if (f === '#') return true;
-    if (i >= levels.length) return false;
-    if (f !== '+' && f !== levels[i]) return false;
-  }
-  return levels.length === filterLevels.length;
-}
-
 export function resolveDeviceId(template: string, topic: string): string {
   const levels = topic.split('/');
   // Topic levels are chosen by whoever publishes: sanitized (control characters, length) like every device id.

@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { errorMessage, GatewayError } from '../../errors.js';
 import type { MqttInputConfigT } from '../../config/schema.js';
+import { Backoff } from '../../util/backoff.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { FoundReceipt, Input, InputConnection, InputDeps, InputMetric, InputProblem, SourceReceipt } from '../input.js';
@@ -76,7 +77,8 @@ export class MqttInput implements Input {
   /** Commits whose PUBACKs are not yet sent; stop() waits for them. */
   readonly #unsettled = new Set<Promise<void>>();
   #stopping = false;
-  #reconnectDelay: number;
+  /** Waits between reconnects (reconnect.initial doubling to reconnect.max, jittered), handed to MQTT.js per close. */
+  readonly #reconnect: Backoff;
   #messages = 0;
   #deadLetters = 0;
   /** PUBACKs held back until their commit. */
@@ -107,7 +109,7 @@ export class MqttInput implements Input {
     this.#deps = deps;
     this.#log = deps.logger.child({ input: config.name });
     this.#clock = deps.clock;
-    this.#reconnectDelay = config.reconnect.initial;
+    this.#reconnect = new Backoff({ initialMs: config.reconnect.initial, maxMs: config.reconnect.max, jitter: 'equal' });
   }
 
   get stats(): MqttInputStats {
@@ -191,7 +193,7 @@ export class MqttInput implements Input {
     this.#wrapPuback(client);
     client.handleMessage = (packet, callback) => this.#handleMessage(client, packet, callback);
     client.on('connect', (connack) => {
-      this.#reconnectDelay = c.reconnect.initial;
+      this.#reconnect.reset();
       client.options.reconnectPeriod = c.reconnect.initial;
       this.#lastErrorLogged = '';
       this.#log.info({ url: c.url, sessionPresent: connack.sessionPresent }, 'mqtt connected');
@@ -218,8 +220,7 @@ export class MqttInput implements Input {
       this.#pausedRead = undefined;
       resume?.();
       if (this.#stopping) return;
-      client.options.reconnectPeriod = this.#reconnectDelay;
-      this.#reconnectDelay = Math.min(c.reconnect.max, this.#reconnectDelay * 2);
+      client.options.reconnectPeriod = this.#reconnect.next();
     });
     client.on('error', (err) => {
       const message = errorMessage(err);

@@ -22,7 +22,7 @@ import { formatDuration } from '../../util/duration.js';
 import type { ProbeLine, ProbeOptions, ProbeReport } from '../input.js';
 import { DEFAULT_DROP_COUNTER_TOPICS } from './broker-drops.js';
 import type { MqttInputConfigT } from './config.js';
-import { topicMatches } from './mapping.js';
+import { topicMatches } from './topic-filter.js';
 
 const VERSION_TOPICS = ['$SYS/broker/version', '$SYS/brokers/+/version'];
 const UPTIME_TOPICS = ['$SYS/broker/uptime', '$SYS/brokers/+/uptime'];

@@ -10,6 +10,7 @@ import { SerialPort } from 'serialport';
 import { loadDriverFile } from '../../drivers/driver-files.js';
 import { errorMessage } from '../../errors.js';
 import type { EventDraft } from '../../events/schema.js';
+import { Backoff } from '../../util/backoff.js';
 import type { Logger } from '../../util/logger.js';
 import type { Input, InputConnection, InputDeps, InputMetric } from '../input.js';
 import type { SerialInputConfigT } from './config.js';
@@ -45,7 +46,8 @@ export class SerialInput implements Input {
   #port: SerialPort | undefined;
   #status: DeviceStatus | 'unknown' = 'unknown';
   #stopping = false;
-  #reopenDelay: number;
+  /** Waits between reopen attempts (reopen.initial doubling to reopen.max, jittered). */
+  readonly #reopen: Backoff;
   #reopenTimer: NodeJS.Timeout | undefined;
   #silenceTimer: NodeJS.Timeout | undefined;
   #lastDataAt = 0;
@@ -63,7 +65,7 @@ export class SerialInput implements Input {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger.child({ input: config.name, port: config.port });
-    this.#reopenDelay = config.reopen.initial;
+    this.#reopen = new Backoff({ initialMs: config.reopen.initial, maxMs: config.reopen.max, jitter: 'equal' });
   }
 
   /** Loads the driver and starts opening the port; resolves at once (a missing port is retried in the background). */
@@ -113,7 +115,7 @@ export class SerialInput implements Input {
       this.#opens += 1;
       this.#portProblem = '';
       this.#portSince = this.#deps.clock.now();
-      this.#reopenDelay = this.#config.reopen.initial;
+      this.#reopen.reset();
       this.#lastDataAt = this.#deps.clock.now();
       this.#log.info({ line }, 'serial port open');
       this.#setStatus('online', `port ${this.#config.port} open (${describeLine(line)})`);
@@ -140,8 +142,7 @@ export class SerialInput implements Input {
 
   #scheduleReopen(line: LineSettingsT): void {
     if (this.#stopping) return;
-    const delay = this.#reopenDelay;
-    this.#reopenDelay = Math.min(this.#config.reopen.max, this.#reopenDelay * 2);
+    const delay = this.#reopen.next();
     this.#reopenTimer = setTimeout(() => {
       this.#reopenTimer = undefined;
       this.#open(line);
