@@ -396,6 +396,12 @@ describe('Observability over HTTP (real listener, real SQLite buffer)', () => {
     expect(after.value('etg_buffer_pending_events', { family: 'gatewayHealth' })).toBe(0);
     expect(after.value('etg_modbus_requests_total', { input: 'bus', unit_id: '1' })).toBe(7);
     expect(after.value('etg_gateway_ready')).toBe(1);
+    // Group commits and what they held (events per fsync): the four appends above, awaited one by one.
+    const committed = (after.value('etg_buffer_committed_events_total') ?? 0) - (before.value('etg_buffer_committed_events_total') ?? 0);
+    const commits = (after.value('etg_buffer_commits_total') ?? 0) - (before.value('etg_buffer_commits_total') ?? 0);
+    expect(committed).toBeGreaterThanOrEqual(7);
+    expect(commits).toBeGreaterThanOrEqual(4);
+    expect(commits).toBeLessThanOrEqual(committed);
 
     // The Grafana dashboard queries only series the gateway exports (etg_mqtt_* and etg_modbus_* come from real
     // inputs, which this test does not run: their names are checked against the inputs' metrics() below).

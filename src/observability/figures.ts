@@ -22,7 +22,13 @@ export interface BufferView {
   readonly pendingCount: number;
   stats(): BufferStats;
   /** Totals of the bounded buffer (drops under drop-oldest, the gap events it wrote, appends held under block). */
-  readonly counters?: { readonly droppedEvents: number; readonly gapEvents: number; readonly blockedAppends: number };
+  readonly counters?: {
+    readonly droppedEvents: number;
+    readonly gapEvents: number;
+    readonly blockedAppends: number;
+    readonly commits?: number;
+    readonly committedEvents?: number;
+  };
   /** True while pending events are at the buffer's limit. */
   readonly isFull?: boolean;
   /** Non-null while the file system refuses commits (disk full). */
@@ -66,6 +72,9 @@ export interface BufferFigures {
   /** Gap events the buffer wrote for what it dropped. */
   gapEvents: number;
   blockedAppends: number;
+  /** Group commits (transactions of appended events) since start, and the events they committed: events per fsync. */
+  commits: number;
+  committedEvents: number;
   full: boolean;
   /** Why the statistics could not be read (buffer closed, disk error), else null. */
   error: string | null;
@@ -167,6 +176,8 @@ export class Figures {
       droppedEvents: buffer?.counters?.droppedEvents ?? 0,
       gapEvents: buffer?.counters?.gapEvents ?? 0,
       blockedAppends: buffer?.counters?.blockedAppends ?? 0,
+      commits: buffer?.counters?.commits ?? 0,
+      committedEvents: buffer?.counters?.committedEvents ?? 0,
       full: buffer?.isFull ?? false,
     };
     const empty = { pending: 0, pendingByFamily: {}, retained: 0, fileBytes: 0, oldestPendingAgeSeconds: 0, ...counters };

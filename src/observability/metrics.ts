@@ -52,6 +52,8 @@ export class GatewayMetrics {
   readonly #dropped: Counter;
   readonly #bufferGaps: Counter;
   readonly #blocked: Counter;
+  readonly #commits: Counter;
+  readonly #committedEvents: Counter;
   readonly #full: Gauge;
   readonly #writeStalled: Gauge;
   readonly #kafkaEvents: Counter;
@@ -97,6 +99,8 @@ export class GatewayMetrics {
     this.#dropped = counter('buffer_dropped_events_total', 'Events deleted by the full buffer (whenFull: drop-oldest); each is accounted for by a gap event');
     this.#bufferGaps = counter('buffer_gap_events_total', 'Gap events the buffer wrote for what it dropped');
     this.#blocked = counter('buffer_blocked_appends_total', 'Appends held back by the full buffer (whenFull: block)');
+    this.#commits = counter('buffer_commits_total', 'Group commits of appended events (one transaction, one fsync with synchronous FULL each)');
+    this.#committedEvents = counter('buffer_committed_events_total', 'Events committed by those group commits (divided by the commits: events per fsync)');
     this.#full = gauge('buffer_full', '1 while pending events are at buffer.maxEvents or buffer.maxBytes');
     this.#writeStalled = gauge('buffer_write_stalled', '1 while the file system refuses commits (GW_BUFFER_DISK_FULL): nothing is acknowledged upstream');
     this.#kafkaEvents = counter('kafka_sent_events_total', 'Events acknowledged by Kafka, by topic', ['topic']);
@@ -195,6 +199,8 @@ export class GatewayMetrics {
     setCounter(this.#dropped, [[{}, buffer.droppedEvents]]);
     setCounter(this.#bufferGaps, [[{}, buffer.gapEvents]]);
     setCounter(this.#blocked, [[{}, buffer.blockedAppends]]);
+    setCounter(this.#commits, [[{}, buffer.commits]]);
+    setCounter(this.#committedEvents, [[{}, buffer.committedEvents]]);
     this.#full.set(buffer.full ? 1 : 0);
     this.#writeStalled.set(figures.view.buffer()?.writeStall ? 1 : 0);
 
