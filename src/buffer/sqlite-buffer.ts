@@ -88,6 +88,7 @@ export interface StoredEvent {
   family: EventFamily;
   /** sourceTime when the device has a clock, else receivedAt (CloudEvents `time`). */
   eventTime: string;
+  /** The event as JSON text, exactly as committed. */
   payload: string;
   /** Set by the live-first read: the event waited in the backlog (sent with the `etg_backlog` header). */
   backlog?: boolean;

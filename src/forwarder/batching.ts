@@ -4,6 +4,7 @@
  * request size shrinks when the broker refuses a batch as too large. Every client (kafkajs, librdkafka) sits
  * below this module behind `KafkaTransport`, so the batching and the "too large" handling are the same for all.
  */
+import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import type { EventFamily, EventType } from '../events/schema.js';
 import type { KafkaRecord, TopicBatch } from './kafka-transport.js';
 
@@ -19,16 +20,7 @@ export interface RecordFormatter {
 }
 
 /** What record building reads from a stored event (the buffer's StoredEvent and KeptEvent fit). */
-export interface RecordSource {
-  id: string;
-  deviceId: string;
-  type: EventType;
-  family: EventFamily;
-  /** sourceTime when the device has a clock, else receivedAt (CloudEvents `time`). */
-  eventTime: string;
-  /** The event as JSON text, exactly as committed to the buffer. */
-  payload: string;
-}
+export type RecordSource = Pick<StoredEvent, 'id' | 'deviceId' | 'type' | 'family' | 'eventTime' | 'payload'>;
 
 /**
  * CloudEvents Kafka protocol binding mode. binary: the value is the event, the attributes are seven `ce_*` /
