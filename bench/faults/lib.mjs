@@ -163,12 +163,13 @@ export class Publisher {
      * at-least-once, not a redelivery to the gateway, and the delivery check counts them on their own.
      */
     this.resent = new Set();
+    // Keyed by the payload itself (unique: it carries n): only a re-send is parsed, not every message of a burst.
     const sent = new Set();
     client.on('packetsend', (packet) => {
       if (packet.cmd !== 'publish') return;
-      const n = JSON.parse(String(packet.payload)).n;
-      if (sent.has(n)) this.resent.add(n);
-      else sent.add(n);
+      const payload = String(packet.payload);
+      if (sent.has(payload)) this.resent.add(JSON.parse(payload).n);
+      else sent.add(payload);
     });
   }
 
