@@ -76,7 +76,7 @@ export const MqttInputConfig = z
       .boolean()
       .default(true)
       .describe(
-        'Recognise a broker resend (DUP=1) of a QoS 1 message committed before a crash or a lost connection (same packet id, topic and payload as its receipt in the buffer, fewer than `inflight` messages since) and acknowledge it again without a second event; false: every resend becomes a new event (see src/inputs/mqtt/README.md)',
+        'Recognise a broker resend (DUP=1) of a QoS 1 message committed before a crash or a lost connection (same packet id, topic and payload as its receipt in the buffer, fewer than 32,768 messages since) and acknowledge it again without a second event; false: every resend becomes a new event (see src/inputs/mqtt/README.md)',
       ),
     sessionExpiry: Duration.default(604_800_000).describe('How long the broker keeps the persistent session (and queued messages) while the gateway is away'),
     reconnect: z

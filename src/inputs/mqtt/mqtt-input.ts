@@ -21,8 +21,8 @@
  * receipt that may not have been acknowledged is acknowledged again without a second event (its receipt is
  * recorded again, so the count below restarts). "May not have been acknowledged": the receipt was not replaced by
  * a DUP=0 message with the same packet id (the broker reuses an id only after it processed our PUBACK) and fewer
- * than `inflight` QoS 1 messages arrived after it (a broker that honours Receive Maximum cannot have sent that
- * many past an unacknowledged message). The rule, its evidence and its one limit: src/inputs/mqtt/README.md.
+ * than RESEND_WINDOW (32,768) QoS 1 messages arrived after it (a broker that numbers packet ids in turn reuses
+ * one only after 65,535). The rule, its evidence and its limits: src/inputs/mqtt/README.md.
  */
 import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
@@ -55,14 +55,24 @@ export interface MqttInputStats {
 }
 
 /**
- * Whether a DUP=1 PUBLISH with `digest` is a resend of the message `found` stands for: same content, and fewer
- * than `receiveMaximum` QoS 1 messages arrived after it. (A receipt whose packet id a DUP=0 message reused was
- * replaced by that message's receipt, so `found` is always the latest message with this packet id.) A broker
- * honouring Receive Maximum sends at most receiveMaximum - 1 messages past one it has no PUBACK for, so a receipt
- * with that many after it was acknowledged and a DUP=1 match must be a new message that reused the id.
+ * How many QoS 1 messages may be numbered after a receipt while a DUP=1 match still counts as its resend: half the
+ * packet-id space. Why not `inflight` (Receive Maximum): the input bounds the PUBACKs it has not yet *sent*, but a
+ * sent PUBACK may still sit unread in the broker's socket when the connection dies, and a broker that floods past
+ * Receive Maximum (Mosquitto 2.0.11, RELIABILITY.md) goes on sending meanwhile — CI saw 1,317 and 1,459 such
+ * messages behind one kill, all of which a window of 1,000 turned into second events. What the window must exclude
+ * is a new message that reuses the packet id: a broker that numbers packet ids in turn reuses one only after
+ * 65,535 messages, so any window below that excludes it; one that hands out the lowest free id reuses at once,
+ * whatever the window (src/inputs/mqtt/README.md, "Where the rule cannot apply").
  */
-export function mayBeUnacknowledged(found: Pick<FoundReceipt, 'digest' | 'number'>, digest: string, latestNumber: number, receiveMaximum: number): boolean {
-  return found.digest === digest && latestNumber - found.number < receiveMaximum;
+export const RESEND_WINDOW = 32_768;
+
+/**
+ * Whether a DUP=1 PUBLISH with `digest` is a resend of the message `found` stands for: same content, and fewer
+ * than `window` QoS 1 messages numbered after it. (A receipt whose packet id a DUP=0 message reused was replaced
+ * by that message's receipt, so `found` is always the latest message with this packet id.)
+ */
+export function mayBeUnacknowledged(found: Pick<FoundReceipt, 'digest' | 'number'>, digest: string, latestNumber: number, window = RESEND_WINDOW): boolean {
+  return found.digest === digest && latestNumber - found.number < window;
 }
 
 export class MqttInput implements Input {
@@ -348,12 +358,12 @@ export class MqttInput implements Input {
 
   /**
    * The commit of the message this DUP=1 PUBLISH resends, when it is one: same packet id, topic and payload as a
-   * receipt not replaced since, and fewer than `inflight` QoS 1 messages numbered after that receipt.
+   * receipt not replaced since, and fewer than RESEND_WINDOW QoS 1 messages numbered after that receipt.
    */
   #resendOf(receipt: SourceReceipt): Promise<void> | undefined {
     const ledger = this.#deps.receipts;
     const found = ledger.find(receipt.source, receipt.key);
-    return found && mayBeUnacknowledged(found, receipt.digest, ledger.latestNumber(receipt.source), this.#config.inflight) ? found.committed : undefined;
+    return found && mayBeUnacknowledged(found, receipt.digest, ledger.latestNumber(receipt.source)) ? found.committed : undefined;
   }
 
   /**
