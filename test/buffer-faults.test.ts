@@ -20,24 +20,13 @@ import { driverSearchPaths, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-fi
 import { shippedDriver } from './support/modbus.js';
 import { noReceipts } from './support/receipts.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { testBufferOptions } from './support/buffer.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
+/** Commits at once, appends wait when full (the disk-full stall must not drop), delivered events kept an hour. */
 function options(path: string, overrides: Partial<BufferOptions> = {}): BufferOptions {
-  return {
-    path,
-    gatewayId: 'gw-faults',
-    synchronous: 'FULL',
-    commitLingerMs: 0,
-    maxEventsPerCommit: 5000,
-    maxEvents: 1_000_000,
-    maxBytes: 1_000_000_000,
-    whenFull: 'block',
-    retentionMs: 3_600_000,
-    retentionMaxBytes: 1_000_000_000,
-    clock: systemClock,
-    ...overrides,
-  };
+  return testBufferOptions({ path, gatewayId: 'gw-faults', commitLingerMs: 0, whenFull: 'block', retentionMs: 3_600_000, retentionMaxBytes: 1_000_000_000, clock: systemClock, ...overrides });
 }
 
 function reading(deviceId: string, value: number): EventDraft {

@@ -7,30 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { SqliteBuffer } from '../src/buffer/sqlite-buffer.js';
+import type { SqliteBuffer } from '../src/buffer/sqlite-buffer.js';
 import { MqttInputConfig } from '../src/config/schema.js';
 import type { IngestSink, SourceReceipt } from '../src/inputs/input.js';
 import { MqttInput, RESEND_WINDOW, mayBeUnacknowledged } from '../src/inputs/mqtt/mqtt-input.js';
 import { systemClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/logger.js';
+import { openTestBuffer } from './support/buffer.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
+/** Receipts and delivered events kept an hour; appends wait when full. */
 function openBuffer(path: string): SqliteBuffer {
-  const buffer = new SqliteBuffer({
-    path,
-    gatewayId: 'gw-resends',
-    synchronous: 'NORMAL',
-    commitLingerMs: 2,
-    maxEventsPerCommit: 5000,
-    maxEvents: 1_000_000,
-    maxBytes: 1_000_000_000,
-    whenFull: 'block',
-    retentionMs: 3_600_000,
-    retentionMaxBytes: 1_000_000_000,
-    clock: systemClock,
-  });
-  buffer.open();
-  return buffer;
+  return openTestBuffer({ path, gatewayId: 'gw-resends', synchronous: 'NORMAL', whenFull: 'block', retentionMs: 3_600_000, retentionMaxBytes: 1_000_000_000, clock: systemClock });
 }
 
 /** Commits for real, but the PUBACK never goes: the commit's promise resolves only after the test is over. */

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteBuffer, type BufferOptions } from '../../src/buffer/sqlite-buffer.js';
 
-/** An open buffer on a fresh file (or `path: ':memory:'`), generous bounds, no retention, the system clock by default. */
-export function openTestBuffer(overrides: Partial<BufferOptions> = {}): SqliteBuffer {
-  const buffer = new SqliteBuffer({
+/** Buffer options for a fresh file (or `path: ':memory:'`), generous bounds, no retention, the system clock by default. */
+export function testBufferOptions(overrides: Partial<BufferOptions> = {}): BufferOptions {
+  return {
     path: join(mkdtempSync(join(tmpdir(), 'etg-test-buffer-')), 'buffer.db'),
     gatewayId: 'gw-test',
     synchronous: 'FULL',
@@ -18,7 +18,12 @@ export function openTestBuffer(overrides: Partial<BufferOptions> = {}): SqliteBu
     retentionMaxBytes: 0,
     clock: { now: () => Date.now() },
     ...overrides,
-  });
+  };
+}
+
+/** An open buffer with testBufferOptions(overrides). */
+export function openTestBuffer(overrides: Partial<BufferOptions> = {}): SqliteBuffer {
+  const buffer = new SqliteBuffer(testBufferOptions(overrides));
   buffer.open();
   return buffer;
 }
