@@ -44,15 +44,21 @@ afterEach(() => {
   }
 });
 
+/** An open buffer on its own 2 MB tmpfs (filled up by the test); unmounted after the test. */
+function bufferOnSmallTmpfs(): { mnt: string; buffer: SqliteBuffer } {
+  const mnt = mkdtempSync(join(tmpdir(), 'etg-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
+  cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+  const buffer = new SqliteBuffer(options(join(mnt, 'buffer.db')));
+  buffer.open();
+  cleanups.push(() => buffer.close());
+  return { mnt, buffer };
+}
+
 describe('buffer on a full file system', () => {
   it('stalls commits (nothing resolved, GW_BUFFER_DISK_FULL) and resumes by itself when space returns; nothing committed is lost', async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'etg-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-    cleanups.push(() => execFileSync('umount', ['-l', mnt]));
-    const buffer = new SqliteBuffer(options(join(mnt, 'buffer.db')));
-    buffer.open();
-    cleanups.push(() => buffer.close());
+    const { mnt, buffer } = bufferOnSmallTmpfs();
     await buffer.append(Array.from({ length: 100 }, (_, i) => reading('before', i)));
     const stalls: (string | null)[] = [];
     buffer.onWriteStall((s) => stalls.push(s?.code ?? null));
@@ -93,13 +99,7 @@ describe('buffer on a full file system', () => {
   });
 
   it('refuses appends beyond its in-memory bound while stalled, with GW_BUFFER_DISK_FULL', async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'etg-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-    cleanups.push(() => execFileSync('umount', ['-l', mnt]));
-    const buffer = new SqliteBuffer(options(join(mnt, 'buffer.db')));
-    buffer.open();
-    cleanups.push(() => buffer.close());
+    const { mnt, buffer } = bufferOnSmallTmpfs();
     try {
       execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=4k'], { stdio: 'ignore' });
     } catch {
@@ -117,13 +117,7 @@ describe('buffer on a full file system', () => {
 
 describe('polling on a full file system', () => {
   it('a Modbus input sends no request while its commit waits for room, and declares the missed polls once it commits', async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'etg-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-    cleanups.push(() => execFileSync('umount', ['-l', mnt]));
-    const buffer = new SqliteBuffer(options(join(mnt, 'buffer.db')));
-    buffer.open();
-    cleanups.push(() => buffer.close());
+    const { mnt, buffer } = bufferOnSmallTmpfs();
     const sim = new ModbusSimulator({ units: [{ unitId: 1, driver: shippedDriver('xy-md02') }] });
     await sim.start();
     const config = ModbusInputConfig.parse({
