@@ -58,7 +58,7 @@ export interface MqttInputStats {
  * How many QoS 1 messages may be numbered after a receipt while a DUP=1 match still counts as its resend: half the
  * packet-id space. Why not `inflight` (Receive Maximum): the input bounds the PUBACKs it has not yet *sent*, but a
  * sent PUBACK may still sit unread in the broker's socket when the connection dies, and a broker that floods past
- * Receive Maximum (Mosquitto 2.0.11, RELIABILITY.md) goes on sending meanwhile — CI saw 1,317 and 1,459 such
+ * Receive Maximum (Mosquitto 2.0.11, RELIABILITY.md) goes on sending meanwhile — the fault suite saw 1,317 and 1,459 such
  * messages behind one kill, all of which a window of 1,000 turned into second events. What the window must exclude
  * is a new message that reuses the packet id: a broker that numbers packet ids in turn reuses one only after
  * 65,535 messages, so any window below that excludes it; one that hands out the lowest free id reuses at once,
