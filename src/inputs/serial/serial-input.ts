@@ -6,7 +6,7 @@
  * then `online` again, no restart. Bytes of a serial device cannot be asked for again, so a failed commit is
  * logged as lost data.
  */
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { loadDriverFile } from '../../drivers/driver-files.js';
 import { errorMessage } from '../../errors.js';
 import type { EventDraft } from '../../events/schema.js';
@@ -36,6 +36,12 @@ export function capFraming(driver: SerialDriverT, maxFrameBytes: number): Serial
   if (f.type === 'fixed') return driver;
   return { ...driver, framing: { ...f, maxLength: Math.min(f.maxLength, maxFrameBytes) } };
 }
+
+/**
+ * serialport (its native binding and a dozen parsers, ~10 MB resident) is loaded by the first serial input that
+ * starts, so that gateways without one do not carry it (#14: load only the modules the config uses).
+ */
+let serialPortClass: typeof SerialPort | undefined;
 
 export class SerialInput implements Input {
   readonly name: string;
@@ -70,6 +76,7 @@ export class SerialInput implements Input {
 
   /** Loads the driver and starts opening the port; resolves at once (a missing port is retried in the background). */
   async start(): Promise<void> {
+    serialPortClass ??= (await import('serialport')).SerialPort;
     const { driver } = loadDriverFile(this.#config.driver, SerialDriver, this.#deps.driverSearchPaths, this.#deps.configDir);
     this.#decoder = new SerialDecoder(capFraming(driver, this.#config.maxFrameBytes), {
       deviceId: this.#config.deviceId,
@@ -88,8 +95,8 @@ export class SerialInput implements Input {
   }
 
   #open(line: LineSettingsT): void {
-    if (this.#stopping) return;
-    const port = new SerialPort({
+    if (this.#stopping || !serialPortClass) return;
+    const port = new serialPortClass({
       path: this.#config.port,
       baudRate: line.baudRate,
       dataBits: line.dataBits,

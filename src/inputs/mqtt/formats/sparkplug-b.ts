@@ -48,7 +48,16 @@ type ProtoMetric = import('sparkplug-payload/lib/sparkplugPayloadProto.js').org.
 type LongLike = { low: number; high: number; unsigned: boolean };
 
 const require = createRequire(import.meta.url);
-const { Payload } = (require('sparkplug-payload/lib/sparkplugPayloadProto.js') as ProtoRoot).org.eclipse.tahu.protobuf;
+type PayloadCodec = ProtoRoot['org']['eclipse']['tahu']['protobuf']['Payload'];
+let payloadCodec: PayloadCodec | undefined;
+/**
+ * The Sparkplug protobuf codec, loaded on first use: protobufjs and the Tahu schema cost ~9 MB resident, which
+ * gateways that never see a Sparkplug message should not carry (#14: load only the modules the config uses).
+ */
+function sparkplugPayload(): PayloadCodec {
+  payloadCodec ??= (require('sparkplug-payload/lib/sparkplugPayloadProto.js') as ProtoRoot).org.eclipse.tahu.protobuf.Payload;
+  return payloadCodec;
+}
 
 export const NAMESPACE = 'spBv1.0';
 
@@ -217,7 +226,7 @@ export class SparkplugBDecoder implements FormatDecoder {
     const deviceId = isDeviceType ? `${nodeKey}/${device}` : nodeKey;
     let payload: ProtoPayload;
     try {
-      payload = Payload.decode(message.payload);
+      payload = sparkplugPayload().decode(message.payload);
     } catch (err) {
       return rejected(ctx, deviceId, message, `invalid Sparkplug B protobuf payload: ${(err as Error).message}`);
     }
@@ -398,7 +407,8 @@ class SparkplugSimulator {
     const topic = `${NAMESPACE}/${this.#group}/${type}/${n.node}${onDevice ? `/${n.device}` : ''}`;
     const payload = { timestamp: nowMs, metrics, ...(withSeq ? { seq: n.seq } : {}) };
     if (withSeq) n.seq = (n.seq + 1) % 256;
-    return { topic, payload: Buffer.from(Payload.encode(Payload.fromObject(payload)).finish()) };
+    const codec = sparkplugPayload();
+    return { topic, payload: Buffer.from(codec.encode(codec.fromObject(payload)).finish()) };
   }
 
   start(nowMs: number): SimulatedMessage[] {
