@@ -1,7 +1,11 @@
 // kafka.schemaRegistry against a real Apicurio Registry (Confluent-compatible API) and the real test Kafka:
-// registration at start, refusal of an incompatible schema, the wire format read back by kcat and by a
-// third-party registry-aware client, the registry away at start and while running, replay and audit, the CLI.
+// registration at start, refusal of an incompatible schema, the wire format read back by kcat, by a third-party
+// registry-aware client and by tail, plain JSON with ce_dataschema under another subject strategy, basic auth on
+// the wire, the registry away at start and while running, replay and audit, the CLI.
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -11,7 +15,8 @@ import { familySchemaText } from '../src/registry/subjects.js';
 import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readTopic, topicSize } from './support/kafka.js';
 import { SensorPublisher } from './support/publisher.js';
-import { registryRequest, startTestRegistry, TcpRelay } from './support/registry.js';
+import { BasicAuthGate, registryRequest, startTestRegistry, TcpRelay } from './support/registry.js';
+import { TailProcess } from './support/tail.js';
 import { uniqueName, waitFor } from './support/wait.js';
 import { findFreePort } from '../scripts/java-service.mjs';
 import type { RegistryHandle } from '../scripts/schema-registry.mjs';
@@ -123,6 +128,14 @@ describe('schema registry (real Apicurio Registry, real Kafka)', () => {
     expect(audited.code, audited.stderr).toBe(0);
     expect(JSON.parse(audited.stdout)).toMatchObject({ records: 100, undecodable: { count: 0 }, complete: true, totals: { received: 100, missing: 0, duplicateIds: 0 } });
 
+    // tail reads the wire format: the same 100 events.
+    const tail = new TailProcess(['-b', kafka, '--topic', `${prefix}readings`, '--from-beginning', '--json']);
+    cleanups.push(() => tail.interrupt());
+    const tailed = (await tail.waitForLines(100)).map((l) => JSON.parse(l) as ReadingEvent);
+    expect(new Set(tailed.map((e) => e.id))).toEqual(new Set(records.map((r) => r.headers.ce_id)));
+    expect(tail.stderr).not.toMatch(/GW_EVENT_/);
+    expect(await tail.interrupt()).toBe(0);
+
     // replay re-sends in the same format, with the same schema id (found, not registered again).
     const replayed = await cli('replay', '--config', file, '--since', '1h', '--type', 'reading', '--json');
     expect(replayed.code, replayed.stderr).toBe(0);
@@ -179,6 +192,66 @@ describe('schema registry (real Apicurio Registry, real Kafka)', () => {
     expect(registeredCli.stderr).toContain(`GW_SCHEMA_INCOMPATIBLE: schema registry ${registry.url} refuses the event schema of ${subject}`);
     // Nothing of ours was added to the foreign subject.
     expect((await registryRequest<number[]>(registry.url, 'GET', `/subjects/${subject}/versions`)).body).toEqual([1]);
+  });
+
+  it('with plain JSON values names the schema in ce_dataschema; topic-record-name subjects; basic auth on every request, the password in no log', async () => {
+    const gatewayId = uniqueName('regauth');
+    const username = 'etg-producer';
+    const password = `pw-${gatewayId}-not-for-logs`;
+    const gate = new BasicAuthGate(registry.port, username, password);
+    await gate.listen();
+    cleanups.push(() => gate.close());
+    const passwordFile = join(tmpdir(), `${gatewayId}.registry-password`);
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    const url = `http://127.0.0.1:${gate.port}/apis/ccompat/v7`;
+    const { gateway, file, prefix } = startGateway(gatewayId, {
+      schemaRegistry: { url, subjectStrategy: 'topic-record-name', auth: { username, password: { file: passwordFile } } },
+    });
+    await gateway.started();
+    const registered = gateway.logs.find((l) => l.msg === 'event schemas registered') as unknown as { subjects: { subject: string; id: number }[] };
+    const families = { readings: 'readings', alarms: 'alarms', 'device-status': 'deviceStatus', 'gateway-health': 'gatewayHealth', deadletter: 'deadLetter' };
+    expect(registered.subjects.map((s) => s.subject)).toEqual(
+      Object.entries(families).map(([topic, family]) => `${prefix}${topic}-io.edge-telemetry-gateway.${family}`),
+    );
+    await gateway.ready();
+
+    const subject = `${prefix}readings-io.edge-telemetry-gateway.readings`;
+    const latest = await registryRequest<{ id: number; schema: string }>(registry.url, 'GET', `/subjects/${subject}/versions/latest`);
+    expect(latest.status).toBe(200);
+    expect(JSON.parse(latest.body.schema)).toEqual(JSON.parse(familySchemaText('readings')));
+
+    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
+    cleanups.push(() => publisher.close());
+    await publisher.publishMany(`${gatewayId}/sensors`, 0, 20, 2);
+    const records = await readTopic(kafka, `${prefix}readings`, 40);
+    expect(records).toHaveLength(40);
+    for (const r of records) {
+      // Plain JSON (no magic byte): consumers that know nothing of the registry read it as before.
+      expect(r.bytes?.[0]).toBe('{'.charCodeAt(0));
+      expect(r.headers.ce_dataschema).toBe(`${url}/schemas/ids/${latest.body.id}`);
+      expect(decodeEvent({ value: r.bytes, headers: r.headers, key: r.key })).toMatchObject({ type: 'reading', gatewayId, id: r.headers.ce_id });
+    }
+    // The header's URL is where a consumer finds the schema (with credentials of its own).
+    const viaHeader = await fetch(records[0]?.headers.ce_dataschema ?? '', { headers: { Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` } });
+    expect(viaHeader.status).toBe(200);
+    expect(JSON.parse(((await viaHeader.json()) as { schema: string }).schema)).toEqual(JSON.parse(familySchemaText('readings')));
+
+    // Every request the gateway made carried the credentials; the password itself is in no log line.
+    expect(gate.requests.length).toBeGreaterThanOrEqual(10); // per subject: the level, then a lookup or registration
+    expect(gate.requests.filter((r) => !r.authorized)).toEqual([]);
+    expect(await gateway.stop()).toBe(0);
+    expect(JSON.stringify(gateway.logs) + gateway.stderr.join('')).not.toContain(password);
+
+    // A wrong password: refused by the registry, reported as an authentication problem, the password not shown.
+    const wrong = `wrong-${password}`;
+    writeFileSync(passwordFile, wrong, { mode: 0o600 });
+    const refused = await cli('schemas', 'register', '--config', file);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('GW_SCHEMA_REGISTRY');
+    expect(refused.stderr).toContain('401');
+    expect(refused.stderr).toContain('kafka.schemaRegistry.auth');
+    expect(refused.stdout + refused.stderr).not.toContain(wrong);
+    expect(gate.requests.some((r) => !r.authorized)).toBe(true);
   });
 
   it('keeps accepting and buffering while the registry is away at start, says so, and delivers everything once it answers; a registry lost later changes nothing', async () => {

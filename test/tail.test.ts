@@ -1,51 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { formatEventLine } from '../src/commands/tail-format.js';
 import { encodeEvent } from '../src/events/encode.js';
+import { RecordBuilder } from '../src/forwarder/batching.js';
 import { SCHEMA_VERSION, type EncodedRecord, type TelemetryEvent } from '../src/events/index.js';
-import { CLI } from './support/gateway-process.js';
 import { oneEventOfEveryType, produceRecords } from './support/event-records.js';
+import { TailProcess } from './support/tail.js';
 import { uniqueName, waitFor } from './support/wait.js';
 
 const SOURCE = '/edge-telemetry-gateway/gw-tail';
 const TIME = '2026-11-27T09:30:00.000Z';
-
-/** `telemetry-gateway tail ...` as operators run it, with its stdout lines and stderr collected. */
-class TailProcess {
-  readonly lines: string[] = [];
-  stderr = '';
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'tail', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      partial += chunk.toString();
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
-      this.lines.push(...lines);
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-  }
-
-  async waitForLines(count: number): Promise<string[]> {
-    await waitFor(`${count} tail lines (have ${this.lines.length}: ${this.lines.join(' | ')}; stderr ${this.stderr})`, () => {
-      if (this.child.exitCode !== null) throw new Error(`tail exited ${this.child.exitCode}: ${this.stderr}`);
-      return this.lines.length >= count;
-    }, { timeoutMs: 60_000 });
-    return this.lines;
-  }
-
-  async interrupt(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGINT');
-    return this.exited;
-  }
-}
 
 async function createTopics(bootstrap: string, topics: string[]): Promise<void> {
   const admin = new Kafka({ clientId: 'test-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
@@ -139,6 +103,23 @@ describe('telemetry-gateway tail against the real Kafka broker', () => {
     const printed = lines.map((l) => JSON.parse(l) as TelemetryEvent);
     expect(printed).toEqual(events.filter((e) => e.type === 'reading' && e.metric === 'spo2'));
     for (const e of printed) expect(e.schemaVersion).toBe(SCHEMA_VERSION);
+  });
+
+  it('prints CloudEvents structured-mode records (kafka.cloudEvents: structured) as the same events as binary ones', async () => {
+    const prefix = `${uniqueName('tail-structured')}.`;
+    await createTopics(kafka, [`${prefix}readings`]);
+    const events = [reading('bed-7', 'spo2', 96, 1), reading('bed-7', 'pulse-rate', 71, 2, '/min')];
+    // Built by the gateway's own record builder in structured mode: one content-type header, the event in `data`.
+    const builder = new RecordBuilder({ gatewayId: 'gw-tail', cloudEvents: 'structured' });
+    const records = events.map((e) =>
+      builder.build({ id: e.id, deviceId: e.deviceId, type: e.type, family: 'readings', eventTime: e.sourceTime ?? e.receivedAt, payload: JSON.stringify(e) }),
+    );
+    expect(records[0]?.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+    await produceRecords(kafka, `${prefix}readings`, records);
+    tail = new TailProcess(['-b', kafka, '--topic', `${prefix}readings`, '--from-beginning', '--json']);
+    const lines = await tail.waitForLines(2);
+    expect(lines.map((l) => JSON.parse(l) as TelemetryEvent)).toEqual(events);
+    expect(tail.stderr).not.toMatch(/GW_EVENT_/);
   });
 
   it('without --from-beginning shows only events that arrive after it started, and Ctrl-C ends it with exit 0', async () => {

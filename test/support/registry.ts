@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { startSchemaRegistry, type RegistryHandle } from '../../scripts/schema-registry.mjs';
 import { findFreePort } from '../../scripts/java-service.mjs';
@@ -67,4 +68,62 @@ export async function registryRequest<T>(url: string, method: 'GET' | 'POST' | '
   });
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/**
+ * An HTTP gate in front of the real registry that demands HTTP Basic credentials and records every request, so
+ * the gateway's registry authentication is proven on the wire. (Apicurio's own basic authentication exchanges the
+ * credentials at an OIDC server, which these tests do not run.)
+ */
+export class BasicAuthGate {
+  readonly requests: { method: string; path: string; authorized: boolean }[] = [];
+  readonly #target: number;
+  readonly #expected: string;
+  #server: http.Server | undefined;
+  port = 0;
+
+  constructor(target: number, username: string, password: string) {
+    this.#target = target;
+    this.#expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+
+  listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const authorized = req.headers.authorization === this.#expected;
+      this.requests.push({ method: req.method ?? '', path: req.url ?? '', authorized });
+      if (!authorized) {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Basic realm="schema registry"' });
+        res.end(JSON.stringify({ error_code: 40101, message: 'Unauthorized' }));
+        return;
+      }
+      const headers = { ...req.headers };
+      delete headers.authorization;
+      const upstream = http.request({ host: '127.0.0.1', port: this.#target, method: req.method, path: req.url, headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', (err) => {
+        res.writeHead(502, { 'Content-Type': 'text/plain' });
+        res.end(String(err));
+      });
+      req.pipe(upstream);
+    });
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        this.port = (server.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
 }
