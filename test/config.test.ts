@@ -171,6 +171,44 @@ describe('configuration', () => {
     expect(await plan('{ brokers: [k:9092], client: kafkajs, cloudEvents: structured }')).toContain('client kafkajs, CloudEvents structured mode');
   });
 
+  it('without the native module, check-config and run stop with GW_KAFKA_CLIENT and the fix; a kafkajs config needs no native module', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etg-cfg-'));
+    // The module resolution fails exactly as Node's does when the optional dependency was never built or installed.
+    const preload = join(dir, 'no-librdkafka.cjs');
+    writeFileSync(
+      preload,
+      `const Module = require('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === '@confluentinc/kafka-javascript' || request.startsWith('@confluentinc/kafka-javascript/')) {
+    const err = new Error("Cannot find module '" + request + "'");
+    err.code = 'MODULE_NOT_FOUND';
+    throw err;
+  }
+  return resolveFilename.call(this, request, ...rest);
+};
+`,
+    );
+    const withoutNative = (command: string, kafka: string) => {
+      const file = join(dir, `${command}.yaml`);
+      writeFileSync(file, `gateway: { id: gw }\nkafka: ${kafka}\nbuffer: { path: ${join(dir, `${command}.db`)} }\nhttp: { enabled: false }\n`);
+      return run(process.execPath, ['--require', preload, join(root, 'dist/cli.js'), command, '--config', file], { timeout: 60_000 }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+    };
+    for (const command of ['check-config', 'run']) {
+      const failed = await withoutNative(command, '{ brokers: [127.0.0.1:1] }');
+      expect(failed.code, command).toBe(1);
+      expect(failed.stderr, command).toContain('GW_KAFKA_CLIENT: kafka.client is librdkafka but @confluentinc/kafka-javascript is not installed');
+      expect(failed.stderr, command).toContain('npm run setup:librdkafka');
+      expect(failed.stderr, command).toContain('kafka.client: kafkajs');
+    }
+    const kafkajs = await withoutNative('check-config', '{ brokers: [127.0.0.1:1], client: kafkajs }');
+    expect(kafkajs.code, kafkajs.stderr).toBe(0);
+    expect(kafkajs.stdout).toContain('client kafkajs');
+  });
+
   it('checks device id templates, field paths and duplicate names', () => {
     const input = (name: string, deviceId: string, field: string) => ({
       type: 'mqtt',

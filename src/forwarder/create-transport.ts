@@ -26,7 +26,10 @@ export async function createKafkaTransport(kafka: KafkaConfigT, logger: Logger, 
     security: kafka,
   };
   if (kafka.client === 'librdkafka') {
-    const { LibrdkafkaTransport } = await import('./librdkafka-transport.js');
+    const { LibrdkafkaTransport, loadLibrdkafka } = await import('./librdkafka-transport.js');
+    // A native module that is missing or does not load never heals by retrying a send: stop here, before the
+    // gateway starts, with GW_KAFKA_CLIENT and the fix (not a GW_KAFKA_SEND warning repeated forever).
+    loadLibrdkafka();
     return new LibrdkafkaTransport({ ...common, compression: kafka.compression, maxRequestBytes: kafka.batch.maxBytes });
   }
   const { KafkajsTransport } = await import('./kafka-transport.js');
