@@ -72,7 +72,7 @@ function row(scenario, fields) {
 }
 
 function printTable() {
-  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'publisherResent', 'duplicatePublisherResend', 'resendsRecognized', 'outOfOrder', 'seqReused', 'auditMissing', 'auditClean', 'gapEvents', 'gapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'detectSeconds', 'recoverySeconds', 'drainSeconds', 'stopMs', 'rssMaxMiB', 'extraConnects', 'publishRate', 'gatewayRate', 'brokerDropped', 'gatewayDropped', 'degradedSeen', 'degradedEvent', 'resends', 'recognisedResends', 'secondEvents', 'seconds', 'sessionResumed', 'ok', 'error'];
+  const columns = ['scenario', 'trial', 'acked', 'records', 'lost', 'dropped', 'duplicateSameId', 'duplicateRedelivered', 'publisherResent', 'duplicatePublisherResend', 'resendsRecognized', 'outOfOrder', 'seqReused', 'auditMissing', 'auditClean', 'gapEvents', 'gapCount', 'gapsMatchLoss', 'cap', 'maxPending', 'backlogAtRestart', 'detectSeconds', 'recoverySeconds', 'drainSeconds', 'stopMs', 'rssMaxMiB', 'extraConnects', 'publishRate', 'gatewayRate', 'brokerDropped', 'gatewayDropped', 'degradedSeen', 'degradedEvent', 'resends', 'recognisedResends', 'secondEvents', 'seconds', 'sessionResumed', 'heldAtDamage', 'refusedExit', 'corruptCode', 'advice', 'fileKept', 'freshDelivered', 'ok', 'error'];
   const used = columns.filter((c) => rows.some((r) => r[c] !== undefined));
   const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
   const widths = used.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
