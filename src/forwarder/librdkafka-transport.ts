@@ -6,6 +6,11 @@
  *
  * A send resolves only after librdkafka reported every record of it delivered (one delivery report per record,
  * counted); any failed record rejects the whole send, which the forwarder then retries as it was.
+ * Why not `delivery.report.only.error` with a flush per send (cheaper, ≈ 15 against ≈ 24 µs a record in the
+ * issue's measurement): then "delivered" is inferred from a flush that returned without an error report, and a
+ * flush serves every send queued at that moment, so a report missed or attributed to the wrong send would mark
+ * records delivered that Kafka never acknowledged. A positive report per record keeps the buffer's delivered mark
+ * a consequence of Kafka's acknowledgment of that very record.
  */
 import { createRequire } from 'node:module';
 import { GatewayError, errorMessage } from '../errors.js';
