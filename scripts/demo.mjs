@@ -11,14 +11,14 @@
 // --state-dir DIR (buffer, generated config, logs; default .cache/demo), --tail (show every event as
 // `telemetry-gateway tail` prints it instead of the per-topic table).
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
-import { isBrokerUp, isPortFree, startBroker } from './kafka-broker.mjs';
+import { isBrokerUp, isPortFree, kafkaVersion, startBroker } from './kafka-broker.mjs';
 import { isPortOpen, startMosquitto } from './mosquitto.mjs';
 import { DEMO_EXTRAS } from './demo-extras.mjs';
 
@@ -60,10 +60,12 @@ writeFileSync(lockFile, String(process.pid));
 
 const cleanups = [() => rmSync(lockFile, { force: true })];
 let stopping = false;
+/** What reached Kafka so far, once the read-back runs (printed however the demo stops). */
+let summary;
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
-  if (process.stdout.writable) process.stdout.write('\nstopping the demo...\n');
+  if (process.stdout.writable) process.stdout.write(`\n${summary?.() ?? ''}stopping the demo...\n`);
   for (const cleanup of cleanups.reverse()) {
     try {
       await cleanup();
@@ -95,7 +97,8 @@ const bootstrap = `127.0.0.1:${kafkaPort}`;
 if (await isBrokerUp(kafkaPort)) {
   say(`kafka     ${bootstrap} (already running)`);
 } else {
-  say(`kafka     starting Apache Kafka (KRaft) on ${bootstrap} — the first run fetches its jars with Maven...`);
+  const fetching = existsSync(join(root, '.cache', 'kafka', kafkaVersion(), 'lib')) ? '' : ' — fetching its jars with Maven into .cache/kafka/ first';
+  say(`kafka     starting Apache Kafka (KRaft) on ${bootstrap}${fetching}...`);
   const broker = await startBroker({ port: kafkaPort });
   cleanups.push(() => broker.stop());
   say(`kafka     ${broker.bootstrap} started (log ${broker.logFile})`);
@@ -136,6 +139,22 @@ const kafka = new Kafka({ clientId: 'demo-reader', brokers: [bootstrap], logLeve
 const admin = kafka.admin();
 await admin.connect();
 await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true }).catch(() => false);
+// Where each partition ends before this run's gateway starts: the read-back below counts from there. (A new consumer
+// group starting at "latest" would miss what the gateway writes while the group still joins — seconds on a fresh
+// broker, whose offsets topic is created on that first join.)
+const startOffsets = new Map();
+for (const topic of topics) {
+  // Just created, a partition's leader may not be known to every broker yet: ask again for a while.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const p of await admin.fetchTopicOffsets(topic)) startOffsets.set(`${topic}/${p.partition}`, BigInt(p.high));
+      break;
+    } catch (err) {
+      if (attempt >= 60) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
 await admin.disconnect();
 
 const gatewayLog = join(demoDir, 'gateway.log');
@@ -236,12 +255,12 @@ if (args.tail) {
 const consumer = kafka.consumer({ groupId: `demo-reader-${process.pid}`, maxWaitTimeInMs: 250 });
 await consumer.connect();
 cleanups.push(() => consumer.disconnect());
-await consumer.subscribe({ topics, fromBeginning: false });
+await consumer.subscribe({ topics, fromBeginning: true });
 const counts = new Map(topics.map((t) => [t, { total: 0, lastSecond: 0, last: '' }]));
 await consumer.run({
-  eachMessage: async ({ topic, message }) => {
+  eachMessage: async ({ topic, partition, message }) => {
     const entry = counts.get(topic);
-    if (!entry) return;
+    if (!entry || BigInt(message.offset) < (startOffsets.get(`${topic}/${partition}`) ?? 0n)) return; // an earlier run's
     entry.total += 1;
     entry.lastSecond += 1;
     try {
@@ -269,6 +288,11 @@ function describeEvent(e) {
 
 say(`\nreading back from Kafka (${topics.join(', ')}); Ctrl-C stops the demo\n`);
 const started = Date.now();
+summary = () => {
+  const elapsed = Math.round((Date.now() - started) / 1000);
+  const others = [...counts].filter(([topic]) => topic !== `${prefix}readings`).map(([topic, c]) => `${topic.slice(prefix.length)} ${c.total}`);
+  return `demo ran ${elapsed}s: ${counts.get(`${prefix}readings`)?.total ?? 0} readings reached Kafka (${others.join(', ')})\n`;
+};
 const printer = setInterval(() => {
   const elapsed = Math.round((Date.now() - started) / 1000);
   const lines = [`── ${new Date().toISOString().slice(11, 19)}  (${elapsed}s) ──`];
@@ -278,9 +302,7 @@ const printer = setInterval(() => {
   }
   say(lines.join('\n'));
   if (args.seconds !== undefined && elapsed >= Number(args.seconds)) {
-    const readings = counts.get(`${prefix}readings`)?.total ?? 0;
-    say(`\ndemo ran ${elapsed}s: ${readings} readings reached Kafka`);
-    void shutdown(readings > 0 ? 0 : 2);
+    void shutdown((counts.get(`${prefix}readings`)?.total ?? 0) > 0 ? 0 : 2); // shutdown prints the summary
   }
 }, 1000);
 cleanups.push(() => clearInterval(printer));

@@ -147,6 +147,7 @@ describe('telemetry-gateway tail against the real Kafka broker', () => {
     expect(await wrong.exited).toBe(64);
     expect(wrong.stderr).toContain(`GW_USAGE: none of the topics exists on ${kafka}: ${prefix.slice(0, -1)}x.readings,`);
     expect(wrong.stderr).toContain(`  - topics of gateways with another prefix exist here: --prefix ${prefix}`);
+    expect(wrong.stderr).toContain('  - a gateway creates its topics with its first events');
   });
 
   it('refuses an unknown --type with a usage error', async () => {

@@ -24,7 +24,7 @@ const ranges = (list: readonly SeqRange[], max = 8): string => {
 };
 
 export function formatAuditReport(topic: string, r: AuditReport): string {
-  const lines = [`audit of ${topic}: ${r.records} records, ${r.streams.length} device streams`];
+  const lines = [`audit of ${topic}: ${r.records} records, ${r.streams.length} device stream${r.streams.length === 1 ? '' : 's'}`];
   for (const s of r.streams) {
     const problems: string[] = [];
     if (s.missingCount > 0) problems.push(`MISSING ${s.missingCount} (seq ${ranges(s.missing)})`);

@@ -128,7 +128,10 @@ async function tail(flags: TailFlags): Promise<void> {
     if (prefixes.length > MAX_PREFIX_HINTS) shownPrefixes.push(`${prefixes.length - MAX_PREFIX_HINTS} more`);
     const hint = prefixes.length > 0 ? `topics of gateways with another prefix exist here: ${shownPrefixes.join(', ')}` : 'no topic on this broker ends in "readings"';
     throw new GatewayError('GW_USAGE', `none of the topics exists on ${brokers.join(', ')}: ${topics.join(', ')}`, {
-      details: [`${hint}; check --prefix (the gateway config's kafka.topics.prefix), pass --config gateway.yaml, or name topics with --topic`],
+      details: [
+        `${hint}; check --prefix (the gateway config's kafka.topics.prefix), pass --config gateway.yaml, or name topics with --topic`,
+        'a gateway creates its topics with its first events: if yours runs but nothing reached it yet, start tail again once events flow',
+      ],
     });
   }
   if (missing.length > 0) process.stderr.write(`not tailing ${missing.join(', ')}: no such topic (yet)\n`);
