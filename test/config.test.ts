@@ -145,6 +145,47 @@ describe('configuration', () => {
     ]);
   });
 
+  it('counts a misspelled required key once, at the misspelled key, saying that the key it meant is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etg-cfg-'));
+    const report = reportOf(
+      dir,
+      [
+        'gateway: { id: g }',
+        'kafak:',
+        '  brokers: [k:1]',
+        'inputs:',
+        '  - type: mqtt',
+        '    name: home',
+        '    url: mqtt://127.0.0.1:1883',
+        '    subscribtions:',
+        '      - { topic: t, metrics: [{ field: a, metric: b }] }',
+      ].join('\n'),
+    );
+    expect(report).toBe(
+      [
+        'GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (2 problems)',
+        '  - <dir>/gateway.yaml:2:1: kafak: unknown key (did you mean kafka? it is required and missing)',
+        '  - <dir>/gateway.yaml:8:5: inputs[0].subscribtions: unknown key (did you mean subscriptions? it is required and missing)',
+      ].join('\n'),
+    );
+    // A suggestion that is there already, or optional, is only a suggestion; a missing key nobody misspelled stays.
+    const sub = { topic: 't', metrics: [{ field: 'a', metric: 'b' }] };
+    expect(
+      problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [{ type: 'mqtt', name: 'a', url: 'mqtt://x', subscriptions: [sub], subscribtions: [sub], clientid: 'c' }] }),
+    ).toEqual(['GW_CONFIG_INVALID', 'inputs[0].subscribtions: unknown key (did you mean subscriptions?)', 'inputs[0].clientid: unknown key (did you mean clientId?)']);
+    expect(problems({ gatway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [{ type: 'mqtt', name: 'a', url: 'mqtt://x', subscribtions: [sub] }] })).toEqual([
+      'GW_CONFIG_INVALID',
+      'inputs[0].subscribtions: unknown key (did you mean subscriptions? it is required and missing)',
+      'gatway: unknown key (did you mean gateway? it is required and missing)',
+    ]);
+    expect(problems({ kafka: { brokers: ['k:1'] }, inputs: [{ type: 'mqtt', name: 'a', url: 'mqtt://x', topics: [sub] }] })).toEqual([
+      'GW_CONFIG_INVALID',
+      'gateway: missing (required; it needs id)',
+      'inputs[0].subscriptions: missing (required)',
+      expect.stringMatching(/^inputs\[0\]\.topics: unknown key; allowed here: type, name, url, .*subscriptions/),
+    ]);
+  });
+
   it('kafka.client defaults to librdkafka; codecs kafkajs lacks and servername under librdkafka are refused with their path', () => {
     const config = validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'] } }, 'x');
     expect(config.kafka).toMatchObject({ client: 'librdkafka', compression: 'none', cloudEvents: 'binary' });

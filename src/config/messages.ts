@@ -8,7 +8,7 @@
  * was found (a secret written inline where a `{env: NAME}` reference belongs is never repeated).
  */
 import { z } from 'zod';
-import { alternatives, didYouMean, orList, showValue, type ConfigProblem, type ProblemCode, type SourcePosition } from './problems.js';
+import { alternatives, closestMatch, didYouMean, orList, showValue, type ConfigProblem, type ProblemCode, type SourcePosition } from './problems.js';
 
 type Schema = z.core.$ZodType;
 
@@ -206,21 +206,40 @@ export const PARSE_OPTIONS = { error: configErrorMap, reportInput: true } as con
 /** Where problems of one YAML file are located: positions by path, when the file is known. */
 export type PositionOf = (path: readonly PropertyKey[], options?: { key?: boolean }) => SourcePosition | undefined;
 
+function pathKey(path: readonly PropertyKey[]): string {
+  return JSON.stringify(path.map(String));
+}
+
 /**
  * zod issues (parsed with PARSE_OPTIONS) as problems: one per unknown key, each at its line, with a suggestion or
- * the keys allowed there.
+ * the keys allowed there. A misspelled required key is one problem, not two: when an unknown key's suggestion is
+ * a key reported missing in the same mapping, the missing key is said in the unknown key's problem, at its line.
  */
 export function issueProblems(issues: readonly z.core.$ZodIssue[], code: ProblemCode, positionOf: PositionOf = () => undefined): ConfigProblem[] {
+  const missing = new Map(issues.filter(isMissing).map((issue) => [pathKey(issue.path), issue]));
+  const absorbed = new Set<z.core.$ZodIssue>();
+  const unknownKey = (at: readonly PropertyKey[], key: string, allowed: readonly string[] | undefined): ConfigProblem => {
+    const path = [...at, key];
+    const meant = allowed === undefined ? undefined : closestMatch(key, allowed);
+    const missingIssue = meant === undefined ? undefined : missing.get(pathKey([...at, meant]));
+    if (missingIssue !== undefined) absorbed.add(missingIssue);
+    const rest =
+      allowed === undefined
+        ? ' (check the spelling against config/gateway.example.yaml)'
+        : meant === undefined
+          ? `; allowed here: ${allowed.join(', ')}`
+          : ` (did you mean ${meant}?${missingIssue === undefined ? '' : ' it is required and missing'})`;
+    return { code, path, message: `unknown key${rest}`, position: positionOf(path, { key: true }) };
+  };
+  // Unknown keys first: they decide which missing keys they stand for.
+  const unknown = new Map<z.core.$ZodIssue, ConfigProblem[]>();
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') unknown.set(issue, issue.keys.map((key) => unknownKey(issue.path, key, allowedKeysOf.get(issue.keys))));
+  }
   return issues.flatMap((issue): ConfigProblem[] => {
-    if (issue.code === 'unrecognized_keys') {
-      const allowed = allowedKeysOf.get(issue.keys);
-      return issue.keys.map((key) => {
-        const path = [...issue.path, key];
-        const hint = allowed === undefined ? '' : didYouMean(key, allowed);
-        const rest = allowed === undefined ? ' (check the spelling against config/gateway.example.yaml)' : hint !== '' ? hint : `; allowed here: ${allowed.join(', ')}`;
-        return { code, path, message: `unknown key${rest}`, position: positionOf(path, { key: true }) };
-      });
-    }
+    if (absorbed.has(issue)) return [];
+    const unknownProblems = unknown.get(issue);
+    if (unknownProblems !== undefined) return unknownProblems;
     // A missing key is reported at the mapping that lacks it; an invalid record key at the key itself.
     const position = isMissing(issue)
       ? positionOf(issue.path.slice(0, -1), { key: true })
