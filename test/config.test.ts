@@ -61,9 +61,9 @@ describe('configuration', () => {
       }),
     ).toEqual([
       'GW_CONFIG_INVALID',
-      'gateway.id: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)',
+      'gateway.id: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit), got "has space"',
       'buffer.synchronous: expected FULL or NORMAL, got "OFF"',
-      'buffer.retention: expected a duration like 500ms, 5s, 2m, 24h',
+      'buffer.retention: expected a duration like 500ms, 5s, 2m, 24h, got "forever"',
       'buffer.extra: unknown key; allowed here: path, synchronous, commitLinger, maxEventsPerCommit, retention, retentionMaxBytes, maxEvents, maxBytes, integrityCheck, whenFull',
       'kafka.brokers: needs at least one entry (the list is empty)',
       'inputs[0].subscriptions[0].metrics[0].type: expected number, boolean or string, got "float"',
@@ -127,11 +127,34 @@ describe('configuration', () => {
     ]);
   });
 
+  it('echoes the value a duration, URL, name or broker address does not fit, never the user:password of a URL', () => {
+    const mqtt = (name: string, url: string) => ({ type: 'mqtt', name, url, subscriptions: [{ topic: 't', metrics: [{ field: 'a', metric: 'b' }] }] });
+    const found = problems({
+      gateway: { id: 'gw one' },
+      buffer: { retention: '24 hours' },
+      kafka: { brokers: ['kafka'] },
+      inputs: [mqtt('a', '127.0.0.1:1883'), mqtt('b', 'user:hunter2@broker:1883'), mqtt('c', 'mqtt//user:hunter2@broker')],
+    });
+    expect(found).toEqual([
+      'GW_CONFIG_INVALID',
+      'gateway.id: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit), got "gw one"',
+      'buffer.retention: expected a duration like 500ms, 5s, 2m, 24h, got "24 hours"',
+      'kafka.brokers[0]: expected host:port, got "kafka"',
+      'inputs[0].url: expected a URL like mqtt://host:1883 or mqtts://host:8883, got "127.0.0.1:1883"',
+      'inputs[1].url: expected a URL like mqtt://host:1883 or mqtts://host:8883, got "[redacted]@broker:1883"',
+      'inputs[2].url: expected a URL like mqtt://host:1883 or mqtts://host:8883, got "[redacted]@broker"',
+    ]);
+    expect(found.join('\n')).not.toContain('hunter2');
+    expect(problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, buffer: { retention: `${'9'.repeat(70)} hours` } })[1]).toBe(
+      `buffer.retention: expected a duration like 500ms, 5s, 2m, 24h, got "${'9'.repeat(59)}…"`,
+    );
+  });
+
   it('names record keys that are not valid names, quoting keys that would not read as a path', () => {
     const device = { id: 'd', driver: 'xy-md02', pollGroups: { 'a b': '1s' }, overrides: { temperature: { byteOrder: 'ABDC' } } };
     expect(problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [{ type: 'modbus', name: 'm', transport: { kind: 'tcp', host: 'h' }, devices: [device] }] })).toEqual([
       'GW_CONFIG_INVALID',
-      'inputs[0].devices[0].pollGroups["a b"]: invalid key: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)',
+      'inputs[0].devices[0].pollGroups["a b"]: invalid key: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit), got "a b"',
       'inputs[0].devices[0].overrides.temperature.byteOrder: expected ABCD, CDAB, BADC or DCBA, got "ABDC"',
     ]);
   });
@@ -347,7 +370,7 @@ Module._resolveFilename = function (request, ...rest) {
     expect(report).toBe(
       [
         'GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)',
-        '  - <dir>/gateway.yaml:6:10: inputs[0].url: expected a URL like mqtt://host:1883 or mqtts://host:8883',
+        '  - <dir>/gateway.yaml:6:10: inputs[0].url: expected a URL like mqtt://host:1883 or mqtts://host:8883, got "htp://x"',
         '  not checked yet (fix the problems above first): inputs[0].subscriptions[0].driver',
       ].join('\n'),
     );

@@ -4,8 +4,9 @@
  * discriminator), "did you mean …?" for near misses, one problem per unknown key with the keys allowed there.
  * A message given in a schema itself (`.regex(re, 'expected host:port')`, custom refinements) always wins.
  *
- * Values from the file are echoed only where they cannot be a secret: enum values, numbers, and the type of what
- * was found (a secret written inline where a `{env: NAME}` reference belongs is never repeated).
+ * Values from the file are echoed only where they cannot be a secret: enum values, numbers, strings that failed a
+ * format check of their own (`expecting`: durations, names, URLs without their user:password), and the type of
+ * what was found (a secret written inline where a `{env: NAME}` reference belongs is never repeated).
  */
 import { z } from 'zod';
 import { alternatives, closestMatch, didYouMean, orList, showValue, type ConfigProblem, type ProblemCode, type SourcePosition } from './problems.js';
@@ -76,6 +77,30 @@ function found(input: unknown, showStrings: boolean): string {
     return 'a string';
   }
   return showValue(input);
+}
+
+/** A string value as it is echoed after `got`: quoted, at most 60 characters, with `conceal` applied first. */
+function gotString(input: unknown, conceal: (text: string) => string): string {
+  if (typeof input !== 'string') return found(input, false);
+  const shown = conceal(input);
+  return JSON.stringify(shown.length > 60 ? `${shown.slice(0, 59)}…` : shown);
+}
+
+/**
+ * A schema's own message for a string format check that says what was found, as the enum and number messages do:
+ * `.regex(re, expecting('expected host:port'))` reports `expected host:port, got "kafka"`. `conceal` hides what
+ * in the value may be a secret. Only for values that are no secret themselves.
+ */
+export function expecting(expected: string, conceal: (text: string) => string = (text) => text): { error: (issue: { input?: unknown }) => string } {
+  return { error: (issue) => `${expected}, got ${gotString(issue.input, conceal)}` };
+}
+
+/**
+ * A URL (or what was meant as one) with its user:password replaced by [redacted]: `mqtt://[redacted]@host`.
+ * Everything up to the last `@` goes, so a URL too malformed to tell its parts apart hides no password either.
+ */
+export function withoutUserinfo(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1[redacted]@');
 }
 
 function branchSchemas(inst: unknown): Schema[] {

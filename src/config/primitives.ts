@@ -1,17 +1,18 @@
 /** Building blocks shared by the gateway config and every input family's config (no imports of the config itself). */
 import { z } from 'zod';
+import { expecting } from './messages.js';
 import { parseDuration } from '../util/duration.js';
 import { Secret } from '../util/secret.js';
 
 /** A duration as `500ms`, `5s`, `2m`, `24h`, `7d` or a number of milliseconds; parsed to milliseconds. */
 export const Duration = z
-  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'expected a duration like 500ms, 5s, 2m, 24h')])
+  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, expecting('expected a duration like 500ms, 5s, 2m, 24h'))])
   .transform((v) => parseDuration(v) ?? 0)
   .describe('Duration: a number of milliseconds or a string like 500ms, 5s, 2m, 24h, 7d');
 
 export const identifier = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, expecting('expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit)'));
 
 /** A secret is never written in the config itself: it names where to read it from. */
 export const SecretRef = z

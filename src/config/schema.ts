@@ -3,6 +3,7 @@
  * start, and `config/gateway.schema.json` for editors (kept in sync by a test).
  */
 import { z } from 'zod';
+import { expecting } from './messages.js';
 import { Duration, identifier } from './primitives.js';
 import { MqttInputConfig } from '../inputs/mqtt/config.js';
 import { ModbusInputConfig } from '../inputs/modbus/config.js';
@@ -71,7 +72,7 @@ export const TopicsConfig = z
 export const KafkaConfig = z
   .object({
     brokers: z
-      .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))
+      .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, expecting('expected host:port')))
       .min(1)
       .describe('Bootstrap brokers, host:port'),
     client: z

@@ -1,5 +1,6 @@
 /** Configuration of the MQTT input family (one `inputs[]` entry with `type: mqtt`). */
 import { z } from 'zod';
+import { expecting, withoutUserinfo } from '../../config/messages.js';
 import { Duration, SecretRef, identifier } from '../../config/primitives.js';
 import { compileFieldPath } from '../../util/field-path.js';
 import { FormatOptions } from './drivers.js';
@@ -59,7 +60,7 @@ export const MqttInputConfig = z
   .object({
     type: z.literal('mqtt'),
     name: identifier.describe('Unique input name'),
-    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\/.+/, 'expected a URL like mqtt://host:1883 or mqtts://host:8883'),
+    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\/.+/, expecting('expected a URL like mqtt://host:1883 or mqtts://host:8883', withoutUserinfo)),
     clientId: z.string().min(1).optional().describe('Fixed client id of the persistent session; default <gateway.id>-<name>'),
     username: z.string().optional(),
     password: SecretRef.optional(),
