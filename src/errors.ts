@@ -5,7 +5,7 @@
 export const ERROR_CODES = {
   GW_CONFIG_NOT_FOUND: 'The configuration file does not exist or cannot be read.',
   GW_CONFIG_PARSE: 'The configuration file is not valid YAML.',
-  GW_CONFIG_INVALID: 'The configuration does not match the schema; every offending path is listed.',
+  GW_CONFIG_INVALID: 'The configuration has problems (schema, driver files, secrets); every problem is listed once, a driver or secret problem with its own code on its line.',
   GW_DRIVER_NOT_FOUND: 'A device references a driver file that is in none of the driver folders.',
   GW_DRIVER_INVALID: 'A driver file in devices/ is not valid YAML or does not match its schema; file, path and reason are listed.',
   GW_SECRET_MISSING: 'A secret referenced by the configuration (environment variable or file) is not available.',

@@ -295,9 +295,10 @@ Module._resolveFilename = function (request, ...rest) {
       kafka: { brokers: ['k:1'] },
       inputs: [{ type: 'mqtt', name: 'a', url: 'mqtt://x', username: 'u', password: { env: 'ETG_TEST_UNSET_SECRET' }, subscriptions: [{ topic: 'a', metrics: [{ field: 'v', metric: 'm' }] }] }],
     };
+    // The headline is GW_CONFIG_INVALID whatever the problems are; the line names the secret's own code.
     expect(problems(raw)).toEqual([
-      'GW_SECRET_MISSING',
-      'inputs[0].password: environment variable ETG_TEST_UNSET_SECRET is not set (secret env:ETG_TEST_UNSET_SECRET)',
+      'GW_CONFIG_INVALID',
+      'inputs[0].password: GW_SECRET_MISSING: environment variable ETG_TEST_UNSET_SECRET is not set (secret env:ETG_TEST_UNSET_SECRET)',
     ]);
     process.env.ETG_TEST_UNSET_SECRET = 'hunter2-value';
     try {
@@ -340,11 +341,29 @@ Module._resolveFilename = function (request, ...rest) {
     );
   });
 
+  it('heads a report with GW_CONFIG_INVALID whatever the problems are: a driver typo alone names GW_DRIVER_NOT_FOUND on its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etg-cfg-'));
+    const input = ['inputs:', '  - type: mqtt', '    name: home', '    url: mqtt://127.0.0.1:1883', '    subscriptions:', '      - driver: zigbee2mqt'];
+    const driverLine = `  - <dir>/gateway.yaml:8:17: inputs[0].subscriptions[0].driver: GW_DRIVER_NOT_FOUND: driver "zigbee2mqt" not found (did you mean zigbee2mqtt?); looked in <dir>/devices, ${SHIPPED_DRIVERS_DIR} (name a file there without .yaml, or give a path)`;
+    expect(reportOf(dir, ['gateway: { id: g }', 'kafka: { brokers: [k:1] }', ...input].join('\n'))).toBe(
+      ['GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)', driverLine].join('\n'),
+    );
+    expect(reportOf(dir, ['gateway: { id: g }', 'kafka: { brokers: [k:1], client: kafak }', ...input].join('\n'))).toBe(
+      [
+        'GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (2 problems)',
+        '  - <dir>/gateway.yaml:2:34: kafka.client: expected librdkafka or kafkajs, got "kafak"',
+        driverLine,
+      ].join('\n'),
+    );
+  });
+
   it('lists the drivers of the family when a name is not close to any, and resolves path references', () => {
     const input = (driver: string) => ({ type: 'serial', name: 's', port: '/dev/ttyUSB0', driver, deviceId: 'd' });
-    const [, unknown, byPath] = problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [input('oximeter'), { ...input('./nope.yaml'), name: 't' }] });
-    expect(unknown).toMatch(/^inputs\[0\]\.driver: driver "oximeter" not found; available serial drivers: nmea-gps, pulse-oximeter-ascii, pulse-oximeter-df2; looked in /);
-    expect(byPath).toBe(`inputs[1].driver: driver file ./nope.yaml not found (${resolve('nope.yaml')} does not exist)`);
+    const [code, unknown, byPath] = problems({ gateway: { id: 'g' }, kafka: { brokers: ['k:1'] }, inputs: [input('oximeter'), { ...input('./nope.yaml'), name: 't' }] });
+    // Two problems of one kind: still GW_CONFIG_INVALID, each line naming GW_DRIVER_NOT_FOUND.
+    expect(code).toBe('GW_CONFIG_INVALID');
+    expect(unknown).toMatch(/^inputs\[0\]\.driver: GW_DRIVER_NOT_FOUND: driver "oximeter" not found; available serial drivers: nmea-gps, pulse-oximeter-ascii, pulse-oximeter-df2; looked in /);
+    expect(byPath).toBe(`inputs[1].driver: GW_DRIVER_NOT_FOUND: driver file ./nope.yaml not found (${resolve('nope.yaml')} does not exist)`);
   });
 
   it('reports a broken driver file once, at its own line, naming every device that uses it', () => {
@@ -354,9 +373,9 @@ Module._resolveFilename = function (request, ...rest) {
     const devices = ['  - type: modbus', '    name: bus', '    transport: { kind: tcp, host: h }', '    devices:', '      - { id: a, driver: meter, unitId: 1 }', '      - { id: b, driver: meter, unitId: 2 }'];
     const report = reportOf(dir, ['gateway: { id: g }', 'kafka: { brokers: [k:1] }', 'inputs:', ...devices].join('\n'));
     expect(report.split('\n')).toEqual([
-      'GW_DRIVER_INVALID: <dir>/gateway.yaml uses driver files that are invalid (1 problem)',
+      'GW_CONFIG_INVALID: <dir>/gateway.yaml is invalid (1 problem)',
       expect.stringMatching(
-        /^ {2}- <dir>\/devices\/meter\.yaml:4:50: registers\[0\]\.type: expected bool, .* got "float31" \(did you mean float32\?\) \(driver file of inputs\[0\]\.devices\[0\]\.driver, inputs\[0\]\.devices\[1\]\.driver\)$/,
+        /^ {2}- <dir>\/devices\/meter\.yaml:4:50: registers\[0\]\.type: GW_DRIVER_INVALID: expected bool, .* got "float31" \(did you mean float32\?\) \(driver file of inputs\[0\]\.devices\[0\]\.driver, inputs\[0\]\.devices\[1\]\.driver\)$/,
       ),
     ]);
   });

@@ -58,7 +58,9 @@ describe('serial through the CLI', () => {
     );
     expect(failed?.code).not.toBe(0);
     const output = `${failed?.stdout ?? ''}${failed?.stderr ?? ''}`;
-    expect(output).toContain(`${join(dir, 'devices', 'my-scale.yaml')}:6:36: records[0].parse.pattern: invalid regular expression`);
+    // A broken driver file alone still heads the report with GW_CONFIG_INVALID; its line names GW_DRIVER_INVALID.
+    expect(output).toContain(`GW_CONFIG_INVALID: ${file} is invalid (1 problem)`);
+    expect(output).toContain(`${join(dir, 'devices', 'my-scale.yaml')}:6:36: records[0].parse.pattern: GW_DRIVER_INVALID: invalid regular expression`);
     expect(output).toContain('(driver file of inputs[0].driver)');
   });
 

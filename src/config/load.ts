@@ -132,7 +132,7 @@ function deepProblems(parts: Checkable, raw: unknown, configDir: string): { prob
 
 /**
  * Validates an already-parsed config object, including the driver files and secrets it references; throws one
- * GatewayError listing every problem (GW_CONFIG_INVALID, or the one code all problems share).
+ * GatewayError, GW_CONFIG_INVALID, listing every problem (a driver or secret problem names its own code on its line).
  */
 export function validateConfig(raw: unknown, origin: string, configDir = process.cwd(), source?: ConfigSource): GatewayConfig {
   const value = raw ?? {};

@@ -54,7 +54,7 @@ function locate(file: string | undefined, position: SourcePosition | undefined):
 
 /**
  * `file:line:column: path: message`. A problem in a driver file is located in that file and says which config
- * path uses it; `codeShown` is left out of the line when the whole report already carries it.
+ * path uses it; its code is left out of the line when the whole report carries it (`reportCode`).
  */
 export function formatProblem(problem: ConfigProblem, configFile: string | undefined, reportCode?: ProblemCode): string {
   const code = problem.code === reportCode ? '' : `${problem.code}: `;
@@ -71,14 +71,6 @@ export function formatProblem(problem: ConfigProblem, configFile: string | undef
   return [line, ...(problem.excerpt ?? [])].join('\n');
 }
 
-const HEADLINES: Record<ProblemCode, string> = {
-  GW_CONFIG_PARSE: 'is not valid YAML',
-  GW_CONFIG_INVALID: 'is invalid',
-  GW_DRIVER_NOT_FOUND: 'references drivers that do not exist',
-  GW_DRIVER_INVALID: 'uses driver files that are invalid',
-  GW_SECRET_MISSING: 'references secrets that are not available',
-};
-
 /** Problems in the order of the config file: by position, then by path; problems without a position keep their place. */
 export function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
   const rank = (p: ConfigProblem): number => (p.position === undefined ? Number.MAX_SAFE_INTEGER : p.position.line * 10_000 + p.position.column);
@@ -89,15 +81,17 @@ export function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[
 }
 
 /**
- * The error that reports every problem at once: its code is the problems' code when they share one, else
- * GW_CONFIG_INVALID (each line then names its own code); the message counts the problems; `notes` (not
- * counted) say what could not be checked yet.
+ * The error that reports every problem at once. Its code does not depend on which problems there are:
+ * GW_CONFIG_INVALID (`<file> is invalid`), or GW_CONFIG_PARSE when the file is not YAML at all (then only its
+ * syntax errors are listed). Each line of another kind names its own code (GW_DRIVER_NOT_FOUND,
+ * GW_DRIVER_INVALID, GW_SECRET_MISSING). The message counts the problems; `notes` (not counted) say what could not
+ * be checked yet.
  */
 export function problemsError(origin: string, configFile: string | undefined, problems: readonly ConfigProblem[], notes: readonly string[] = []): GatewayError {
-  const codes = new Set(problems.map((p) => p.code));
-  const code: ProblemCode = codes.size === 1 ? (problems[0]?.code ?? 'GW_CONFIG_INVALID') : 'GW_CONFIG_INVALID';
+  const syntax = problems.length > 0 && problems.every((p) => p.code === 'GW_CONFIG_PARSE');
+  const code: ProblemCode = syntax ? 'GW_CONFIG_PARSE' : 'GW_CONFIG_INVALID';
   const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
-  return new GatewayError(code, `${origin} ${HEADLINES[code]} (${count})`, {
+  return new GatewayError(code, `${origin} ${syntax ? 'is not valid YAML' : 'is invalid'} (${count})`, {
     details: sortProblems(problems).map((p) => formatProblem(p, configFile, code)),
     notes,
   });
