@@ -11,14 +11,14 @@
 // --state-dir DIR (buffer, generated config, logs; default .cache/demo), --tail (show every event as
 // `telemetry-gateway tail` prints it instead of the per-topic table).
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
-import { isBrokerUp, isPortFree, kafkaVersion, startBroker } from './kafka-broker.mjs';
+import { isBrokerUp, isPortFree, kafkaJarsCached, startBroker } from './kafka-broker.mjs';
 import { isPortOpen, startMosquitto } from './mosquitto.mjs';
 import { DEMO_EXTRAS } from './demo-extras.mjs';
 
@@ -97,7 +97,7 @@ const bootstrap = `127.0.0.1:${kafkaPort}`;
 if (await isBrokerUp(kafkaPort)) {
   say(`kafka     ${bootstrap} (already running)`);
 } else {
-  const fetching = existsSync(join(root, '.cache', 'kafka', kafkaVersion(), 'lib')) ? '' : ' — fetching its jars with Maven into .cache/kafka/ first';
+  const fetching = kafkaJarsCached() ? '' : ' — fetching its jars with Maven into .cache/kafka/ first';
   say(`kafka     starting Apache Kafka (KRaft) on ${bootstrap}${fetching}...`);
   const broker = await startBroker({ port: kafkaPort });
   cleanups.push(() => broker.stop());

@@ -16,6 +16,22 @@ export const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout
 export { runCommand };
 
 /**
+ * Whether `cacheDir/<name>` holds a complete fetch made from this pom (what ensureMavenCache would use without
+ * fetching): its `.complete` marker names the pom's hash and every file it listed is there.
+ * @param {{ pom: string, cacheDir: string, name: string }} o
+ */
+export function mavenCacheComplete(o) {
+  const target = path.join(o.cacheDir, o.name);
+  try {
+    const pomHash = createHash('sha256').update(fs.readFileSync(o.pom)).digest('hex');
+    const m = JSON.parse(fs.readFileSync(path.join(o.cacheDir, '.complete'), 'utf8'));
+    return m.pomSha256 === pomHash && Array.isArray(m.files) && m.files.length > 0 && m.files.every((/** @type {string} */ f) => fs.existsSync(path.join(target, f)));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Makes sure `cacheDir/<name>` holds what `fetch` produces from a Maven pom, fetching only when it is missing or
  * was made from another pom (a `.complete` marker records the pom's hash and `check`'s list of files).
  * Safe to call from several processes at once: a lock dir serializes the fetch.
@@ -30,14 +46,7 @@ export async function ensureMavenCache(o) {
   const target = path.join(o.cacheDir, o.name);
   const marker = path.join(o.cacheDir, '.complete');
   const pomHash = createHash('sha256').update(fs.readFileSync(o.pom)).digest('hex');
-  const complete = () => {
-    try {
-      const m = JSON.parse(fs.readFileSync(marker, 'utf8'));
-      return m.pomSha256 === pomHash && Array.isArray(m.files) && m.files.length > 0 && m.files.every((/** @type {string} */ f) => fs.existsSync(path.join(target, f)));
-    } catch {
-      return false;
-    }
-  };
+  const complete = () => mavenCacheComplete(o);
   if (complete()) return target;
 
   await fillOnce(

@@ -23,6 +23,7 @@ import kafkajs from 'kafkajs';
 import {
   defaultJava,
   ensureMavenCache,
+  mavenCacheComplete,
   findFreePort,
   isPortFree,
   mavenCopyDependencies,
@@ -70,6 +71,16 @@ export function defaultDataDir(port) {
 // Jars
 // ---------------------------------------------------------------------------
 
+/** Where the broker jars are cached: .cache/kafka/<version>/lib, fetched with the Kafka pom. */
+function kafkaJarsCache() {
+  return { pom: kafkaPom, cacheDir: path.join(repoRoot, '.cache', 'kafka', kafkaVersion()), name: 'lib' };
+}
+
+/** Whether ensureKafkaJars() will find the jars cached (no Maven fetch). */
+export function kafkaJarsCached() {
+  return mavenCacheComplete(kafkaJarsCache());
+}
+
 /**
  * Makes sure the broker jars are in .cache/kafka/<version>/lib (fetching them with
  * Maven when the cache is missing or was made from another pom.xml) and returns that dir.
@@ -80,9 +91,7 @@ export async function ensureKafkaJars() {
   const version = kafkaVersion();
   const mainJar = `kafka_2.13-${version}.jar`;
   return ensureMavenCache({
-    pom: kafkaPom,
-    cacheDir: path.join(repoRoot, '.cache', 'kafka', version),
-    name: 'lib',
+    ...kafkaJarsCache(),
     async fetch(tmp) {
       await mavenCopyDependencies(kafkaPom, tmp);
       const jars = (await fsp.readdir(tmp)).filter((f) => f.endsWith('.jar')).sort();
