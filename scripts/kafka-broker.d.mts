@@ -110,6 +110,8 @@ export const kafkaPom: string;
 export function kafkaVersion(): string;
 export function defaultDataDir(port: number): string;
 export function ensureKafkaJars(): Promise<string>;
+/** Whether ensureKafkaJars() will find the jars cached (no Maven fetch). */
+export function kafkaJarsCached(): boolean;
 export function findFreePort(host?: string): Promise<number>;
 export function isPortFree(port: number, host?: string): Promise<boolean>;
 export function describeCluster(

@@ -4,7 +4,7 @@
 // a polling input sends no request while its commit waits; a gateway stopped while commits are refused exits
 // without waiting for room.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -23,6 +23,7 @@ import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.
 import { testBufferOptions } from './support/buffer.js';
 import { SensorPublisher } from './support/publisher.js';
 import { uniqueName, waitFor } from './support/wait.js';
+import { BUFFER_DAMAGES } from '../scripts/buffer-damage.mjs';
 
 /** Commits at once, appends wait when full (the disk-full stall must not drop), delivered events kept an hour. */
 function options(path: string, overrides: Partial<BufferOptions> = {}): BufferOptions {
@@ -192,23 +193,9 @@ describe('a damaged buffer file', () => {
   });
 
   it.each([
-    ['truncated to half', (path: string) => truncateSync(path, Math.floor(statSync(path).size / 2 / 4096) * 4096 + 1000)],
-    [
-      'garbage written over pages in the middle',
-      (path: string) => {
-        const fd = openSync(path, 'r+');
-        writeSync(fd, Buffer.alloc(3 * 4096, 0xa5), 0, 3 * 4096, Math.floor(statSync(path).size / 2 / 4096) * 4096);
-        closeSync(fd);
-      },
-    ],
-    [
-      'its header overwritten',
-      (path: string) => {
-        const fd = openSync(path, 'r+');
-        writeSync(fd, Buffer.from('this is not a database file'), 0, 27, 0);
-        closeSync(fd);
-      },
-    ],
+    ['truncated to half', BUFFER_DAMAGES.truncated],
+    ['garbage written over pages in the middle', BUFFER_DAMAGES['bad-pages']],
+    ['its header overwritten', BUFFER_DAMAGES.header],
   ])('refuses a file %s with GW_BUFFER_CORRUPT, says what to do, and leaves the file as it was', (_name, damage) => {
     const path = filledFile();
     damage(path);

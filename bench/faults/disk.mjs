@@ -7,9 +7,10 @@
 // recreated over it), and once the file is moved away as the message says, starts on a fresh buffer and delivers.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BUFFER_DAMAGES } from '../../scripts/buffer-damage.mjs';
 import { GatewayProcess, bufferCounts, checkDelivery, deliveredInBuffer, gatewayMetric, pendingInBuffer, readyz, sleep, topicSize, waitFor, waitForQuiet } from './lib.mjs';
 
 const DEVICES = 10;
@@ -72,15 +73,7 @@ async function diskFull(ctx) {
   });
 }
 
-const PAGE = 4096;
-const DAMAGES = {
-  truncated: (path) => truncateSync(path, Math.floor(statSync(path).size / 2 / PAGE) * PAGE + 1000),
-  'bad-pages': (path) => {
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.alloc(3 * PAGE, 0xa5), 0, 3 * PAGE, Math.floor(statSync(path).size / 2 / PAGE) * PAGE);
-    closeSync(fd);
-  },
-};
+const DAMAGES = { truncated: BUFFER_DAMAGES.truncated, 'bad-pages': BUFFER_DAMAGES['bad-pages'] };
 
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
