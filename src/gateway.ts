@@ -10,6 +10,7 @@ import { createKafkaTransport } from './forwarder/create-transport.js';
 import type { IngestSink, Input, InputContext } from './inputs/input.js';
 import { createInput } from './inputs/registry.js';
 import { systemClock, type Clock } from './util/clock.js';
+import type { Lifecycle } from './util/lifecycle.js';
 import type { Logger } from './util/logger.js';
 import { errorMessage } from './errors.js';
 import { Observability } from './observability/index.js';
@@ -29,7 +30,7 @@ export interface GatewayDeps {
 
 const PURGE_INTERVAL_MS = 60_000;
 
-export class Gateway {
+export class Gateway implements Lifecycle {
   readonly #deps: GatewayDeps;
   #buffer: SqliteBuffer | undefined;
   #forwarder: Forwarder | undefined;
@@ -131,11 +132,12 @@ export class Gateway {
         retryMaxMs: config.kafka.retry.max,
         drain: config.kafka.drain,
         ...(this.#recordFormat ? { recordFormat: this.#recordFormat } : {}),
+        drainDeadlineMs: config.shutdown.drainTimeout,
         clock,
       },
       logger,
     );
-    this.#forwarder.start();
+    await this.#forwarder.start();
 
     const deps = { ...this.#deps.context, gatewayId: config.gateway.id, sink: buffer, receipts: buffer, logger, clock };
     this.#inputs = config.inputs.map((inputConfig) => createInput(inputConfig, this.#observed(inputConfig.name, deps)));
@@ -160,14 +162,14 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
-    const { config, logger } = this.#deps;
+    const { logger } = this.#deps;
     clearInterval(this.#purgeTimer);
     this.#observability?.setInputsStarted(false);
     const stopping = Promise.allSettled(this.#inputs.map((input) => input.stop()));
     const results = await this.#unlessStalled(stopping);
     for (const r of results) if (r.status === 'rejected') logger.error({ err: errorMessage(r.reason) }, 'input did not stop cleanly');
     this.#buffer?.flush();
-    await this.#forwarder?.stop(config.shutdown.drainTimeout);
+    await this.#forwarder?.stop();
     await this.#observability?.stop();
     const pending = this.#buffer?.pendingCount ?? 0;
     this.#buffer?.close();

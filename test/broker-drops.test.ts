@@ -144,7 +144,7 @@ describe('broker-drop monitor', () => {
     expect(monitor.problems()[0]?.count).toBe(3);
   });
 
-  it('says once when the broker refuses the $SYS subscriptions, or when no statistics arrive in 150 s', () => {
+  it('says once when the broker refuses the $SYS subscriptions, or when no statistics arrive in 150 s', async () => {
     const refusing: DropTopicsClient = {
       subscribe: (topics, cb) => cb(null, Object.keys(topics).map((topic) => ({ topic, qos: 128 }))),
     };
@@ -152,7 +152,7 @@ describe('broker-drop monitor', () => {
     a.monitor.attach(refusing);
     a.monitor.attach(refusing);
     expect(a.logs.filter((l) => l.code === 'GW_MQTT_DROPS_UNMONITORED')).toHaveLength(1);
-    a.monitor.stop();
+    await a.monitor.stop();
     expect(a.timers).toEqual([]);
 
     const granting: DropTopicsClient = { subscribe: (topics, cb) => cb(null, Object.keys(topics).map((topic) => ({ topic, qos: 0 }))) };

@@ -32,7 +32,7 @@ class FakeTransport implements KafkaTransport {
   async close(): Promise<void> {}
 }
 
-function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: number } = {}) {
+function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: number; drainDeadlineMs?: number } = {}) {
   const buffer = new SqliteBuffer({
     path: join(mkdtempSync(join(tmpdir(), 'etg-fwd-')), 'b.db'),
     gatewayId: 'gw',
@@ -61,6 +61,7 @@ function setup(options: { maxEvents?: number; maxBytes?: number; lingerMs?: numb
       retryInitialMs: 5,
       retryMaxMs: 20,
       drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
+      drainDeadlineMs: options.drainDeadlineMs ?? 1000,
       clock: systemClock,
     },
     createLogger('silent'),
@@ -76,9 +77,9 @@ describe('Forwarder', () => {
   it('routes by family, keys by device, sets CloudEvents headers, and marks delivered only after the send', async () => {
     const { buffer, transport, forwarder } = setup();
     await buffer.append([reading('a', 1), { type: 'alarm', deviceId: 'a', sourceTime: '2026-01-01T00:00:00.000Z', receivedAt: new Date().toISOString(), alarm: 'x', state: 'active', severity: 'high', message: 'm' }]);
-    forwarder.start();
+    await forwarder.start();
     await waitFor('delivered', () => buffer.pendingCount === 0);
-    await forwarder.stop(1000);
+    await forwarder.stop();
     const [first] = transport.sent;
     expect(first?.map((b) => b.topic)).toEqual(['t.alarms', 't.readings']);
     const alarmRecord = first?.[0]?.messages[0];
@@ -92,9 +93,9 @@ describe('Forwarder', () => {
     const { buffer, transport, forwarder } = setup({ maxEvents: 10 });
     transport.failuresLeft = 3;
     await buffer.append(Array.from({ length: 35 }, (_, i) => reading('a', i)));
-    forwarder.start();
+    await forwarder.start();
     await waitFor('delivered', () => buffer.pendingCount === 0);
-    await forwarder.stop(1000);
+    await forwarder.stop();
     const values = transport.sent.flatMap((batches) => batches.flatMap((b) => b.messages.map((m) => JSON.parse(String(m.value)).value as number)));
     expect(values).toEqual(Array.from({ length: 35 }, (_, i) => i));
     expect(forwarder.stats.failedSends).toBe(3);
@@ -107,9 +108,9 @@ describe('Forwarder', () => {
     transport.failuresLeft = 1;
     transport.failure = Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' });
     await buffer.append(Array.from({ length: 1000 }, (_, i) => reading('a', i)));
-    forwarder.start();
+    await forwarder.start();
     await waitFor('delivered', () => buffer.pendingCount === 0);
-    await forwarder.stop(1000);
+    await forwarder.stop();
     const sizes = transport.sent.map((batches) => batches.reduce((n, b) => n + b.messages.length, 0));
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(1000);
     expect(Math.max(...sizes)).toBeLessThan(1000);
@@ -117,11 +118,11 @@ describe('Forwarder', () => {
   });
 
   it('stops at the drain deadline with the rest still buffered', async () => {
-    const { buffer, transport, forwarder } = setup();
+    const { buffer, transport, forwarder } = setup({ drainDeadlineMs: 50 });
     transport.failuresLeft = 1_000_000;
     await buffer.append([reading('a', 1)]);
-    forwarder.start();
-    await forwarder.stop(50);
+    await forwarder.start();
+    await forwarder.stop();
     expect(buffer.pendingCount).toBe(1);
     buffer.close();
   });
@@ -129,13 +130,13 @@ describe('Forwarder', () => {
   it('adaptive lingering: sends at once after a quiet spell, then groups what follows until a batch is full', async () => {
     // A linger far longer than the test: only "at once" and "full batch" can make these sends happen in time.
     const { buffer, transport, forwarder } = setup({ maxEvents: 10, lingerMs: 600_000 });
-    forwarder.start();
+    await forwarder.start();
     await buffer.append([reading('d', 0)]);
     await waitFor('the lone event sent without lingering', () => transport.sent.length === 1, { timeoutMs: 10_000 });
     for (let i = 1; i <= 10; i++) await buffer.append([reading('d', i)]);
     await waitFor('the next ten events sent as one full batch', () => transport.sent.length === 2, { timeoutMs: 10_000 });
     expect(transport.sent[1]?.flatMap((b) => b.messages)).toHaveLength(10);
-    await forwarder.stop(1000);
+    await forwarder.stop();
     buffer.close();
   });
 });

@@ -174,16 +174,17 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
           retryInitialMs: 20,
           retryMaxMs: 200,
           drain: { mode: 'oldest-first', liveWindow: 10_000, backlogShare: 0.5 },
+          drainDeadlineMs: 5000,
           clock: systemClock,
         },
         createLogger('silent'),
       );
-      forwarder.start();
+      await forwarder.start();
       try {
         await waitFor('every event delivered', () => buffer.pendingCount === 0, { timeoutMs: 60_000 });
         expect(forwarder.stats.failedSends).toBeGreaterThan(0);
       } finally {
-        await forwarder.stop(5000);
+        await forwarder.stop();
       }
       const seen = await kcatRecords(bootstrap, topic);
       const values = seen.map((r) => decodeEvent({ value: r.value, headers: Object.fromEntries(r.headers.split(',').map((h) => h.split('=') as [string, string])) }));

@@ -56,7 +56,7 @@ describe('the watchdog timer (fake clock, a notifier that records)', () => {
       idle: () => Promise.resolve(),
     };
     const watchdog = new Watchdog(notifier, PING_MS, createLogger('silent'));
-    watchdog.start();
+    await watchdog.start();
     expect(pings).toHaveLength(1);
     // The first ping is still in flight (a slow helper on a loaded machine): the timer does not pile pings up.
     await vi.advanceTimersByTimeAsync(PING_MS * 3);
@@ -70,7 +70,7 @@ describe('the watchdog timer (fake clock, a notifier that records)', () => {
     }
     expect(pings).toHaveLength(6);
     expect(pings.slice(1).map((t, i) => t - (pings[i] ?? 0))).toEqual([PING_MS * 4, PING_MS, PING_MS, PING_MS, PING_MS]);
-    watchdog.stop();
+    await watchdog.stop();
     await vi.advanceTimersByTimeAsync(PING_MS * 5);
     expect(pings).toHaveLength(6);
   });

@@ -18,7 +18,7 @@ async function run(options: { config: string }): Promise<void> {
   // Pings start before the gateway does: under systemd the watchdog runs from the moment the process starts.
   const interval = watchdogIntervalMs();
   const watchdog = interval === undefined ? undefined : new Watchdog(notifier, interval, logger);
-  watchdog?.start();
+  await watchdog?.start();
 
   const gateway = new Gateway({ config, context, logger });
   let started = false;
@@ -26,7 +26,7 @@ async function run(options: { config: string }): Promise<void> {
   let reloads: Promise<void> = Promise.resolve();
 
   const exit = async (code: number): Promise<never> => {
-    watchdog?.stop();
+    await watchdog?.stop();
     await Promise.race([notifier.idle(), new Promise((r) => setTimeout(r, NOTIFY_FLUSH_MS).unref())]);
     process.exit(code);
   };
@@ -95,7 +95,7 @@ async function run(options: { config: string }): Promise<void> {
     await gateway.start();
   } catch (err) {
     logger.fatal({ code: err instanceof GatewayError ? err.code : undefined, err: errorMessage(err) }, 'gateway failed to start');
-    watchdog?.stop();
+    await watchdog?.stop();
     await gateway.stop().catch(() => undefined);
     fail(err);
   }

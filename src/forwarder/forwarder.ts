@@ -10,6 +10,7 @@ import { GatewayError, errorMessage } from '../errors.js';
 import type { StoredEvent } from '../buffer/sqlite-buffer.js';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { Logger } from '../util/logger.js';
 import type { z } from 'zod';
 import type { KafkaTransport, TopicBatch } from './kafka-transport.js';
@@ -42,6 +43,11 @@ export interface ForwarderOptions {
   drain: { mode: 'oldest-first' | 'live-first'; liveWindow: number; backlogShare: number };
   /** Schema registry value format and Connect copies (src/registry); records go out as built without it. */
   recordFormat?: RecordFormat;
+  /**
+   * How long stop() keeps sending what is buffered before it closes the transport (shutdown.drainTimeout); what
+   * is left then stays pending in the buffer for the next start.
+   */
+  drainDeadlineMs: number;
   /** The gateway's clock (the buffer's): the drain deadline and lingering read it. */
   clock: Clock;
 }
@@ -77,7 +83,7 @@ class Waker {
   }
 }
 
-export class Forwarder {
+export class Forwarder implements Lifecycle {
   readonly #source: ForwarderSource;
   readonly #transport: KafkaTransport;
   readonly #options: ForwarderOptions;
@@ -114,7 +120,7 @@ export class Forwarder {
     return { ...this.#stats, connected: this.#connected };
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
     this.#unsubscribe = this.#source.onCommit(() => this.#onCommit());
@@ -122,11 +128,13 @@ export class Forwarder {
   }
 
   /**
-   * Keeps sending until the buffer is empty or the deadline passes, then stops. Whatever is left stays pending
-   * in the buffer for the next start; a send cut off by the deadline is simply sent again then (same event ids).
+   * Keeps sending until the buffer is empty or the drain deadline (options.drainDeadlineMs) passes, then closes
+   * the transport. Whatever is left stays pending in the buffer for the next start; a send cut off by the
+   * deadline is simply sent again then (same event ids).
    */
-  async stop(drainDeadlineMs: number): Promise<void> {
+  async stop(): Promise<void> {
     if (!this.#running) return;
+    const { drainDeadlineMs } = this.#options;
     this.#drainUntil = this.#options.clock.now() + drainDeadlineMs;
     this.#waker.wake();
     const deadline = new Promise<'deadline'>((resolve) => {

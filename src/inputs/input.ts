@@ -2,6 +2,7 @@ import type { ConfigProblem } from '../config/problems.js';
 import type { ErrorCode } from '../errors.js';
 import type { EventDraft } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { Logger } from '../util/logger.js';
 
 /**
@@ -71,10 +72,12 @@ export interface InputDeps extends InputContext {
   clock: Clock;
 }
 
-/** An input owns one transport and its lifecycle (connect, reconnect, unplug/replug), nothing else. */
-export interface Input {
+/**
+ * An input owns one transport and its lifecycle (connect, reconnect, unplug/replug), nothing else. It is started
+ * and stopped like every other long-lived part (src/util/lifecycle.ts).
+ */
+export interface Input extends Lifecycle {
   readonly name: string;
-  start(): Promise<void>;
   /** Stops taking data; what was taken is committed and acknowledged before it resolves. */
   stop(): Promise<void>;
   /**

@@ -15,6 +15,7 @@ import type { BufferStats } from '../buffer/sqlite-buffer.js';
 import type { ForwarderStats } from '../forwarder/forwarder.js';
 import type { Input } from '../inputs/input.js';
 import type { Clock } from '../util/clock.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { EventObserver } from './observer.js';
 
 /** The slice of the buffer observability reads. */
@@ -86,7 +87,7 @@ const BUFFER_STATS_MAX_AGE_MS = 1000;
 /** Backlog readings between history points are this far apart on average, each moved by up to ±40 %. */
 export const BACKLOG_SAMPLE_MS = 250;
 
-export class Figures {
+export class Figures implements Lifecycle {
   readonly view: GatewayView;
   readonly observer: EventObserver;
   readonly #clock: Clock;
@@ -113,14 +114,15 @@ export class Figures {
     return this.#clock.now();
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    if (this.#timer) return;
     this.sample();
     this.#timer = setInterval(() => this.sample(), HISTORY_SAMPLE_MS);
     this.#timer.unref();
     this.#scheduleBacklogReading();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
     clearTimeout(this.#backlogTimer);
     this.#timer = undefined;

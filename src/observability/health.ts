@@ -12,6 +12,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { EventDraft } from '../events/schema.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { Figures } from './figures.js';
 import { DEVICE_STATES } from './observer.js';
 
@@ -21,13 +22,14 @@ const EVENT_LOOP_WINDOW_MS = 10_000;
 /** Sampling period of the delay histogram; each sample includes it, so it is subtracted from the figures. */
 const RESOLUTION_MS = 10;
 
-export class EventLoopMonitor {
+export class EventLoopMonitor implements Lifecycle {
   #histogram: IntervalHistogram | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Figures of the last completed window (the histogram is reset at each window). */
   #window = { p50Ms: 0, p99Ms: 0, maxMs: 0 };
 
-  start(): void {
+  async start(): Promise<void> {
+    if (this.#histogram) return;
     const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     histogram.enable();
     this.#histogram = histogram;
@@ -38,8 +40,9 @@ export class EventLoopMonitor {
     this.#timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#histogram?.disable();
     this.#histogram = undefined;
   }

@@ -11,6 +11,7 @@ import { errorMessage } from '../errors.js';
 import type { KafkaTransport } from '../forwarder/kafka-transport.js';
 import type { IngestSink } from '../inputs/input.js';
 import type { Clock } from '../util/clock.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { Logger } from '../util/logger.js';
 import type { HealthConfigT, HttpConfigT } from './config.js';
 import { Figures, type GatewayView } from './figures.js';
@@ -39,7 +40,7 @@ export interface ObservabilityOptions {
   clock: Clock;
 }
 
-export class Observability {
+export class Observability implements Lifecycle {
   readonly observer: EventObserver;
   readonly #options: ObservabilityOptions;
   readonly #log: Logger;
@@ -89,8 +90,9 @@ export class Observability {
     const { http, health } = this.#options;
     const token = http.enabled ? http.token?.revealFor('http.token') : undefined;
     this.#running = true;
-    this.#figures.start();
-    this.#monitor.start();
+    // Both start before the first await, so a stop() meanwhile finds them running and stops them.
+    await Promise.all([this.#figures.start(), this.#monitor.start()]);
+    if (!this.#running) return;
     if (health.interval > 0) {
       const reporter = new HealthReporter(this.#figures, this.#monitor);
       this.#healthTimer = setInterval(() => this.#emitHealth(reporter), health.interval);
@@ -150,8 +152,7 @@ export class Observability {
     clearInterval(this.#healthTimer);
     clearInterval(this.#problemTimer);
     clearTimeout(this.#listenRetry);
-    this.#figures.stop();
-    this.#monitor.stop();
+    await Promise.all([this.#figures.stop(), this.#monitor.stop()]);
     await this.#server?.close();
     this.#server = undefined;
     this.#address = undefined;

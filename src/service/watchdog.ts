@@ -3,6 +3,7 @@
  * That is the point: a loop that is stuck (a busy loop, a synchronous call that never returns) fires no timers,
  * the pings stop, and systemd kills and restarts the service (Restart=on-failure).
  */
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { Logger } from '../util/logger.js';
 import type { ServiceNotifier } from './notify.js';
 
@@ -18,7 +19,7 @@ export function watchdogIntervalMs(env: NodeJS.ProcessEnv = process.env, pid = p
   return Math.max(1, Math.floor(usec / 2000));
 }
 
-export class Watchdog {
+export class Watchdog implements Lifecycle {
   readonly #notifier: ServiceNotifier;
   readonly #intervalMs: number;
   readonly #logger: Logger;
@@ -35,8 +36,8 @@ export class Watchdog {
     return this.#intervalMs;
   }
 
-  /** Pings now and then every interval until stop(). */
-  start(): void {
+  /** Pings now and then every interval until stop(); resolves at once (the first ping goes in the background). */
+  async start(): Promise<void> {
     if (this.#timer) return;
     this.#logger.info({ intervalMs: this.#intervalMs }, 'systemd watchdog enabled');
     this.#ping();
@@ -45,7 +46,7 @@ export class Watchdog {
     this.#timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }

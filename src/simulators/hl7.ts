@@ -20,6 +20,7 @@ import { hl7Time } from '../inputs/hl7/ack.js';
 import { Hl7Driver, type Hl7DriverT } from '../inputs/hl7/driver.js';
 import { MllpFramer, mllpFrame } from '../inputs/hl7/mllp.js';
 import { escapeHl7 } from '../inputs/hl7/parser.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import { prng } from './random.js';
 import type { RunningSimulator, SimulatorFactory } from './simulator.js';
 
@@ -79,7 +80,7 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-class MonitorSimulator implements Hl7Simulator {
+class MonitorSimulator implements Hl7Simulator, Lifecycle {
   readonly #options: Hl7SimulatorOptions;
   readonly #driver: Hl7DriverT;
   readonly #random: () => number;
@@ -137,7 +138,8 @@ class MonitorSimulator implements Hl7Simulator {
     return this.#options.intervalMs ?? this.#driver.simulation?.intervalMs ?? 5000;
   }
 
-  start(): void {
+  /** Starts connecting (and reconnecting until stopped); resolves at once, without waiting for the connection. */
+  async start(): Promise<void> {
     this.#connect();
   }
 
@@ -286,7 +288,7 @@ export async function startHl7Simulator(options: Hl7SimulatorOptions): Promise<H
   const { driver } = loadDriverFile(options.driver ?? 'ihe-pcd01', Hl7Driver, driverSearchPaths(configDir), configDir);
   if (!driver.simulation) throw new GatewayError('GW_USAGE', `driver ${driver.name} has no simulation section: nothing to send`);
   const sim = new MonitorSimulator(driver, options);
-  sim.start();
+  await sim.start();
   return sim;
 }
 

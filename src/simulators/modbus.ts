@@ -17,6 +17,7 @@ import { loadDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
 import { encodeWords } from '../inputs/modbus/decode.js';
 import { isBitTable, ModbusDriverSchema, registerCount, type ModbusDriver, type RegisterDefT, type RegisterTable } from '../inputs/modbus/driver.js';
+import type { Lifecycle } from '../util/lifecycle.js';
 import type { SimulatorFactory } from './simulator.js';
 
 const { ServerTCP, ServerSerial } = ModbusSerial;
@@ -138,7 +139,7 @@ function tableOf(reg: RegisterDefT): RegisterTable {
 
 const TABLE_OF_FC: Readonly<Record<number, RegisterTable>> = { 1: 'coil', 2: 'discrete', 3: 'holding', 4: 'input' };
 
-export class ModbusSimulator {
+export class ModbusSimulator implements Lifecycle {
   readonly #options: ModbusSimulatorOptions;
   readonly #images = new Map<number, SimulatedImage>();
   readonly #faults = new Map<number, UnitFault>();

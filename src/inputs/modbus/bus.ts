@@ -10,6 +10,7 @@ import type ModbusSerial from 'modbus-serial';
 import { errorMessage } from '../../errors.js';
 import { Backoff } from '../../util/backoff.js';
 import type { Clock } from '../../util/clock.js';
+import type { Lifecycle } from '../../util/lifecycle.js';
 import type { Logger } from '../../util/logger.js';
 import type { ModbusTransportT } from './config.js';
 
@@ -134,7 +135,7 @@ export interface BusConnection {
   since: number;
 }
 
-export class ModbusBus {
+export class ModbusBus implements Lifecycle {
   readonly #options: BusOptions;
   readonly #log: Logger;
   #client: ModbusRTU | undefined;

@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { errorMessage } from '../../errors.js';
 import { Duration } from '../../config/primitives.js';
 import type { Clock } from '../../util/clock.js';
+import type { Lifecycle } from '../../util/lifecycle.js';
 import type { Logger } from '../../util/logger.js';
 import type { InputMetric, InputProblem } from '../input.js';
 import { topicMatches } from './topic-filter.js';
@@ -82,7 +83,7 @@ interface DropProblem {
   ratePerMinute: number | undefined;
 }
 
-export class BrokerDropMonitor {
+export class BrokerDropMonitor implements Lifecycle {
   readonly #config: BrokerDropsConfigT;
   readonly #options: BrokerDropMonitorOptions;
   readonly #log: Logger;
@@ -137,7 +138,14 @@ export class BrokerDropMonitor {
     }, UNMONITORED_AFTER_MS);
   }
 
-  stop(): void {
+  /**
+   * Nothing to acquire: watching begins with attach() on each (re)connected client. Here so the input starts and
+   * stops its monitor the way it starts and stops everything else.
+   */
+  async start(): Promise<void> {}
+
+  /** Cancels the wait for the broker's first statistics. */
+  async stop(): Promise<void> {
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
   }

@@ -239,6 +239,8 @@ export class MqttInput implements Input {
       const { code, hint } = classifyMqttError(err);
       this.#log.warn({ code, url: c.url, err: message, hint }, 'mqtt connection problem; retrying with backoff');
     });
+    // After the client is wired (start() stays synchronous up to here); it attaches on 'connect', which comes later.
+    await brokerDrops.start();
   }
 
   #wrapPuback(client: MqttClient): void {
@@ -372,19 +374,23 @@ export class MqttInput implements Input {
    */
   async abort(): Promise<void> {
     this.#stopping = true;
-    this.#brokerDrops?.stop();
+    // Awaited only after the stream is destroyed: no turn of the event loop (a PUBACK) before that.
+    const monitorStopped = this.#brokerDrops?.stop();
     const client = this.#client;
     this.#client = undefined;
+    if (client) {
+      this.#held.clear();
+      client.stream?.destroy();
+    }
+    await monitorStopped;
     if (!client) return;
-    this.#held.clear();
-    client.stream?.destroy();
     await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 
   /** Stops taking messages, lets committed ones be acknowledged, then disconnects (the session stays). */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#brokerDrops?.stop();
+    await this.#brokerDrops?.stop();
     const client = this.#client;
     if (!client) return;
     this.#deps.sink.flush();
