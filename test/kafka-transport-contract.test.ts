@@ -212,7 +212,7 @@ describe.each(KAFKA_CLIENTS)('KafkaTransport contract: %s client against the rea
         const replayer = new Replayer(
           retained,
           await transport({ batch: { maxBytes: 400_000 } }),
-          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryInitialMs: 50, retryMaxMs: 400 },
+          { gatewayId: 'gw-contract', topics, toTopic: replayTopic, maxEvents: 5000, maxBytes: 400_000, cloudEvents: 'structured', dryRun: false, attempts: 3, retryInitialMs: 50, retryMaxMs: 400, clock: systemClock },
           silentProgress,
         );
         const summary = await replayer.run({});

@@ -42,7 +42,7 @@ describe('replay progress', () => {
 
   it('redraws one line in place on a terminal and ends it with a newline', () => {
     const out = new Capture();
-    const progress = new TerminalProgress(out as unknown as NodeJS.WriteStream);
+    const progress = new TerminalProgress(out as unknown as NodeJS.WriteStream, { now: () => 1_000_000 });
     progress.update(0, 1000, 0);
     progress.update(1000, 1000, 2000);
     progress.finish(1000, 1000, 2000);
@@ -54,7 +54,8 @@ describe('replay progress', () => {
 
   it('writes plain lines at most every interval when not on a terminal', () => {
     const out = new Capture();
-    const progress = new PlainProgress(out, 60_000);
+    // A clock that stands still: the second update falls within the interval whatever the machine's speed.
+    const progress = new PlainProgress(out, { now: () => 1_000_000 }, 60_000);
     progress.update(0, 100, 0);
     progress.update(10, 100, 100); // within the interval: nothing
     progress.finish(100, 100, 1000);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { AuditChecker, type AuditReport, type SeqRange } from '../audit/checker.js';
 import { readTopicWindow } from '../audit/topic-reader.js';
+import { systemClock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { GatewayError } from '../errors.js';
 import { parseTimeArg } from '../replay/time-arg.js';
@@ -52,7 +53,7 @@ async function audit(options: AuditCliOptions): Promise<void> {
     throw new GatewayError('GW_USAGE', 'audit needs --brokers host:port[,host:port] or --config FILE (a gateway config)');
   }
   const brokers = options.brokers !== undefined ? parseBrokers(options.brokers) : (connection.brokers ?? []);
-  const sinceMs = options.since !== undefined ? parseTimeArg('--since', options.since, Date.now()) : undefined;
+  const sinceMs = options.since !== undefined ? parseTimeArg('--since', options.since, systemClock.now()) : undefined;
   const timeoutMs = parseDuration(options.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) throw new GatewayError('GW_USAGE', `--timeout "${options.timeout}": expected a duration such as 10m`);
   const checker = new AuditChecker();

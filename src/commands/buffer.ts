@@ -3,6 +3,7 @@ import { openBufferReadOnly } from '../buffer/reader.js';
 import { loadConfig } from '../config/load.js';
 import { formatDuration } from '../replay/progress.js';
 import { readBufferReport, type BufferReport } from '../replay/buffer-stats.js';
+import { systemClock } from '../util/clock.js';
 
 const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
@@ -32,7 +33,7 @@ function stats(options: { config: string; json?: boolean }): void {
   const { config } = loadConfig(options.config);
   const reader = openBufferReadOnly(config.buffer.path);
   try {
-    const report = readBufferReport(reader, config.buffer.path, config.kafka.topics, Date.now());
+    const report = readBufferReport(reader, config.buffer.path, config.kafka.topics, systemClock.now());
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatBufferReport(report));
   } finally {
     reader.close();

@@ -4,6 +4,7 @@ import { describePlan } from '../config/plan.js';
 import { GatewayError } from '../errors.js';
 import type { ProbeReport } from '../inputs/input.js';
 import { familyOf } from '../inputs/registry.js';
+import { systemClock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { loadLibrdkafka } from '../forwarder/librdkafka-transport.js';
 
@@ -32,7 +33,7 @@ async function checkConfig(options: CheckConfigOptions): Promise<void> {
   if (probing) {
     for (const input of config.inputs) {
       const probe = familyOf(input).probe;
-      if (probe) reports.push(await probe(input, { ...context, gatewayId: config.gateway.id }, { timeoutMs, ...(queueMessages === undefined ? {} : { queueMessages }) }));
+      if (probe) reports.push(await probe(input, { ...context, gatewayId: config.gateway.id }, { timeoutMs, clock: systemClock, ...(queueMessages === undefined ? {} : { queueMessages }) }));
     }
   }
   if (options.json) {

@@ -7,6 +7,7 @@ import { createKafkaTransport } from '../forwarder/create-transport.js';
 import { PlainProgress, TerminalProgress, formatDuration } from '../replay/progress.js';
 import { REPLAYED_HEADER, Replayer, type ReplaySummary } from '../replay/replayer.js';
 import { parseTimeArg } from '../replay/time-arg.js';
+import { systemClock } from '../util/clock.js';
 import { createLogger } from '../util/logger.js';
 import { createRecordFormat } from '../registry/record-format.js';
 
@@ -47,7 +48,8 @@ export function formatSummary(s: ReplaySummary): string {
 
 async function replay(options: ReplayCliOptions): Promise<void> {
   const { config } = loadConfig(options.config);
-  const now = Date.now();
+  const clock = systemClock;
+  const now = clock.now();
   const filter: EventFilter = {};
   if (options.since !== undefined) filter.sinceMs = parseTimeArg('--since', options.since, now);
   if (options.until !== undefined) filter.untilMs = parseTimeArg('--until', options.until, now);
@@ -77,7 +79,7 @@ async function replay(options: ReplayCliOptions): Promise<void> {
     : await createKafkaTransport(config.kafka, logger, { brokers, clientId: `${config.kafka.clientId}-replay` });
   // The same value format and Connect copies as the gateway (schema ids are found in the registry, not added).
   const recordFormat = options.dryRun ? undefined : createRecordFormat({ kafka: config.kafka, logger });
-  const progress = process.stderr.isTTY ? new TerminalProgress(process.stderr) : new PlainProgress(process.stderr);
+  const progress = process.stderr.isTTY ? new TerminalProgress(process.stderr, clock) : new PlainProgress(process.stderr, clock);
   const replayer = new Replayer(
     events,
     transport,
@@ -94,6 +96,7 @@ async function replay(options: ReplayCliOptions): Promise<void> {
       retryInitialMs: Math.max(200, config.kafka.retry.initial),
       retryMaxMs: Math.max(200, config.kafka.retry.max),
       ...(recordFormat ? { recordFormat } : {}),
+      clock,
     },
     progress,
   );

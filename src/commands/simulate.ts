@@ -5,6 +5,7 @@ import { driverNotFound, driverSearchPaths, findDriverFile } from '../drivers/dr
 import { GatewayError } from '../errors.js';
 import type { SimulatorOption, SimulatorOptions } from '../simulators/simulator.js';
 import { fail } from './common.js';
+import { systemClock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 
 interface SimulateFlags {
@@ -89,6 +90,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     configDir,
     driverSearchPaths: searchPaths,
     log: (line: string) => process.stdout.write(`${line}\n`),
+    clock: systemClock,
   });
   const stop = (): void => {
     running.stop().then(

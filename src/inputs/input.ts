@@ -167,6 +167,8 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** MQTT: measure the broker's queue per client with this many QoS 1 messages (opt-in: it publishes). */
   queueMessages?: number;
+  /** Times the waits of the probe (the command passes the system clock). */
+  clock: Clock;
 }
 
 export interface ProbeLine {

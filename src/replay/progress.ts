@@ -2,6 +2,7 @@
  * Progress of a replay: on a terminal one line redrawn in place (count, percentage, rate, ETA); otherwise
  * (journald, CI logs, pipes) a plain line every few seconds, so logs stay readable.
  */
+import type { Clock } from '../util/clock.js';
 import type { ReplayProgress } from './replayer.js';
 
 export function formatDuration(ms: number): string {
@@ -27,10 +28,12 @@ function bar(percent: number, width: number): string {
 
 export class TerminalProgress implements ReplayProgress {
   readonly #out: NodeJS.WriteStream;
+  readonly #clock: Clock;
   #lastDraw = 0;
 
-  constructor(out: NodeJS.WriteStream) {
+  constructor(out: NodeJS.WriteStream, clock: Clock) {
     this.#out = out;
+    this.#clock = clock;
   }
 
   #line(sent: number, total: number, elapsedMs: number): string {
@@ -42,7 +45,7 @@ export class TerminalProgress implements ReplayProgress {
   }
 
   update(sent: number, total: number, elapsedMs: number): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     if (sent > 0 && sent < total && now - this.#lastDraw < 100) return;
     this.#lastDraw = now;
     this.#out.write(`\r\x1b[2K${this.#line(sent, total, elapsedMs)}`);
@@ -55,11 +58,13 @@ export class TerminalProgress implements ReplayProgress {
 
 export class PlainProgress implements ReplayProgress {
   readonly #out: NodeJS.WritableStream;
+  readonly #clock: Clock;
   readonly #everyMs: number;
   #lastLine = 0;
 
-  constructor(out: NodeJS.WritableStream, everyMs = 5000) {
+  constructor(out: NodeJS.WritableStream, clock: Clock, everyMs = 5000) {
     this.#out = out;
+    this.#clock = clock;
     this.#everyMs = everyMs;
   }
 
@@ -70,7 +75,7 @@ export class PlainProgress implements ReplayProgress {
   }
 
   update(sent: number, total: number, elapsedMs: number): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     if (sent === 0) {
       this.#lastLine = now;
       this.#out.write(`replay: sending ${total} events\n`);

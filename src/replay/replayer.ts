@@ -15,6 +15,7 @@ import { topicFor } from '../events/topics.js';
 import type { KafkaTransport, TopicBatch } from '../forwarder/kafka-transport.js';
 import type { RecordFormat } from '../registry/record-format.js';
 import { backoffDelay } from '../util/backoff.js';
+import type { Clock } from '../util/clock.js';
 import type { BufferReader, EventFilter, KeptEvent } from '../buffer/reader.js';
 
 export { REPLAYED_HEADER } from '../forwarder/batching.js';
@@ -46,6 +47,8 @@ export interface ReplayOptions {
   retryMaxMs: number;
   /** Schema registry value format and Connect copies, as the gateway writes them (src/registry). */
   recordFormat?: RecordFormat;
+  /** Times the replay (duration, rate limit, progress); the command passes the system clock. */
+  clock: Clock;
 }
 
 export interface ReplaySummary {
@@ -91,7 +94,8 @@ export class Replayer {
   }
 
   async run(filter: EventFilter): Promise<ReplaySummary> {
-    const started = Date.now();
+    const { clock } = this.#options;
+    const started = clock.now();
     // Fix the end of the window now: events committed while the replay runs are the forwarder's business.
     const window: EventFilter = { ...filter, maxPos: Math.min(filter.maxPos ?? Number.MAX_SAFE_INTEGER, this.#events.lastPos()) };
     const counted = this.#events.count(window);
@@ -111,7 +115,7 @@ export class Replayer {
         summary.byTopic[topic] = (summary.byTopic[topic] ?? 0) + row.n;
         summary.byType[row.type] = (summary.byType[row.type] ?? 0) + row.n;
       }
-      summary.durationMs = Date.now() - started;
+      summary.durationMs = clock.now() - started;
       return summary;
     }
     const transport = this.#transport;
@@ -124,7 +128,7 @@ export class Replayer {
     this.#progress.update(0, counted.total, 0);
     await this.#prepareFormat();
     await this.#connect(transport);
-    const sendStart = Date.now();
+    const sendStart = clock.now();
     let carry: KeptEvent[] = [];
     let afterPos = 0;
     let exhausted = false;
@@ -149,17 +153,17 @@ export class Replayer {
           throw err;
         }
         await sending;
-        this.#progress.update(summary.sent, counted.total, Date.now() - started);
+        this.#progress.update(summary.sent, counted.total, clock.now() - started);
         if (rate !== undefined) {
           const due = sendStart + (summary.sent / rate) * 1000;
-          const wait = due - Date.now();
+          const wait = due - clock.now();
           if (wait > 0) await sleep(wait);
         }
       }
     } finally {
       await transport.close().catch(() => undefined);
     }
-    summary.durationMs = Date.now() - started;
+    summary.durationMs = clock.now() - started;
     summary.eventsPerSec = summary.durationMs > 0 ? Math.round((summary.sent * 1000) / summary.durationMs) : summary.sent;
     this.#progress.finish(summary.sent, counted.total, summary.durationMs);
     return summary;

@@ -20,6 +20,7 @@ import { hl7Time } from '../inputs/hl7/ack.js';
 import { Hl7Driver, type Hl7DriverT } from '../inputs/hl7/driver.js';
 import { MllpFramer, mllpFrame } from '../inputs/hl7/mllp.js';
 import { escapeHl7 } from '../inputs/hl7/parser.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Lifecycle } from '../util/lifecycle.js';
 import { prng } from './random.js';
 import type { RunningSimulator, SimulatorFactory } from './simulator.js';
@@ -51,6 +52,8 @@ export interface Hl7SimulatorOptions {
   alarms?: boolean;
   seed?: number;
   log?: (line: string) => void;
+  /** The monitor's clock (message times, the first message number); default the system clock. */
+  clock?: Clock;
 }
 
 export interface Hl7Simulator extends RunningSimulator {
@@ -87,6 +90,7 @@ class MonitorSimulator implements Hl7Simulator, Lifecycle {
   readonly #values = new Map<string, number>();
   readonly #eui: string;
   readonly #deviceId: string;
+  readonly #clock: Clock;
   #number: number;
   #socket: Socket | undefined;
   #stopped = false;
@@ -108,7 +112,8 @@ class MonitorSimulator implements Hl7Simulator, Lifecycle {
     this.#random = prng(options.seed ?? 0x5eed);
     this.#deviceId = options.deviceId ?? 'sim-monitor-1';
     this.#eui = euiOf(this.#deviceId);
-    this.#number = options.firstNumber ?? Math.floor(Date.now() / 1000) * 1000;
+    this.#clock = options.clock ?? systemClock;
+    this.#number = options.firstNumber ?? Math.floor(this.#clock.now() / 1000) * 1000;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     for (const o of driver.simulation?.observations ?? []) this.#values.set(o.refid, o.start);
   }
@@ -229,7 +234,7 @@ class MonitorSimulator implements Hl7Simulator, Lifecycle {
 
   /** One ORU^R01 of the current values, and an ORU^R40 when SpO2 crosses 90 %. */
   #messages(): string[] {
-    const now = new Date();
+    const now = new Date(this.#clock.now());
     const observations = this.#driver.simulation?.observations ?? [];
     for (const o of observations) {
       const previous = this.#values.get(o.refid) ?? o.start;
@@ -303,6 +308,7 @@ export const hl7SimulatorFactory: SimulatorFactory = async (driver, options, con
     port: options.port,
     faults: options.faults as Hl7Fault[],
     log: context.log,
+    clock: context.clock,
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.devices.length === 0 ? {} : { deviceId: options.devices[0] }),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),

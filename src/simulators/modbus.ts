@@ -17,6 +17,7 @@ import { loadDriverFile } from '../drivers/driver-files.js';
 import { GatewayError } from '../errors.js';
 import { encodeWords } from '../inputs/modbus/decode.js';
 import { isBitTable, ModbusDriverSchema, registerCount, type ModbusDriver, type RegisterDefT, type RegisterTable } from '../inputs/modbus/driver.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Lifecycle } from '../util/lifecycle.js';
 import type { SimulatorFactory } from './simulator.js';
 
@@ -43,6 +44,8 @@ export interface ModbusSimulatorOptions {
   rtuLink?: string;
   /** Keep every request in `served` (tests); off for long-running simulators, which only count. */
   recordRequests?: boolean;
+  /** The simulated devices' clock (the values' movement over time, the pty deadline); default the system clock. */
+  clock?: Clock;
 }
 
 export interface ServedRequest {
@@ -66,11 +69,14 @@ export async function freeTcpPort(): Promise<number> {
 
 class SimulatedImage {
   #unit: SimulatedUnit;
-  readonly #started = Date.now();
+  readonly #clock: Clock;
+  readonly #started: number;
   readonly #ranges = new Map<RegisterTable, { min: number; max: number }>();
 
-  constructor(unit: SimulatedUnit) {
+  constructor(unit: SimulatedUnit, clock: Clock) {
     this.#unit = unit;
+    this.#clock = clock;
+    this.#started = clock.now();
     for (const reg of unit.driver.registers) {
       const table = tableOf(reg);
       const count = isBitTable(table) ? 1 : registerCount(reg.type, reg.length);
@@ -93,7 +99,7 @@ class SimulatedImage {
     const range = this.#ranges.get(table);
     if (range === undefined || start < range.min || start + count - 1 > range.max) return undefined;
     const out: (number | boolean)[] = Array.from({ length: count }, () => (isBitTable(table) ? false : 0));
-    const seconds = (Date.now() - this.#started) / 1000;
+    const seconds = (this.#clock.now() - this.#started) / 1000;
     for (const reg of this.#unit.driver.registers) {
       if (tableOf(reg) !== table) continue;
       const at = reg.address.address - start;
@@ -157,7 +163,7 @@ export class ModbusSimulator implements Lifecycle {
 
   constructor(options: ModbusSimulatorOptions) {
     this.#options = options;
-    for (const unit of options.units) this.#images.set(unit.unitId, new SimulatedImage(unit));
+    for (const unit of options.units) this.#images.set(unit.unitId, new SimulatedImage(unit, options.clock ?? systemClock));
   }
 
   get port(): number {
@@ -253,9 +259,10 @@ export class ModbusSimulator implements Lifecycle {
     const socatFailed = new Promise<never>((_, reject) => {
       this.#socat?.once('error', (err) => reject(new GatewayError('GW_USAGE', `socat is needed for --rtu (apt-get install socat): ${err.message}`)));
     });
-    const deadline = Date.now() + 5000;
+    const clock = this.#options.clock ?? systemClock;
+    const deadline = clock.now() + 5000;
     while (!(existsSync(serverPath) && existsSync(this.#clientPath))) {
-      if (Date.now() > deadline) throw new Error('socat did not create the pseudo-terminals within 5 s');
+      if (clock.now() > deadline) throw new Error('socat did not create the pseudo-terminals within 5 s');
       await Promise.race([new Promise((r) => setTimeout(r, 20)), socatFailed]);
     }
     await new Promise<void>((resolve, reject) => {
@@ -326,6 +333,7 @@ export const modbusSimulatorFactory: SimulatorFactory = async (driverRef, option
     ...(options.port === undefined ? {} : { port: options.port }),
     rtu: options.rtu ?? false,
     recordRequests: false,
+    clock: context.clock,
   });
   for (const fault of options.faults) {
     const [kind, code] = fault.split(':');

@@ -14,6 +14,7 @@ import { errorMessage, GatewayError } from '../errors.js';
 import { loadMqttDriver } from '../inputs/mqtt/drivers.js';
 import type { FormatSimulator, SimulatedMessage } from '../inputs/mqtt/formats/format.js';
 import { formatOf, type MqttFormatName } from '../inputs/mqtt/formats/registry.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { prng } from './random.js';
 import type { RunningSimulator, SimulatorFactory } from './simulator.js';
 
@@ -33,6 +34,8 @@ export interface MqttSimulatorOptions {
   seed?: number;
   /** Reports a failed round (the timer goes on); default: ignored. */
   onError?: (err: unknown) => void;
+  /** The simulated device's clock (timestamps, cadence, deadlines); default the system clock. */
+  clock?: Clock;
 }
 
 export interface MqttSimulator extends RunningSimulator {
@@ -49,6 +52,7 @@ export interface MqttSimulator extends RunningSimulator {
 
 export async function startMqttSimulator(options: MqttSimulatorOptions): Promise<MqttSimulator> {
   const configDir = options.configDir ?? process.cwd();
+  const clock = options.clock ?? systemClock;
   const { driver } = loadMqttDriver(options.driver, { configDir, driverSearchPaths: driverSearchPaths(configDir) });
   const format = formatOf(driver);
   const simulation = format.simulation;
@@ -72,11 +76,11 @@ export async function startMqttSimulator(options: MqttSimulatorOptions): Promise
       }),
     );
   };
-  await publish(simulator.start(Date.now()));
+  await publish(simulator.start(clock.now()));
 
   let rounds: Promise<void> = Promise.resolve();
   const round = (): Promise<void> => {
-    rounds = rounds.then(() => publish(simulator.round(Date.now())));
+    rounds = rounds.then(() => publish(simulator.round(clock.now())));
     return rounds;
   };
   const intervalMs = options.intervalMs ?? 2000;
@@ -109,7 +113,7 @@ export async function startMqttSimulator(options: MqttSimulatorOptions): Promise
       clearInterval(timer);
       await rounds.catch(() => undefined);
       try {
-        await publish(simulator.stop(Date.now()));
+        await publish(simulator.stop(clock.now()));
       } finally {
         await client.endAsync();
       }
@@ -124,6 +128,7 @@ export const mqttSimulatorFactory: SimulatorFactory = async (driver, options, co
     configDir: context.configDir,
     mqttUrl: options.mqttUrl ?? 'mqtt://127.0.0.1:1883',
     devices: options.devices,
+    clock: context.clock,
     ...(options.base === undefined ? {} : { base: options.base }),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
     onError: (err) => context.log(`publishing failed (${errorMessage(err)}); the next round tries again`),

@@ -17,6 +17,7 @@ import { GatewayError } from '../errors.js';
 import { SerialDriver, type SerialDriverT, type SimulationSpecT } from '../inputs/serial/driver.js';
 import { withNmeaChecksum, writeBinaryChecksum } from '../inputs/serial/framing/checksums.js';
 import type { RunningSimulator, SimulatorFactory } from './simulator.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { formatWallTime } from '../util/time-zone.js';
 import { prng } from './random.js';
 
@@ -51,6 +52,8 @@ export interface SerialSimulatorOptions {
    * (partial-first-record) starts silent and lets the device talk once the reader reports the port open.
    */
   silent?: boolean;
+  /** The simulated device's clock (record times, cadence, the pty deadline); default the system clock. */
+  clock?: Clock;
 }
 
 export interface SerialSimulator extends RunningSimulator {
@@ -214,12 +217,14 @@ class ValueSource {
 class PtyPair {
   readonly device: string;
   readonly port: string;
+  readonly #clock: Clock;
   #socat: ChildProcess | undefined;
   #fd: number | undefined;
 
-  constructor(device: string, port: string) {
+  constructor(device: string, port: string, clock: Clock) {
     this.device = device;
     this.port = port;
+    this.#clock = clock;
   }
 
   async open(): Promise<void> {
@@ -232,9 +237,9 @@ class PtyPair {
       socat.once('exit', (code) => reject(new GatewayError('GW_USAGE', `socat exited (${String(code)}) before the pty pair was ready: ${stderr.trim()}`)));
     });
     failed.catch(() => undefined);
-    const deadline = Date.now() + 10_000;
+    const deadline = this.#clock.now() + 10_000;
     while (!(existsSync(this.device) && existsSync(this.port))) {
-      if (Date.now() > deadline) throw new GatewayError('GW_USAGE', `socat did not create ${this.device} and ${this.port} within 10 s: ${stderr.trim()}`);
+      if (this.#clock.now() > deadline) throw new GatewayError('GW_USAGE', `socat did not create ${this.device} and ${this.port} within 10 s: ${stderr.trim()}`);
       await Promise.race([new Promise((r) => setTimeout(r, 10)), failed]);
     }
     // Non-blocking: like a real device, the simulator does not wait for a reader; what does not fit is dropped.
@@ -281,12 +286,13 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   for (const f of faults) {
     if (!SERIAL_FAULTS.includes(f)) throw new GatewayError('GW_USAGE', `unknown serial fault "${String(f)}"; use ${SERIAL_FAULTS.join(', ')}`);
   }
+  const clock = options.clock ?? systemClock;
   const zone = options.timezone ?? 'UTC';
   const encoder = new SerialRecordEncoder(driver, zone);
   const random = prng(options.seed ?? 0x5eed);
   const values = new ValueSource(sim, options.script ?? [], random);
   const port = options.linkPath ?? join(mkdtempSync(join(tmpdir(), 'etg-serial-')), 'ttySIM0');
-  const pty = new PtyPair(join(dirname(port), `.${port.split('/').pop() ?? 'tty'}-device`), port);
+  const pty = new PtyPair(join(dirname(port), `.${port.split('/').pop() ?? 'tty'}-device`), port, clock);
   await pty.open();
 
   const periodMs = 1000 / (options.recordsPerSecond ?? sim.recordsPerSecond);
@@ -304,7 +310,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
   /** Chunks waiting for their tick (frames of a packet go out spread over the packet period). */
   let queue: Buffer[] = [];
   let chunkPeriod = periodMs;
-  const started = Date.now();
+  const started = clock.now();
   let ticks = 0;
   let timer: NodeJS.Timeout | undefined;
 
@@ -312,7 +318,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     const index = recordsSent;
     const v = values.next();
     const withSentinels = faults.has('sentinels') && index % 4 === 3 ? Object.fromEntries(Object.keys(v).map((k) => [k, null])) : v;
-    const chunks = encoder.encode(withSentinels, Date.now(), { badChecksum: faults.has('bad-checksum') && index % 7 === 5 });
+    const chunks = encoder.encode(withSentinels, clock.now(), { badChecksum: faults.has('bad-checksum') && index % 7 === 5 });
     if (index === 0 && faults.has('partial-first-record')) {
       // The gateway "opens the port" in the middle of a record: drop its first bytes. Only a reader that has the
       // port open when it is written sees it (see the `silent` option).
@@ -342,7 +348,7 @@ export async function startSerialSimulator(options: SerialSimulatorOptions): Pro
     ticks += 1;
     // Scheduled against the start time so the cadence does not drift with timer latency.
     const due = started + ticks * chunkPeriod;
-    timer = setTimeout(tick, Math.max(0, due - Date.now()));
+    timer = setTimeout(tick, Math.max(0, due - clock.now()));
   };
   timer = setTimeout(tick, 0);
 
@@ -401,7 +407,7 @@ export const serialSimulatorFactory: SimulatorFactory = async (driver, options, 
   const faults = options.faults.filter((f): f is SerialFault => (SERIAL_FAULTS as readonly string[]).includes(f));
   const unknown = options.faults.filter((f) => !(SERIAL_FAULTS as readonly string[]).includes(f));
   if (unknown.length > 0) throw new GatewayError('GW_USAGE', `unknown serial fault ${unknown.join(', ')}; use ${SERIAL_FAULTS.join(', ')}`);
-  const sim = await startSerialSimulator({ driver: driver.file, configDir: context.configDir, faults });
+  const sim = await startSerialSimulator({ driver: driver.file, configDir: context.configDir, faults, clock: context.clock });
   context.log(`give the gateway this port: ${sim.path}`);
   return sim;
 };

@@ -4,6 +4,7 @@
  * gave. Each simulator names the options it takes; the command refuses the others instead of ignoring them.
  */
 import type { InputContext } from '../inputs/input.js';
+import type { Clock } from '../util/clock.js';
 
 export interface SimulatorOptions {
   /** TCP port to serve on (Modbus TCP; a free one when omitted), or to send to (HL7: the gateway's listener). */
@@ -44,7 +45,8 @@ export interface RunningSimulator {
 export type SimulatorFactory = (
   driver: { ref: string; file: string; definition: unknown },
   options: SimulatorOptions,
-  context: InputContext & { log: (line: string) => void },
+  /** `clock`: the one the command created (the system clock); the simulator reads time only from it. */
+  context: InputContext & { log: (line: string) => void; clock: Clock },
 ) => Promise<RunningSimulator>;
 
 /** One simulator family: how to start it and which options it takes. */

@@ -200,15 +200,16 @@ async function measureQueue(
       add('warn', `--probe-queue: the broker refused ${rejected} of ${count} publishes to ${topic} (ACL); the queue was not measured`);
       return;
     }
+    const { clock } = options;
     let received = 0;
-    let lastAt = Date.now();
+    let lastAt = clock.now();
     const back = await connect(config.url, { ...sessionOptions, clean: false }, () => {
       received += 1;
-      lastAt = Date.now();
+      lastAt = clock.now();
     });
     away = back.client;
-    const until = Date.now() + options.timeoutMs + count; // a generous deadline: ~1 ms per message
-    while (received < count && Date.now() - lastAt < QUEUE_QUIET_MS && Date.now() < until) await deadline(100);
+    const until = clock.now() + options.timeoutMs + count; // a generous deadline: ~1 ms per message
+    while (received < count && clock.now() - lastAt < QUEUE_QUIET_MS && clock.now() < until) await deadline(100);
     facts.queueKept = received;
     facts.queueSent = count;
     if (received < count) {
