@@ -9,14 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../scripts/mosquitto.mjs';
 import type { GatewayHealthEvent } from '../src/events/schema.js';
-import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readTopic, readTopicWithKcat } from './support/kafka.js';
+import { MqttGateway } from './support/mqtt-gateway.js';
 import { parseExposition, type Exposition } from './support/prometheus.js';
-import { SensorPublisher } from './support/publisher.js';
-import { uniqueName, waitFor } from './support/wait.js';
+import { waitFor } from './support/wait.js';
 
 const kafka = inject('kafkaBootstrap');
-const mqttUrl = inject('mqttUrl');
 
 async function metrics(port: number): Promise<Exposition> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -36,13 +34,10 @@ afterEach(async () => {
 
 describe('observability of a running gateway (MQTT → Kafka)', () => {
   it('counts what flows from MQTT to Kafka in /metrics and sends gateway-health events', async () => {
-    const gatewayId = uniqueName('obs');
-    const prefix = `${gatewayId}.`;
     const port = await freePort();
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, overrides: { http: { port }, health: { interval: '1s' } } });
-    const gateway = new GatewayProcess(file);
-    cleanups.push(() => gateway.kill());
-    await gateway.ready();
+    const gw = await MqttGateway.start({ name: 'obs', overrides: { http: { port }, health: { interval: '1s' } } });
+    cleanups.push(() => gw.kill());
+    const { gateway, gatewayId, prefix, publisher } = gw;
     const listening = gateway.logs.find((l) => l.msg === `status page: http://127.0.0.1:${port}/`);
     expect(listening).toMatchObject({ host: '127.0.0.1', port, url: `http://127.0.0.1:${port}/`, auth: 'none (loopback)' });
 
@@ -51,11 +46,9 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     expect(before.value('etg_mqtt_connected', { input: 'site' })).toBe(1);
     expect((await readyz(port)).status).toBe(200);
 
-    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
-    cleanups.push(() => publisher.close());
-    await publisher.publishMany(`${gatewayId}/sensors`, 0, 600, 6);
-    await publisher.client.publishAsync(`${gatewayId}/sensors/dev-0`, 'not json', { qos: 1 });
-    await readTopic(kafka, `${prefix}readings`, 1200);
+    await publisher.publishMany(gw.sensors, 0, 600, 6);
+    await publisher.client.publishAsync(`${gw.sensors}/dev-0`, 'not json', { qos: 1 });
+    await readTopic(kafka, gw.topic('readings'), 1200);
 
     const after = await waitFor('/metrics to count the 1200 readings sent to Kafka', async () => {
       const e = await metrics(port);
@@ -78,7 +71,7 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
 
     // The heartbeat: deviceId = gateway id, figures that include what just flowed.
     const health = await waitFor('a gateway-health event counting the readings', async () => {
-      const records = await readTopicWithKcat(kafka, `${prefix}gateway-health`).catch(() => []);
+      const records = await readTopicWithKcat(kafka, gw.topic('gateway-health')).catch(() => []);
       return records.map((r) => JSON.parse(r.value) as GatewayHealthEvent).find((e) => (e.figures.eventsInTotal ?? 0) >= 1201);
     });
     expect(health.deviceId).toBe(gatewayId);
@@ -89,7 +82,7 @@ describe('observability of a running gateway (MQTT → Kafka)', () => {
     for (const key of ['eventsInPerSecond', 'eventsOutPerSecond', 'backlog', 'oldestPendingAgeSeconds', 'gaps', 'eventsOutTotal']) {
       expect(typeof health.figures[key], key).toBe('number');
     }
-    expect(await gateway.stop()).toBe(0);
+    expect(await gw.close()).toBe(0);
   });
 });
 
@@ -110,13 +103,10 @@ describe('/readyz of a running gateway', () => {
     await new Promise<void>((resolve) => blackHole?.listen(0, '127.0.0.1', resolve));
     const address = blackHole.address();
     const brokerPort = typeof address === 'object' && address ? address.port : 0;
-    const gatewayId = uniqueName('obs-ready');
     const port = await freePort();
-    const { file } = writeTestConfig({
-      gatewayId,
+    const gw = await MqttGateway.start({
+      name: 'obs-ready',
       brokers: [`127.0.0.1:${brokerPort}`],
-      mqttUrl,
-      topicPrefix: `${gatewayId}.`,
       overrides: {
         http: { port },
         health: { interval: 0 },
@@ -124,12 +114,9 @@ describe('/readyz of a running gateway', () => {
         shutdown: { drainTimeout: '5s' },
       },
     });
-    const gateway = new GatewayProcess(file);
-    cleanups.push(() => gateway.kill());
-    await gateway.ready();
-    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
-    cleanups.push(() => publisher.close());
-    await publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 5);
+    cleanups.push(() => gw.kill());
+    const { gateway } = gw;
+    await gw.publisher.publishMany(gw.sensors, 0, 50, 5);
 
     const backlog = await waitFor('the 100 readings to wait in the buffer', async () => {
       const e = await metrics(port);
@@ -154,21 +141,15 @@ describe('/readyz of a running gateway', () => {
   });
 
   it('is 503 while the buffer cannot commit (disk full) and 200 again when it can; nothing is lost', async () => {
-    const gatewayId = uniqueName('obs-full');
-    const prefix = `${gatewayId}.`;
     const port = await freePort();
-    const { file } = writeTestConfig({ gatewayId, brokers: [kafka], mqttUrl, topicPrefix: prefix, overrides: { http: { port }, health: { interval: 0 } } });
     // SIGXFSZ ignored (inherited through exec), so a write past RLIMIT_FSIZE fails with EFBIG like a full disk.
-    const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
-    cleanups.push(() => gateway.kill());
-    await gateway.ready();
+    const gw = await MqttGateway.start({ name: 'obs-full', overrides: { http: { port }, health: { interval: 0 } }, wrapper: ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"'] });
+    cleanups.push(() => gw.kill());
     expect((await readyz(port)).status).toBe(200);
-    const pid = String(gateway.child.pid);
+    const pid = String(gw.gateway.child.pid);
 
     execFileSync('prlimit', ['--pid', pid, '--fsize=1:unlimited']);
-    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
-    cleanups.push(() => publisher.close());
-    const published = publisher.publishMany(`${gatewayId}/sensors`, 0, 20, 2);
+    const published = gw.publisher.publishMany(gw.sensors, 0, 20, 2);
     const full = await waitFor('/readyz to answer 503 (commits fail)', async () => {
       const r = await readyz(port);
       return r.status === 503 ? r : undefined;
@@ -182,8 +163,8 @@ describe('/readyz of a running gateway', () => {
     execFileSync('prlimit', ['--pid', pid, '--fsize=unlimited:unlimited']);
     await waitFor('/readyz to answer 200 again', async () => (await readyz(port)).status === 200, { timeoutMs: 60_000 });
     await published; // every message acknowledged once committed (the broker redelivered the others)
-    const records = await readTopic(kafka, `${prefix}readings`, 40);
+    const records = await readTopic(kafka, gw.topic('readings'), 40);
     expect(new Set(records.map((r) => (JSON.parse(r.value) as { id: string }).id)).size).toBe(40);
-    expect(await gateway.stop()).toBe(0);
+    expect(await gw.close()).toBe(0);
   });
 });
