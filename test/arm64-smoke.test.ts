@@ -104,8 +104,9 @@ describe.each(ARM64_SMOKE_VERSIONS)('arm64 under qemu-aarch64, Node %s: install.
     const gateway = new GatewayProcess(file, {}, [], { node, cli });
     let publisher: SensorPublisher | undefined;
     try {
-      await gateway.started(180_000);
-      await gateway.waitForLog('mqtt subscribed', 120_000);
+      // Ready as an operator sees it: /readyz 200 and etg_mqtt_subscribed 1 on /metrics (the broker granted the
+      // subscription, so every message published from now on reaches the gateway).
+      await gateway.ready(300_000);
       publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
       // A PUBACK comes only after the message's events are committed to the buffer.
       await publisher.publishMany(`${gatewayId}/sensors`, 0, MESSAGES, DEVICES);

@@ -78,8 +78,8 @@ describe('examples/postgres-sink: Kafka Connect JDBC sink into PostgreSQL (real 
     });
     configFile = written.file;
     gateway = new GatewayProcess(configFile);
-    await gateway.started();
-    await gateway.waitForLog('mqtt subscribed');
+    // /readyz 200 and etg_mqtt_subscribed 1 on /metrics: what is published from now on reaches the gateway.
+    await gateway.ready(90_000);
   });
 
   afterAll(async () => {
