@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: 'librdkafka,kafkajs' },
     'cloud-events': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -51,6 +52,14 @@ const MESSAGES = Number(args.messages ?? (quick ? 20_000 : 100_000));
 const DEVICES = Number(args.devices);
 const BACKLOG = Number(args.backlog ?? (quick ? 100_000 : 1_000_000));
 const RATE_SECONDS = Number(args['rate-seconds'] ?? (quick ? 3 : 10));
+/** Seconds published at the fixed rate before a rate row starts counting (steady state, not start-up). */
+const WARMUP_SECONDS = quick ? 1 : 2;
+/**
+ * The node options every gateway process runs with: the systemd unit's `Environment=NODE_OPTIONS=`, so the gateway
+ * rows measure the gateway as installed; `--node-options ''` (or other flags) for a side-by-side baseline.
+ */
+const GATEWAY_NODE_OPTIONS =
+  args['node-options'] ?? /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(root, 'systemd', 'edge-telemetry-gateway.service'), 'utf8'))?.[1] ?? '';
 const FLEET_GATEWAYS = Number(args['fleet-gateways']);
 const FLEET_MESSAGES = Number(args['fleet-messages'] ?? (quick ? 1_000 : 5_000));
 const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
@@ -207,6 +216,7 @@ async function startGateway(options) {
   const spawnedAt = performance.now();
   let readyAt = 0;
   const gw = runProcess(process.execPath, [...nodeArgs, args.cli ?? join(root, 'dist', 'cli.js'), 'run', '--config', file], {
+    env: { ...process.env, NODE_OPTIONS: GATEWAY_NODE_OPTIONS },
     onLine: (line) => {
       if (readyAt === 0 && line.includes('"msg":"gateway started"')) readyAt = performance.now();
     },
@@ -320,18 +330,24 @@ async function gatewayAtRate(rate, client) {
   const base = `bench/gwr${unique + 1}`;
   const prefix = `benchr${unique + 1}.`;
   const count = rate * RATE_SECONDS;
+  const warmup = rate * WARMUP_SECONDS;
   const watcher = await topicWatcher(`${prefix}readings`);
   const gw = await startGateway({ prefix, base, label: `rate${rate}-${client}`, client });
+  // Steady state: the first seconds (JIT warm-up, Kafka metadata and connection) are published at the same rate
+  // and delivered, but neither their CPU nor their latency is counted.
+  await publish(base, warmup, rate);
+  await watcher.until(warmup);
+  const counted = watcher.state.latencies.length;
   const cpu0 = cpuSeconds(gw.child.pid);
   const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
   const published = await publish(base, count, rate);
-  await watcher.until(count);
+  await watcher.until(warmup + count);
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (count / 1000);
   const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (count / 1000);
   const rss = peakRssMb(gw.child.pid);
   await stopProcess(gw);
   await watcher.stop();
-  const lat = watcher.state.latencies;
+  const lat = watcher.state.latencies.slice(counted);
   return { rate: published.rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
 }
 
@@ -563,11 +579,11 @@ row(`**Fleet** ${FLEET_GATEWAYS} gateways × ${DEVICES} devices → 1 broker, 12
 });
 
 const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
-const command = `npm run bench --${quick ? ' --quick' : ''}${args.runs ? ` --runs ${RUNS}` : ''}${args.messages ? ` --messages ${MESSAGES}` : ''}${args.backlog ? ` --backlog ${BACKLOG}` : ''}${args.only ? ` --only ${args.only}` : ''}${args['commit-linger'] ? ` --commit-linger ${args['commit-linger']}` : ''}${args['batch-linger'] ? ` --batch-linger ${args['batch-linger']}` : ''}${args.clients !== 'librdkafka,kafkajs' ? ` --clients ${args.clients}` : ''}${args['cloud-events'] ? ` --cloud-events ${args['cloud-events']}` : ''}`;
+const command = `npm run bench --${quick ? ' --quick' : ''}${args.runs ? ` --runs ${RUNS}` : ''}${args.messages ? ` --messages ${MESSAGES}` : ''}${args.backlog ? ` --backlog ${BACKLOG}` : ''}${args.only ? ` --only ${args.only}` : ''}${args['commit-linger'] ? ` --commit-linger ${args['commit-linger']}` : ''}${args['batch-linger'] ? ` --batch-linger ${args['batch-linger']}` : ''}${args.clients !== 'librdkafka,kafkajs' ? ` --clients ${args.clients}` : ''}${args['cloud-events'] ? ` --cloud-events ${args['cloud-events']}` : ''}${args['node-options'] !== undefined ? ` --node-options '${args['node-options']}'` : ''}`;
 const header = [
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}; Kafka single KRaft broker and Mosquitto on the same machine (loopback).`,
   `Load average (1/5/15 min) when the suite started: ${machineLoad.map((l) => l.toFixed(1)).join(' / ')}; the last column is the 1-min load at the start of the row's runs (other engineers' test runs share these 2 cores).`,
-  `Command: \`${command}\`. Each row: median of ${RUNS} runs, spread = min–max. Full speed = ${fmt(MESSAGES)} QoS 1 messages from ${DEVICES} devices, 1,000 in flight, from a separate publisher process, timed until the last record is in Kafka; fixed rates publish for ${RATE_SECONDS} s. Latency = consumer arrival − publish time. CPU = user+system of the gateway process (/proc/<pid>/stat) per 1,000 events, "JS" the share of its JavaScript (main) thread (/proc/<pid>/task/<pid>/stat; the rest runs on librdkafka's and libuv's threads). Peak RSS = VmHWM.`,
+  `Command: \`${command}\`. Each row: median of ${RUNS} runs, spread = min–max. Full speed = ${fmt(MESSAGES)} QoS 1 messages from ${DEVICES} devices, 1,000 in flight, from a separate publisher process, timed until the last record is in Kafka; fixed rates publish for ${RATE_SECONDS} s after ${WARMUP_SECONDS} s of warm-up at the same rate that is not counted. Latency = consumer arrival − publish time. CPU = user+system of the gateway process (/proc/<pid>/stat) per 1,000 events, "JS" the share of its JavaScript (main) thread (/proc/<pid>/task/<pid>/stat; the rest runs on librdkafka's and libuv's threads). Peak RSS = VmHWM. Gateways run with \`NODE_OPTIONS=${GATEWAY_NODE_OPTIONS}\`${args['node-options'] === undefined ? ' (the systemd unit\'s)' : ''}.`,
 ].join('\n');
 const table = [
   '| row | median | spread | p50 ms | p99 ms | p99.9 ms | peak RSS MB | CPU ms / 1k ev | vs ceiling | vs naive | target | load |',
