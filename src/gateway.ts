@@ -82,6 +82,7 @@ export class Gateway implements Lifecycle {
       maxBytes: config.buffer.maxBytes,
       whenFull: config.buffer.whenFull,
       integrityCheck: config.buffer.integrityCheck,
+      integrityCheckWhen: config.buffer.integrityCheckWhen,
       clock,
     });
     buffer.open();
@@ -94,7 +95,7 @@ export class Gateway implements Lifecycle {
         );
       } else logger.info({ path: buffer.path }, 'buffer commits again; acknowledging and polling resume');
     });
-    logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous }, 'buffer open');
+    logger.info({ path: buffer.path, pending: buffer.pendingCount, synchronous: config.buffer.synchronous, integrityCheck: buffer.integrityCheckDone }, 'buffer open');
     const observability = new Observability({
       http: config.http,
       health: config.health,

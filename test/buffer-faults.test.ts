@@ -4,7 +4,7 @@
 // a polling input sends no request while its commit waits; a gateway stopped while commits are refused exits
 // without waiting for room.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -186,10 +186,37 @@ describe('a damaged buffer file', () => {
 
   it('opens an intact file (quick_check passes)', () => {
     const path = filledFile();
-    const buffer = new SqliteBuffer(options(path));
+    const buffer = new SqliteBuffer(options(path, { integrityCheckWhen: 'every-start' }));
     buffer.open();
+    expect(buffer.integrityCheckDone).toBe('quick');
     expect(buffer.pendingCount).toBe(20_000);
     buffer.close();
+  });
+
+  it('after a clean stop the next start skips the check (the seal matches); after a crash, or with every-start, it checks', () => {
+    const path = filledFile();
+    expect(existsSync(`${path}.clean`)).toBe(true);
+    const first = new SqliteBuffer(options(path));
+    first.open();
+    expect(first.integrityCheckDone).toBe('skipped-clean-stop');
+    expect(first.pendingCount).toBe(20_000);
+    // The seal is gone before the first write: a start that now crashes leaves the next one to check.
+    expect(existsSync(`${path}.clean`)).toBe(false);
+    void first.append([reading('dev-x', 1)]);
+    first.flush();
+    // A second start while the first never closed (as after a SIGKILL): no seal, so the check runs.
+    const second = new SqliteBuffer(options(path));
+    second.open();
+    expect(second.integrityCheckDone).toBe('quick');
+    expect(second.pendingCount).toBe(20_001);
+    second.close(); // not the last connection: the WAL stays, so this close writes no seal
+    expect(existsSync(`${path}.clean`)).toBe(false);
+    first.close();
+    expect(existsSync(`${path}.clean`)).toBe(true);
+    const always = new SqliteBuffer(options(path, { integrityCheckWhen: 'every-start' }));
+    always.open();
+    expect(always.integrityCheckDone).toBe('quick');
+    always.close();
   });
 
   it.each([

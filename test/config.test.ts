@@ -39,7 +39,7 @@ function problems(raw: unknown): string[] {
 describe('configuration', () => {
   it('fills defaults', () => {
     const config = validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'] } }, 'x');
-    expect(config.buffer).toMatchObject({ synchronous: 'FULL', retention: 86_400_000, commitLinger: 2 });
+    expect(config.buffer).toMatchObject({ synchronous: 'FULL', retention: 86_400_000, commitLinger: 10 });
     expect(config.kafka.topics).toEqual({
       prefix: 'telemetry.',
       readings: 'readings',
@@ -64,7 +64,7 @@ describe('configuration', () => {
       'gateway.id: expected letters, digits, and . _ : - (at most 128 characters, starting with a letter or digit), got "has space"',
       'buffer.synchronous: expected FULL or NORMAL, got "OFF"',
       'buffer.retention: expected a duration like 500ms, 5s, 2m, 24h, got "forever"',
-      'buffer.extra: unknown key; allowed here: path, synchronous, commitLinger, maxEventsPerCommit, retention, retentionMaxBytes, maxEvents, maxBytes, integrityCheck, whenFull',
+      'buffer.extra: unknown key; allowed here: path, synchronous, commitLinger, maxEventsPerCommit, retention, retentionMaxBytes, maxEvents, maxBytes, integrityCheck, integrityCheckWhen, whenFull',
       'kafka.brokers: needs at least one entry (the list is empty)',
       'inputs[0].subscriptions[0].metrics[0].type: expected number, boolean or string, got "float"',
     ]);

@@ -4,7 +4,7 @@
  * version does not know, written by a newer gateway, is refused rather than read or written on a guess), and its
  * size on disk.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
 
@@ -41,4 +41,62 @@ export function fileSize(path: string): number {
 /** Size on disk of the buffer: the database file plus its WAL and shared-memory files. */
 export function bufferFileSizes(path: string): { db: number; wal: number; shm: number } {
   return { db: fileSize(path), wal: fileSize(`${path}-wal`), shm: fileSize(`${path}-shm`) };
+}
+
+/**
+ * The clean-stop seal: `<buffer>.clean`, written by the writer after it closed the file cleanly (WAL checkpointed
+ * and removed), holding what `stat` said of the file then. A start that finds the seal matching the file (same inode,
+ * size and modification time, no WAL) knows nothing has written to it since: the start-up integrity check, which
+ * reads every page and so grows with the backlog, can be skipped. Any write (a crash mid-commit leaves no seal,
+ * since the seal is removed before the first write; a truncation or overwrite changes size or mtime) makes the next
+ * start check the file again.
+ */
+export function cleanSealPath(path: string): string {
+  return `${path}.clean`;
+}
+
+interface FileIdentity {
+  ino: string;
+  size: string;
+  mtimeNs: string;
+}
+
+function identityOf(path: string): FileIdentity | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return { ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** After a clean close: seals the file when its WAL is gone (everything is in the main file). */
+export function writeCleanSeal(path: string): boolean {
+  const identity = identityOf(path);
+  if (identity === undefined || fileSize(`${path}-wal`) > 0) return false;
+  try {
+    writeFileSync(cleanSealPath(path), `${JSON.stringify(identity)}\n`, { mode: 0o600 });
+    return true;
+  } catch {
+    return false; // no seal: the next start checks the file, which is only slower
+  }
+}
+
+/**
+ * Before the first write of a start: whether the seal matches the file as it is now. Removes the seal either way,
+ * so a start that then crashes leaves the next one to check.
+ */
+export function takeCleanSeal(path: string): boolean {
+  const seal = cleanSealPath(path);
+  let recorded: unknown;
+  try {
+    recorded = JSON.parse(readFileSync(seal, 'utf8'));
+  } catch {
+    rmSync(seal, { force: true });
+    return false;
+  }
+  rmSync(seal, { force: true });
+  const now = identityOf(path);
+  const r = recorded as Partial<FileIdentity> | null;
+  return now !== undefined && fileSize(`${path}-wal`) === 0 && r !== null && r.ino === now.ino && r.size === now.size && r.mtimeNs === now.mtimeNs;
 }

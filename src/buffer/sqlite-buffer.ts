@@ -38,7 +38,7 @@ import {
   type EventType,
 } from '../events/schema.js';
 import type { Clock } from '../util/clock.js';
-import { BUFFER_FORMAT, bufferFileSizes, checkBufferFormat, fileSize } from './file.js';
+import { BUFFER_FORMAT, bufferFileSizes, checkBufferFormat, fileSize, takeCleanSeal, writeCleanSeal } from './file.js';
 import type { FoundReceipt, ReceiptLedger, SourceReceipt } from '../inputs/input.js';
 import { nativeModuleError } from '../util/native-module.js';
 
@@ -61,10 +61,18 @@ export interface BufferOptions {
   retentionMaxBytes: number;
   /** What open() checks of an existing file: quick_check (default), the full integrity_check, or nothing. */
   integrityCheck?: IntegrityCheck;
+  /**
+   * When: at every start, or (default) only when the file was not closed cleanly by the last start or has changed
+   * since (the clean-stop seal, src/buffer/file.ts), so a normal restart does not read a large backlog page by page.
+   */
+  integrityCheckWhen?: IntegrityCheckWhen;
   clock: Clock;
 }
 
 export type IntegrityCheck = 'quick' | 'full' | 'off';
+export type IntegrityCheckWhen = 'unclean-stop' | 'every-start';
+/** What the last open() did about the integrity check: ran it, skipped it after a clean stop, or off / a new file. */
+export type IntegrityCheckDone = 'quick' | 'full' | 'skipped-clean-stop' | 'none';
 
 /** Why commits do not succeed right now (the file system refused the last one); null while they do. */
 export interface WriteStall {
@@ -241,6 +249,7 @@ export class SqliteBuffer implements ReceiptLedger {
   readonly #receiptNumbers = new Map<string, number>();
   readonly #counters: BufferCounters = { committedEvents: 0, commits: 0, droppedEvents: 0, gapEvents: 0, blockedAppends: 0, purgedEvents: 0 };
   #stall: { error: string; since: number } | undefined;
+  #integrityCheckDone: IntegrityCheckDone = 'none';
   #stallTimer: NodeJS.Timeout | undefined;
   readonly #stallListeners = new Set<(stall: WriteStall | null) => void>();
 
@@ -268,6 +277,11 @@ export class SqliteBuffer implements ReceiptLedger {
 
   get counters(): Readonly<BufferCounters> {
     return { ...this.#counters };
+  }
+
+  /** What open() did about the integrity check (for the start-up log line and tests). */
+  get integrityCheckDone(): IntegrityCheckDone {
+    return this.#integrityCheckDone;
   }
 
   /** Non-null while the file system refuses commits (disk full); appends wait and are retried every second. */
@@ -303,8 +317,15 @@ export class SqliteBuffer implements ReceiptLedger {
         cause: err,
       });
     }
-    // Before anything writes to it: a damaged file must stay exactly as it is.
-    if (existing) checkIntegrity(db, path, this.#options.integrityCheck ?? 'quick');
+    // Before anything writes to it: a damaged file must stay exactly as it is. The seal goes before the first write.
+    const sealed = existing && takeCleanSeal(path);
+    const mode = this.#options.integrityCheck ?? 'quick';
+    if (!existing || mode === 'off') this.#integrityCheckDone = 'none';
+    else if (sealed && (this.#options.integrityCheckWhen ?? 'unclean-stop') === 'unclean-stop') this.#integrityCheckDone = 'skipped-clean-stop';
+    else {
+      checkIntegrity(db, path, mode);
+      this.#integrityCheckDone = mode;
+    }
     try {
       // Must precede the first table of a new file; lets a drained backlog's pages go back to the file system.
       db.pragma('auto_vacuum = INCREMENTAL');
@@ -911,6 +932,8 @@ export class SqliteBuffer implements ReceiptLedger {
       this.#db.close();
       this.#db = undefined;
       this.#stmts = undefined;
+      // Closed cleanly (the last connection checkpoints and removes the WAL): the next start may skip the check.
+      if (this.#options.path !== ':memory:') writeCleanSeal(this.#options.path);
     }
   }
 }

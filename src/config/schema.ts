@@ -25,7 +25,7 @@ export const BufferConfig = z
       .enum(['FULL', 'NORMAL'])
       .default('FULL')
       .describe('FULL survives power loss (SD cards lose power); NORMAL is faster and survives a process crash'),
-    commitLinger: Duration.default(2).describe(
+    commitLinger: Duration.default(10).describe(
       'Group commit, adaptive: after no commit for this long an event is committed at once (next event-loop turn); while events keep coming, at most one commit per this period, shared by all of them',
     ),
     maxEventsPerCommit: z.number().int().min(1).max(100_000).default(5000),
@@ -48,6 +48,12 @@ export const BufferConfig = z
       .default('quick')
       .describe(
         'Check of an existing buffer file at start: quick (PRAGMA quick_check: reads every page once, see BENCHMARKS.md for its cost), full (integrity_check: also checks indexes against tables, slower), off. A damaged file is refused (GW_BUFFER_CORRUPT) and kept as it is',
+      ),
+    integrityCheckWhen: z
+      .enum(['unclean-stop', 'every-start'])
+      .default('unclean-stop')
+      .describe(
+        'When integrityCheck runs: unclean-stop (default) skips it when the last run closed the file cleanly and nothing has written to it since (same inode, size and mtime as its clean-stop seal <path>.clean), so a restart with a large backlog stays fast; every-start checks at every start',
       ),
     whenFull: z
       .enum(['drop-oldest', 'block'])
@@ -92,12 +98,12 @@ export const KafkaConfig = z
           .min(1024)
           .default(900_000)
           .describe('Most bytes in one produce request; keep it under the broker message.max.bytes (1 MiB by default), which limits each partition batch'),
-        linger: Duration.default(5).describe(
+        linger: Duration.default(20).describe(
           'Adaptive lingering: a batch is sent at once when no send started within this time (idle: no added latency), else when this time has passed since the previous send started (busy: events are grouped); a full batch goes at once',
         ),
       })
       .strict()
-      .default({ maxEvents: 5000, maxBytes: 900_000, linger: 5 }),
+      .default({ maxEvents: 5000, maxBytes: 900_000, linger: 20 }),
     compression: z
       .enum(['none', 'gzip', 'lz4', 'zstd', 'snappy'])
       .default('none')
