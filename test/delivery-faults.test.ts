@@ -6,10 +6,9 @@ import { openBufferReadOnly } from '../src/buffer/reader.js';
 import type { ReadingEvent } from '../src/events/schema.js';
 import { findFreePort, startBroker, type BrokerHandle } from '../scripts/kafka-broker.mjs';
 import { KAFKA_CLIENTS } from './support/kafka-clients.js';
-import { GatewayProcess, writeTestConfig } from './support/gateway-process.js';
 import { readDistinctRecords, readTopicWithKcat, topicSize } from './support/kafka.js';
-import { SensorPublisher } from './support/publisher.js';
-import { uniqueName, waitFor } from './support/wait.js';
+import { MqttGateway } from './support/mqtt-gateway.js';
+import { waitFor } from './support/wait.js';
 
 function pendingInBuffer(path: string): number {
   const reader = openBufferReadOnly(path);
@@ -21,7 +20,6 @@ function pendingInBuffer(path: string): number {
 }
 
 describe.each(KAFKA_CLIENTS)('delivery under faults (real processes, real brokers; %s client)', (client) => {
-  const mqttUrl = inject('mqttUrl');
   const sharedKafka = inject('kafkaBootstrap');
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
@@ -30,26 +28,22 @@ describe.each(KAFKA_CLIENTS)('delivery under faults (real processes, real broker
 
   it('keeps accepting while Kafka is down, survives a restart with the backlog, and delivers everything once Kafka is up', async () => {
     const port = await findFreePort();
-    const gatewayId = uniqueName(`offline-${client}`);
-    const prefix = `${gatewayId}.`;
-    const { file, bufferPath } = writeTestConfig({ gatewayId, brokers: [`127.0.0.1:${port}`], mqttUrl, topicPrefix: prefix, client });
     const messages = 3000;
 
-    let gateway = new GatewayProcess(file);
-    cleanups.push(() => gateway.kill());
-    await gateway.ready();
-    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
-    cleanups.push(() => publisher.close());
-    await publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 5);
+    const gw = await MqttGateway.start({ name: `offline-${client}`, brokers: [`127.0.0.1:${port}`], client });
+    cleanups.push(() => gw.kill());
+    const { bufferPath, prefix } = gw;
+    await gw.publisher.publishMany(gw.sensors, 0, messages, 5);
     // The gateway took every message (it acknowledged them: the broker's in-flight window would stall otherwise).
     await waitFor('the whole backlog committed', () => pendingInBuffer(bufferPath) === messages * 2, { timeoutMs: 60_000 });
-    expect((await gateway.waitForLog('kafka send failed; events stay buffered')).code).toBe('GW_KAFKA_SEND');
+    expect((await gw.gateway.waitForLog('kafka send failed; events stay buffered')).code).toBe('GW_KAFKA_SEND');
 
     // Restart with the backlog: SIGTERM is a clean stop even though Kafka is unreachable.
-    expect(await gateway.stop()).toBe(0);
-    expect(pendingInBuffer(bufferPath)).toBe(messages * 2);
-    gateway = new GatewayProcess(file);
-    await gateway.started();
+    const stopCode = await gw.restart('stop', {
+      wait: 'started',
+      stopped: () => expect(pendingInBuffer(bufferPath)).toBe(messages * 2),
+    });
+    expect(stopCode).toBe(0);
 
     const broker: BrokerHandle = await startBroker({ port, dataDir: mkdtempSync(join(tmpdir(), 'etg-kafka-offline-')) });
     cleanups.push(() => broker.stop());
@@ -58,28 +52,21 @@ describe.each(KAFKA_CLIENTS)('delivery under faults (real processes, real broker
     const { records, distinct } = await readDistinctRecords(broker.bootstrap, `${prefix}readings`, messages * 2);
     expect(distinct).toHaveLength(messages * 2);
     expect(await topicSize(broker.bootstrap, `${prefix}readings`)).toBeGreaterThanOrEqual(records.length);
-    expect(await gateway.stop()).toBe(0);
+    expect(await gw.close()).toBe(0);
   });
 
   it('loses nothing the broker acknowledged when the gateway is SIGKILLed while ingesting', async () => {
-    const gatewayId = uniqueName(`crash-${client}`);
-    const prefix = `${gatewayId}.`;
-    const { file } = writeTestConfig({ gatewayId, brokers: [sharedKafka], mqttUrl, topicPrefix: prefix, client });
     const messages = 20_000;
 
-    let gateway = new GatewayProcess(file);
-    cleanups.push(() => gateway.kill());
-    await gateway.ready();
-    const publisher = await SensorPublisher.connect(mqttUrl, `${gatewayId}-pub`);
-    cleanups.push(() => publisher.close());
-    const publishing = publisher.publishMany(`${gatewayId}/sensors`, 0, messages, 10, 200);
+    const gw = await MqttGateway.start({ name: `crash-${client}`, brokers: [sharedKafka], client });
+    cleanups.push(() => gw.kill());
+    const { publisher, prefix } = gw;
+    const publishing = publisher.publishMany(gw.sensors, 0, messages, 10, 200);
 
     // Kill it mid-stream, twice, without warning.
     for (const threshold of [4000, 9000]) {
       await waitFor(`publisher past ${threshold}`, () => publisher.acked.size >= threshold, { timeoutMs: 60_000, intervalMs: 5 });
-      await gateway.kill();
-      gateway = new GatewayProcess(file);
-      await gateway.started();
+      await gw.restart('kill', { wait: 'started' });
     }
     await publishing;
     expect(publisher.acked.size).toBe(messages);
@@ -106,6 +93,6 @@ describe.each(KAFKA_CLIENTS)('delivery under faults (real processes, real broker
       `crash test: ${messages} acknowledged, ${temperatures.length} temperature readings on Kafka, ` +
         `${temperatures.length - seen.size} duplicates (${duplicateIds} of them re-sends with the same event id)`,
     );
-    expect(await gateway.stop()).toBe(0);
+    expect(await gw.close()).toBe(0);
   });
 });

@@ -100,11 +100,18 @@ export class MqttGateway {
     return `${this.prefix}${family}`;
   }
 
-  /** Ends the gateway (SIGTERM, or SIGKILL for a crash) and starts it again on the same config and buffer. */
-  async restart(how: 'stop' | 'kill' = 'stop'): Promise<number | null> {
+  /**
+   * Ends the gateway (SIGTERM, or SIGKILL for a crash) and starts it again on the same config and buffer.
+   * `stopped` runs once the old process has ended and before the new one starts (to look at the buffer file then);
+   * `wait` is what to wait for after the start: ready (default: /readyz 200 and every MQTT input subscribed) or
+   * only started (GatewayProcess.started(): /readyz 200, without waiting for the subscriptions).
+   */
+  async restart(how: 'stop' | 'kill' = 'stop', options: { wait?: 'ready' | 'started'; stopped?: (code: number | null) => void | Promise<void> } = {}): Promise<number | null> {
     const code = how === 'stop' ? await this.#gateway.stop() : (await this.#gateway.kill(), null);
+    await options.stopped?.(code);
     this.#gateway = new GatewayProcess(this.configFile, this.#options.env, this.#options.wrapper);
-    await this.#gateway.ready();
+    if ((options.wait ?? 'ready') === 'ready') await this.#gateway.ready();
+    else await this.#gateway.started();
     return code;
   }
 
