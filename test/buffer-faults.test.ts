@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteBuffer, type BufferOptions } from '../src/buffer/sqlite-buffer.js';
 import { GatewayError } from '../src/errors.js';
 import type { EventDraft } from '../src/events/schema.js';
@@ -19,10 +19,10 @@ import { ModbusSimulator } from '../src/simulators/modbus.js';
 import { driverSearchPaths, SHIPPED_DRIVERS_DIR } from '../src/drivers/driver-files.js';
 import { shippedDriver } from './support/modbus.js';
 import { noReceipts } from './support/receipts.js';
-import { CLI, GatewayProcess, writeTestConfig } from './support/gateway-process.js';
+import { CLI } from './support/gateway-process.js';
 import { testBufferOptions } from './support/buffer.js';
-import { SensorPublisher } from './support/publisher.js';
-import { uniqueName, waitFor } from './support/wait.js';
+import { MqttGateway } from './support/mqtt-gateway.js';
+import { waitFor } from './support/wait.js';
 import { BUFFER_DAMAGES } from '../scripts/buffer-damage.mjs';
 
 /** Commits at once, appends wait when full (the disk-full stall must not drop), delivered events kept an hour. */
@@ -260,16 +260,12 @@ describe('a damaged buffer file', () => {
 
 describe('stopping while the disk is full', () => {
   it('SIGTERM while commits are refused exits 0 without waiting for room (nothing waiting was acknowledged)', async () => {
-    const gatewayId = uniqueName('stall-stop');
-    const { file } = writeTestConfig({ gatewayId, brokers: [inject('kafkaBootstrap')], mqttUrl: inject('mqttUrl'), topicPrefix: `${gatewayId}.` });
     // SIGXFSZ ignored, so a write past RLIMIT_FSIZE fails with EFBIG: SQLite reports an I/O error, a refused commit.
-    const gateway = new GatewayProcess(file, {}, ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"']);
-    cleanups.push(() => void gateway.kill());
-    await gateway.ready();
+    const gw = await MqttGateway.start({ name: 'stall-stop', wrapper: ['sh', '-c', 'trap "" XFSZ; exec "$0" "$@"'] });
+    cleanups.push(() => void gw.kill());
+    const { gateway, publisher } = gw;
     execFileSync('prlimit', ['--pid', String(gateway.child.pid), '--fsize=1:unlimited']);
-    const publisher = await SensorPublisher.connect(inject('mqttUrl'), `${gatewayId}-pub`);
-    cleanups.push(() => void publisher.close());
-    void publisher.publishMany(`${gatewayId}/sensors`, 0, 50, 2).catch(() => undefined);
+    void publisher.publishMany(gw.sensors, 0, 50, 2).catch(() => undefined);
     const stall = await gateway.waitForLog('buffer file system refuses commits (disk full?); nothing more is acknowledged upstream until there is room; retrying every second');
     expect(stall.code).toBe('GW_BUFFER_DISK_FULL');
     expect(await gateway.stop(60_000)).toBe(0);
