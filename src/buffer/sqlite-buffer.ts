@@ -317,8 +317,9 @@ export class SqliteBuffer implements ReceiptLedger {
         cause: err,
       });
     }
-    // Before anything writes to it: a damaged file must stay exactly as it is. The seal goes before the first write.
-    const sealed = existing && takeCleanSeal(path);
+    // Before anything writes to it: a damaged file must stay exactly as it is. The seal goes before the first write,
+    // also a stale one beside a new file (a file moved away and recreated), so no later start can match it.
+    const sealed = path !== ':memory:' && takeCleanSeal(path) && existing;
     const mode = this.#options.integrityCheck ?? 'quick';
     if (!existing || mode === 'off') this.#integrityCheckDone = 'none';
     else if (sealed && (this.#options.integrityCheckWhen ?? 'unclean-stop') === 'unclean-stop') this.#integrityCheckDone = 'skipped-clean-stop';
