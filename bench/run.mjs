@@ -5,6 +5,7 @@
 //   node bench/run.mjs [--quick] [--runs 3] [--messages 100000] [--backlog 1000000] [--rate-seconds 10]
 //                      [--fleet-messages 5000] [--only mqtt,sqlite,kafka,naive,gateway,rates,drain,modbus,fleet]
 //                      [--prof DIR] [--cli dist/cli.js: another build's CLI, for before/after] [--commit-linger MS] [--batch-linger MS] [--no-write]
+//                      [--node-options FLAGS: NODE_OPTIONS of the gateways; default the systemd unit's]
 //                      [--clients librdkafka,kafkajs: the gateway rows once per Kafka client] [--cloud-events binary|structured]
 //
 // Load generators (MQTT publishers, kcat, the buffer filler, the Modbus simulator) run in their own processes.
