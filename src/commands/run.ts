@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { GatewayError, errorMessage } from '../errors.js';
 import { Gateway } from '../gateway.js';
+import { applyHeapGrowth } from '../service/heap-growth.js';
 import { SystemdNotifier } from '../service/notify.js';
 import { errorCode } from '../service/reload.js';
 import { Watchdog, watchdogIntervalMs } from '../service/watchdog.js';
@@ -12,8 +13,11 @@ import { fail } from './common.js';
 const NOTIFY_FLUSH_MS = 5000;
 
 async function run(options: { config: string }): Promise<void> {
+  // First, before the gateway allocates anything (src/service/heap-growth.ts says why).
+  const heapGrowth = applyHeapGrowth();
   const { config, context } = loadConfig(options.config);
   const logger = createLogger(config.logging.level);
+  logger.debug({ heapGrowingPercent: heapGrowth.percent, setBy: heapGrowth.source }, 'V8 heap growing factor');
   const notifier = new SystemdNotifier({ logger });
   // Pings start before the gateway does: under systemd the watchdog runs from the moment the process starts.
   const interval = watchdogIntervalMs();
