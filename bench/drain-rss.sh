@@ -45,11 +45,13 @@ started=$(date +%s.%N)
 env NODE_OPTIONS="$node_options" "$@" node ${NODE_ARGS:-} dist/cli.js run --config "$dir/gateway.yaml" > "$dir/gateway.log" 2>&1 &
 gw=$!
 pending() { { curl -s "localhost:$port/metrics" 2>/dev/null || true; } | awk '/^etg_buffer_pending_events/ { s += $2; n++ } END { print n ? s : -1 }'; }
+drained=
 for _ in $(seq 36000); do
-  [ "$(pending)" = 0 ] && break
+  [ "$(pending)" = 0 ] && { drained=yes; break; }
   kill -0 "$gw" 2> /dev/null || { echo "the gateway exited:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
   sleep 0.1
 done
+[ -n "$drained" ] || { kill -TERM "$gw"; echo "drain-rss: $n events not drained within an hour (is Kafka at ${KAFKA:-127.0.0.1:9092}?): $dir/gateway.log" >&2; cat "$dir/gateway.log" >&2; exit 1; }
 ended=$(date +%s.%N)
 peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$gw/status")
 ticks=$(awk '{ print $14 + $15 }' "/proc/$gw/stat")

@@ -18,10 +18,10 @@ dir=
 cpus=$(nproc)
 while [ $# -gt 0 ]; do
   case "$1" in
-    --runs) runs=$2; shift 2 ;;
-    --rev) rev=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    --stress-cpus) cpus=$2; shift 2 ;;
+    --runs) runs=${2:?--runs needs a value}; shift 2 ;;
+    --rev) rev=${2:?--rev needs a value}; shift 2 ;;
+    --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+    --stress-cpus) cpus=${2:?--stress-cpus needs a value}; shift 2 ;;
     -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test-loaded: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac

@@ -3,8 +3,8 @@
  *
  * Why the gateway sets it: V8 picks the factor itself, up to 4× for a heap that collects quickly, and a gateway
  * draining a backlog churns through short-lived rows, records and native copies, so its heap sat at a multiple of
- * its live set: ~205 MB resident at its peak while draining 200,000 events against ~145 MB with a factor of 1.5,
- * at the same drain rate and ~4 % more CPU (BENCHMARKS.md, "Peak RSS while draining and the heap growing factor").
+ * its live set: 226 MB resident at its peak while draining 1,000,000 events against 158 MB with a factor of 1.5,
+ * at about the same drain rate and CPU (BENCHMARKS.md, "Peak RSS while draining: the heap growing factor").
  * It is a growth factor, not a cap: a larger live set still gets the room it needs (no out-of-memory exit, which
  * `--max-old-space-size` would risk). V8 reads the factor at every heap-limit computation, so setting it once the
  * process runs takes effect (unlike the young generation's size, which is why the systemd unit passes
