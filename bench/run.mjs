@@ -555,7 +555,9 @@ for (const client of CLIENTS) {
     naive: ratio(drained?.median.rate, naiveRate),
     target: drained ? `≥ 0.5× kcat: ${met(drained.median.rate >= 0.5 * (R.kafka?.median.rate ?? Infinity))}; RSS ≤ 160 MB: ${met(drained.median.rss <= 160)}` : '',
   });
-  if (drained) row(`Gateway start → 'gateway started' (${fmt(BACKLOG)} pending) ${c}`, 'ms', drained, 'readyMs', { target: `≤ 1,000 ms: ${met(drained.median.readyMs <= 1000)}` });
+  // The drain rows start on a copy of the filled file, which has no clean-stop seal: this start runs the start-up
+  // quick_check, as after a crash. The ≤ 1 s target is for a restart after a clean stop (bench/ready-backlog.mjs).
+  if (drained) row(`Gateway start → 'gateway started' (${fmt(BACKLOG)} pending, unsealed copy: with the start-up quick_check) ${c}`, 'ms', drained, 'readyMs', { target: 'after a clean stop: bench/ready-backlog.mjs' });
 }
 const starts = CLIENTS.flatMap((client) => ['gateway', 'rate1k', 'rate10k'].flatMap((k) => R[`${k}:${client}`]?.runs ?? []));
 if (starts.length > 0) {

@@ -25,7 +25,7 @@ export const BufferConfig = z
       .enum(['FULL', 'NORMAL'])
       .default('FULL')
       .describe('FULL survives power loss (SD cards lose power); NORMAL is faster and survives a process crash'),
-    commitLinger: Duration.default(10).describe(
+    commitLinger: Duration.default(20).describe(
       'Group commit, adaptive: after no commit for this long an event is committed at once (next event-loop turn); while events keep coming, at most one commit per this period, shared by all of them',
     ),
     maxEventsPerCommit: z.number().int().min(1).max(100_000).default(5000),
