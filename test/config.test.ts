@@ -39,7 +39,7 @@ function problems(raw: unknown): string[] {
 describe('configuration', () => {
   it('fills defaults', () => {
     const config = validateConfig({ gateway: { id: 'gw' }, kafka: { brokers: ['k:9092'] } }, 'x');
-    expect(config.buffer).toMatchObject({ synchronous: 'FULL', retention: 86_400_000, commitLinger: 10 });
+    expect(config.buffer).toMatchObject({ synchronous: 'FULL', retention: 86_400_000, commitLinger: 20 });
     expect(config.kafka.topics).toEqual({
       prefix: 'telemetry.',
       readings: 'readings',
