@@ -42,4 +42,6 @@ for (let n = 0; n < count; n++) {
 while (acked < count) await new Promise((r) => (resolveRoom = r));
 const seconds = (performance.now() - started) / 1000;
 await client.endAsync();
-process.stdout.write(`${JSON.stringify({ published: count, acked, seconds, rate: count / seconds })}\n`);
+// Its own CPU (start-up included), so a benchmark can say how much of the machine the load generator took.
+const { user, system } = process.cpuUsage();
+process.stdout.write(`${JSON.stringify({ published: count, acked, seconds, rate: count / seconds, cpuSeconds: (user + system) / 1e6 })}\n`);

@@ -21,7 +21,7 @@ import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { findFreePort, startBroker } from '../scripts/kafka-broker.mjs';
 import { startMosquitto } from '../scripts/mosquitto.mjs';
-import { cpuSeconds, peakRssMb } from './proc-stats.mjs';
+import { coreShares, cpuSeconds, peakRssMb } from './proc-stats.mjs';
 import { topSelf } from './top-self.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -175,6 +175,11 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** coreShares() as flat result keys (cores.machine, cores.gateway, …), so medianOf() takes the median of each. */
+function coreColumns(shares) {
+  return Object.fromEntries(Object.entries(shares).map(([name, cores]) => [`cores.${name}`, cores]));
+}
+
 function gatewayConfig({ id, prefix, base, bufferPath, synchronous = SYNC, client = CLIENTS[0] }) {
   return {
     gateway: { id },
@@ -250,11 +255,13 @@ async function mosquittoCeiling() {
     last = Date.now();
   });
   await sub.subscribeAsync(`${base}/+`, { qos: 1 });
+  const shares = coreShares({ mosquitto: mosquitto.pid });
   const started = Date.now();
-  await publish(base, MESSAGES);
+  const published = await publish(base, MESSAGES);
   await until(() => received >= MESSAGES, 'the ceiling subscriber');
+  const cores = shares({ publisher: published.cpuSeconds });
   await sub.endAsync();
-  return { rate: MESSAGES / ((last - started) / 1000) };
+  return { rate: MESSAGES / ((last - started) / 1000), ...coreColumns(cores) };
 }
 
 /** A record as the gateway sends it: the same key, a payload of the same shape and size, the 7 CloudEvents headers. */
@@ -274,12 +281,14 @@ async function kcatCeiling() {
   for (let n = 0; n < MESSAGES; n++) lines.push(sampleRecordLine(n));
   writeFileSync(file, `${lines.join('\n')}\n`);
   const headers = ['ce_specversion=1.0', 'ce_id=019acd3e-5d2b-7c41-9a61-3c2f0b8e4d17', 'ce_source=/edge-telemetry-gateway/bench-kcat', 'ce_type=io.edge-telemetry-gateway.reading.v1', `ce_time=${new Date().toISOString()}`, 'ce_subject=dev-0', 'content-type=application/json'];
+  const shares = coreShares({ kafka: broker.pid });
   const started = performance.now();
   const kcat = runProcess('kcat', ['-P', '-b', broker.bootstrap, '-t', topic, '-K', '\t', '-X', 'enable.idempotence=true', '-X', 'acks=all', ...headers.flatMap((h) => ['-H', h]), '-l', file]);
   const code = await kcat.exited;
   if (code !== 0) throw new Error(`kcat exited ${code}: ${kcat.stderr.join('')}`);
   await until(async () => (await topicCount(topic)) >= MESSAGES, 'kcat records');
-  return { rate: MESSAGES / ((performance.now() - started) / 1000) };
+  const cores = shares();
+  return { rate: MESSAGES / ((performance.now() - started) / 1000), ...coreColumns(cores) };
 }
 
 async function bufferAppend() {
@@ -314,9 +323,11 @@ async function gatewayFullSpeed(client) {
   const gw = await startGateway({ prefix, base, label: `max-${client}`, client });
   const cpu0 = cpuSeconds(gw.child.pid);
   const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
+  const shares = coreShares({ gateway: gw.child.pid, kafka: broker.pid, mosquitto: mosquitto.pid });
   const started = Date.now();
-  await publish(base, MESSAGES);
+  const published = await publish(base, MESSAGES);
   await watcher.until(MESSAGES);
+  const cores = shares({ publisher: published.cpuSeconds });
   const rate = MESSAGES / ((watcher.state.last - started) / 1000);
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (MESSAGES / 1000);
   const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (MESSAGES / 1000);
@@ -324,7 +335,7 @@ async function gatewayFullSpeed(client) {
   await stopProcess(gw);
   await watcher.stop();
   const lat = watcher.state.latencies;
-  return { rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
+  return { rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs, ...coreColumns(cores) };
 }
 
 async function gatewayAtRate(rate, client) {
@@ -352,6 +363,29 @@ async function gatewayAtRate(rate, client) {
   return { rate: published.rate, p50: percentile(lat, 50), p99: percentile(lat, 99), p999: percentile(lat, 99.9), rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
 }
 
+/**
+ * The floor under the 1,000 msg/s row: a bare MQTT.js QoS 1 subscriber (bench/bare-subscriber.mjs) receiving the same
+ * messages at the same rate, with the same warm-up not counted. Whatever a Node gateway built on the mqtt package
+ * does besides receiving (commit, stamping, Kafka) comes on top of this CPU.
+ */
+async function bareSubscriberAtRate(rate) {
+  unique += 1;
+  const base = `bench/bare${unique}`;
+  const count = rate * RATE_SECONDS;
+  const warmup = rate * WARMUP_SECONDS;
+  const sub = runNode(join(root, 'bench', 'bare-subscriber.mjs'), ['--url', mosquitto.url, '--topic', `${base}/+`, '--count', String(warmup + count), '--warmup', String(warmup)]);
+  await until(() => {
+    if (sub.child.exitCode !== null) throw new Error(`bare subscriber exited: ${sub.stderr.join('')}`);
+    return sub.lines.includes('ready');
+  }, 'the bare subscriber', 60_000);
+  await publish(base, warmup, rate);
+  const published = await publish(base, count, rate);
+  const code = await sub.exited;
+  if (code !== 0) throw new Error(`bare subscriber exited ${code}: ${sub.stderr.join('')}`);
+  const r = JSON.parse(sub.lines.at(-1));
+  return { rate: published.rate, cpuPer1k: r.cpuPer1k, rss: r.rss };
+}
+
 /** A buffer file with `events` pending readings, filled once per size and copied for every run. */
 const backlogFiles = new Map();
 async function backlogFile(events, gatewayId) {
@@ -377,15 +411,17 @@ async function drain(events, client) {
   const gw = await startGateway({ prefix, base: `bench/drain${unique + 1}`, bufferPath, label: `drain${events}-${client}`, client });
   const cpu0 = cpuSeconds(gw.child.pid);
   const js0 = cpuSeconds(gw.child.pid, gw.child.pid);
+  const shares = coreShares({ gateway: gw.child.pid, kafka: broker.pid });
   const started = performance.now();
   await until(async () => (await topicCount(`${prefix}readings`)) >= events, `drain of ${events}`, 1_800_000);
   const seconds = (performance.now() - started) / 1000;
+  const cores = shares();
   const cpuPer1k = ((cpuSeconds(gw.child.pid) - cpu0) * 1000) / (events / 1000);
   const jsCpuPer1k = ((cpuSeconds(gw.child.pid, gw.child.pid) - js0) * 1000) / (events / 1000);
   const rss = peakRssMb(gw.child.pid);
   await stopProcess(gw);
   rmSync(dir, { recursive: true, force: true });
-  return { rate: events / seconds, rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs };
+  return { rate: events / seconds, rss, cpuPer1k, jsCpuPer1k, readyMs: gw.readyMs, ...coreColumns(cores) };
 }
 
 async function modbus() {
@@ -471,6 +507,7 @@ try {
   if (wants('kafka')) R.kafka = await medianOf('kcat producer', kcatCeiling);
   if (wants('sqlite')) R.sqlite = await medianOf('SQLite append', bufferAppend);
   if (wants('naive')) R.naive = await medianOf('naive bridge', naiveBridge);
+  if (wants('rates')) R.bare1k = await medianOf('bare MQTT.js subscriber at 1,000/s', () => bareSubscriberAtRate(1000));
   for (const client of CLIENTS) {
     if (wants('gateway')) {
       R[`gateway:${client}`] = await medianOf(`gateway full speed (${client})`, () => gatewayFullSpeed(client));
@@ -527,6 +564,11 @@ if (R.sqlite) {
 }
 const lat = (r) => ({ p50: ms(r, 'p50'), p99: ms(r, 'p99'), p999: ms(r, 'p999'), rss: mb(r), cpu: cpuMs(r) });
 row('**Baseline** naive mqtt→kafkajs bridge (no buffer), full speed', 'msg/s', R.naive, 'rate', { ...lat(R.naive), ceiling: ratio(naiveRate, R.mqtt?.median.rate), naive: '1.00×' });
+row('**Floor** bare MQTT.js QoS 1 subscriber at 1,000 msg/s (receive, JSON.parse, PUBACK; no buffer, no Kafka)', 'msg/s', R.bare1k, 'rate', {
+  rss: mb(R.bare1k),
+  cpu: cpuMs(R.bare1k),
+  target: R.bare1k ? `of the 1,000 msg/s row's ≤ 100 ms/1k, receiving alone takes ${fmt(R.bare1k.median.cpuPer1k)}` : '',
+});
 for (const client of CLIENTS) {
   const gateway = R[`gateway:${client}`];
   const rate1k = R[`rate1k:${client}`];
@@ -593,13 +635,37 @@ const table = [
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ...rows,
 ].join('\n');
-process.stdout.write(`\n${header}\n\n${table}\n`);
+// Where the machine's cores went during the rows that run flat out: on this 2-core box the brokers, the load
+// generators and the gateway share the same cores, so a row's rate is bounded by all of them, not by the gateway alone.
+const coreRows = [];
+const cores = (r, name) => (r && Number.isFinite(r.median[`cores.${name}`]) ? fmt(r.median[`cores.${name}`], 2) : '–');
+const coreRow = (what, r) => {
+  if (r && Number.isFinite(r.median['cores.machine'])) coreRows.push(`| ${what} | ${cores(r, 'machine')} | ${cores(r, 'gateway')} | ${cores(r, 'kafka')} | ${cores(r, 'mosquitto')} | ${cores(r, 'publisher')} | ${cores(r, 'rest')} |`);
+};
+coreRow('Ceiling: Mosquitto QoS 1 publish→subscribe', R.mqtt);
+coreRow('Ceiling: kcat producing the same records', R.kafka);
+for (const client of CLIENTS) {
+  coreRow(`Gateway full speed [${client}]`, R[`gateway:${client}`]);
+  coreRow(`Gateway drain of ${fmt(BACKLOG)} [${client}]`, R[`drain:${client}`]);
+}
+const coresTable =
+  coreRows.length === 0
+    ? ''
+    : [
+        '',
+        `Where the machine's ${os.cpus().length} cores went in the rows that run flat out (cores busy on average over the row, medians; the MQTT publisher's own count includes its start-up; "rest" = kcat, the subscriber or consumer that times the row, the OS):`,
+        '',
+        '| row | machine busy | gateway | Kafka broker | Mosquitto | MQTT publisher | rest |',
+        '|---|---:|---:|---:|---:|---:|---:|',
+        ...coreRows,
+      ].join('\n');
+process.stdout.write(`\n${header}\n\n${table}\n${coresTable}\n`);
 const json = join(root, '.cache', 'bench-results.json');
 mkdirSync(dirname(json), { recursive: true });
 writeFileSync(json, JSON.stringify({ header, args, results: R }, null, 2));
 if (!args['no-write']) {
   const file = join(root, 'BENCHMARKS.md');
-  const section = `<!-- bench:suite:start -->\n${header}\n\n${table}\n<!-- bench:suite:end -->`;
+  const section = `<!-- bench:suite:start -->\n${header}\n\n${table}\n${coresTable}${coresTable ? '\n' : ''}<!-- bench:suite:end -->`;
   let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n<!-- bench:suite:start -->\n<!-- bench:suite:end -->\n';
   if (!doc.includes('<!-- bench:suite:start -->')) doc = doc.replace(/<!-- bench:mqtt:start -->[\s\S]*<!-- bench:mqtt:end -->/, '<!-- bench:suite:start -->\n<!-- bench:suite:end -->');
   doc = doc.replace(/<!-- bench:suite:start -->[\s\S]*<!-- bench:suite:end -->/, section);
