@@ -22,48 +22,26 @@ mqtt_url=${MQTT_URL:-mqtt://127.0.0.1:1883}
 count=${COUNT:-30000}
 port=${HTTP_PORT:-9478}
 run=$(date +%s%N | tail -c 9)
-dir=$(mktemp -d)
-gw=
-cleanup() { [ -n "$gw" ] && kill -TERM "$gw" 2> /dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cat > "$dir/gateway.yaml" <<YAML
-gateway: { id: tl$run }
-logging: { level: warn }
-buffer: { path: $dir/buffer.db }
-kafka:
-  brokers: [$kafka]
-  topics: { prefix: bench-tl$run. }
-http: { port: $port }
-inputs:
-  - type: mqtt
-    name: bench
-    url: $mqtt_url
-    clientId: tl$run-mqtt
-    subscriptions:
-      - topic: tl$run/+
-        deviceId: "{1}"
-        timestamp: { field: t, format: unix-ms }
-        metrics: [{ field: temperature, metric: temperature, unit: Cel }]
-YAML
-node_options=$(sed -n 's/^Environment=NODE_OPTIONS=//p' systemd/edge-telemetry-gateway.service)
-# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
-NODE_OPTIONS="$node_options" node ${NODE_ARGS:-} dist/cli.js run --config "$dir/gateway.yaml" > "$dir/gateway.log" 2>&1 &
-gw=$!
-for _ in $(seq 120); do curl -sf "localhost:$port/readyz" > /dev/null && break; sleep 0.5; done
+# shellcheck source=bench/gateway-run.sh
+. bench/gateway-run.sh
+BENCH_DIR=$(mktemp -d)
+dir=$BENCH_DIR
+trap bench_cleanup EXIT
+start_gateway "tl$run" "$dir" "$port" "$mqtt_url" "$kafka"
+gw=$GATEWAY_PID
 publish() { node bench/publisher.mjs --url "$mqtt_url" --base "tl$run" --count "$1" --devices 50 --prefix dev-; }
 figures() { curl -s "localhost:$port/metrics" | awk '/^etg_buffer_commits_total /{c=$2} /^etg_buffer_committed_events_total /{e=$2} /^etg_kafka_sent_events_total/{s+=$2} END{print c+0, e+0, s+0}'; }
-ticks() { awk '{print $14 + $15}' "$1"; }
 publish 3000 > /dev/null
 for _ in $(seq 600); do read -r _ committed sent < <(figures); [ "$sent" -ge 3000 ] && [ "$committed" -ge 3000 ] && break; sleep 0.1; done
 publish "$count" > "$dir/publisher.json" &
 pub=$!
 started=$(date +%s%N)
-read -r c0 e0 s0 < <(figures); j0=$(ticks "/proc/$gw/task/$gw/stat"); p0=$(ticks "/proc/$gw/stat"); t0=$started
+read -r c0 e0 s0 < <(figures); j0=$(cpu_ticks "/proc/$gw/task/$gw/stat"); p0=$(cpu_ticks "/proc/$gw/stat"); t0=$started
 hz=$(getconf CLK_TCK)
 echo "ms since the burst | commits | committed | acknowledged by Kafka | JS thread % of a core | process %"
 for _ in $(seq 3000); do
   sleep 0.1
-  read -r c e s < <(figures); j=$(ticks "/proc/$gw/task/$gw/stat"); p=$(ticks "/proc/$gw/stat"); t=$(date +%s%N)
+  read -r c e s < <(figures); j=$(cpu_ticks "/proc/$gw/task/$gw/stat"); p=$(cpu_ticks "/proc/$gw/stat"); t=$(date +%s%N)
   awk -v t=$(( (t - started) / 1000000 )) -v dt=$(( (t - t0) / 1000000 )) -v c=$((c - c0)) -v e=$((e - e0)) -v s=$((s - s0)) -v j=$((j - j0)) -v p=$((p - p0)) -v hz="$hz" \
     'BEGIN { printf "%6d | %4d | %6d | %6d | %4.0f | %4.0f\n", t, c, e, s, j * 100000 / hz / dt, p * 100000 / hz / dt }'
   c0=$c; e0=$e; s0=$s; j0=$j; p0=$p; t0=$t

@@ -21,41 +21,20 @@ rate=${RATE:-1000}
 count=${COUNT:-20000}
 port=${HTTP_PORT:-9477}
 run=$(date +%s%N | tail -c 9)
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-cat > "$dir/gateway.yaml" <<YAML
-gateway: { id: cl$run }
-logging: { level: warn }
-buffer: { path: $dir/buffer.db, commitLinger: $commit_linger }
-kafka:
-  brokers: [$kafka]
-  topics: { prefix: bench-cl$run. }
-  batch: { maxEvents: 5000, maxBytes: 900000, linger: $batch_linger }
-http: { port: $port }
-inputs:
-  - type: mqtt
-    name: bench
-    url: $mqtt_url
-    clientId: cl$run-mqtt
-    subscriptions:
-      - topic: cl$run/+
-        deviceId: "{1}"
-        timestamp: { field: t, format: unix-ms }
-        metrics: [{ field: temperature, metric: temperature, unit: Cel }]
-YAML
-node_options=$(sed -n 's/^Environment=NODE_OPTIONS=//p' systemd/edge-telemetry-gateway.service)
-# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
-NODE_OPTIONS="$node_options" node ${NODE_ARGS:-} dist/cli.js run --config "$dir/gateway.yaml" > "$dir/gateway.log" 2>&1 &
-gw=$!
-for _ in $(seq 120); do curl -sf "localhost:$port/readyz" > /dev/null && break; sleep 0.5; done
+# shellcheck source=bench/gateway-run.sh
+. bench/gateway-run.sh
+BENCH_DIR=$(mktemp -d)
+dir=$BENCH_DIR
+trap bench_cleanup EXIT
+start_gateway "cl$run" "$dir" "$port" "$mqtt_url" "$kafka" ", commitLinger: $commit_linger" "  batch: { maxEvents: 5000, maxBytes: 900000, linger: $batch_linger }"
+gw=$GATEWAY_PID
 publish() { node bench/publisher.mjs --url "$mqtt_url" --base "cl$run" --count "$1" --devices 50 --rate "$rate" --prefix dev- > /dev/null; }
 commits() { curl -s "localhost:$port/metrics" | awk '/^etg_buffer_commits_total /{c=$2} /^etg_buffer_committed_events_total /{e=$2} /^etg_kafka_sent_batches_total /{b=$2} END{print c, e, b}'; }
-ticks() { awk '{print $14 + $15}' "$1"; }
 publish 3000
 read -r c0 e0 b0 < <(commits)
-p0=$(ticks /proc/$gw/stat); j0=$(ticks /proc/$gw/task/$gw/stat)
+p0=$(cpu_ticks /proc/$gw/stat); j0=$(cpu_ticks /proc/$gw/task/$gw/stat)
 publish "$count"
-p1=$(ticks /proc/$gw/stat); j1=$(ticks /proc/$gw/task/$gw/stat)
+p1=$(cpu_ticks /proc/$gw/stat); j1=$(cpu_ticks /proc/$gw/task/$gw/stat)
 read -r c1 e1 b1 < <(commits)
 peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$gw/status")
 kill -TERM "$gw"; wait "$gw" || true

@@ -25,35 +25,14 @@ rate=${RATE:-1000}
 count=${COUNT:-12000}
 port=${HTTP_PORT:-9481}
 run=$(date +%s%N | tail -c 9)
-dir=$(mktemp -d)
-gw=
-cleanup() { [ -n "$gw" ] && kill -TERM "$gw" 2> /dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=bench/gateway-run.sh
+. bench/gateway-run.sh
+BENCH_DIR=$(mktemp -d)
+dir=$BENCH_DIR
+trap bench_cleanup EXIT
 topic=bench-ls$run.readings
-cat > "$dir/gateway.yaml" <<YAML
-gateway: { id: ls$run }
-logging: { level: warn }
-buffer: { path: $dir/buffer.db }
-kafka:
-  brokers: [$kafka]
-  topics: { prefix: bench-ls$run. }
-http: { port: $port }
-inputs:
-  - type: mqtt
-    name: bench
-    url: $mqtt_url
-    clientId: ls$run-mqtt
-    subscriptions:
-      - topic: ls$run/+
-        deviceId: "{1}"
-        timestamp: { field: t, format: unix-ms }
-        metrics: [{ field: temperature, metric: temperature, unit: Cel }]
-YAML
-node_options=$(sed -n 's/^Environment=NODE_OPTIONS=//p' systemd/edge-telemetry-gateway.service)
-# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
-NODE_OPTIONS="$node_options" node ${NODE_ARGS:-} dist/cli.js run --config "$dir/gateway.yaml" > "$dir/gateway.log" 2>&1 &
-gw=$!
-for _ in $(seq 120); do curl -sf "localhost:$port/readyz" > /dev/null && break; sleep 0.5; done
+start_gateway "ls$run" "$dir" "$port" "$mqtt_url" "$kafka"
+gw=$GATEWAY_PID
 node bench/publisher.mjs --url "$mqtt_url" --base "ls$run" --count "$count" --devices 50 --rate "$rate" > /dev/null
 for _ in $(seq 300); do
   sent=$(curl -s "localhost:$port/metrics" | awk '/^etg_kafka_sent_events_total/{s+=$2} END{print s+0}')
