@@ -32,13 +32,18 @@ dir=$BENCH_DIR
 trap bench_cleanup EXIT
 topic=bench-ls$run.readings
 start_gateway "ls$run" "$dir" "$port" "$mqtt_url" "$kafka"
-gw=$GATEWAY_PID
 node bench/publisher.mjs --url "$mqtt_url" --base "ls$run" --count "$count" --devices 50 --rate "$rate" > /dev/null
+sent=0
 for _ in $(seq 300); do
   sent=$(curl -s "localhost:$port/metrics" | awk '/^etg_kafka_sent_events_total/{s+=$2} END{print s+0}')
   [ "$sent" -ge "$count" ] && break
   sleep 0.1
 done
+if [ "$sent" -lt "$count" ]; then
+  echo "only $sent of $count events reached Kafka within 30 s of the last publish; the gateway's log ends with:" >&2
+  tail -20 "$dir/gateway.log" >&2
+  exit 1
+fi
 kcat -C -b "$kafka" -t "$topic" -o beginning -e -q -f '%T %s\n' > "$dir/records.txt"
 python3 - "$dir/records.txt" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import json, sys
@@ -55,6 +60,8 @@ for line in open(sys.argv[1]):
     rows.append((published, handled - published, int(created) - handled, int(created) - published))
 rows.sort()
 steady = [r for r in rows if r[0] - rows[0][0] >= 1000]  # the first second: JIT, connections, topic metadata
+if not steady:
+    sys.exit(f'{len(rows)} records span less than a second: raise COUNT (at least RATE x 2)')
 print(f'{len(rows)} records read back with kcat, {len(steady)} after the first second; load {sys.argv[2]}')
 for i, span in ((1, 'publish -> handled'), (2, 'handled -> produce()'), (3, 'publish -> produce()')):
     v = sorted(r[i] for r in steady)
